@@ -1,0 +1,147 @@
+#pragma once
+// Lock order, for all of vmemu (a thread may only take a lock lower in this list than the
+// ones it holds):
+//   1. AddressSpace::m_mmap_lock      (RwSemaphore; shared for faults, exclusive for changes)
+//   2. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view)
+//   3. BuddyAllocator::m_lock          (Spinlock, the zone lock)
+// None of them is ever held while vmemu touches emulated memory: it reaches frames through
+// the direct map only, so no fault can arrive while a vmemu lock is held.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vmemu/base/thread_annotations.hpp>
+#include <vmemu/base/virt_addr.hpp>
+#include <vmemu/base/vm_error.hpp>
+#include <vmemu/fault/mmu.hpp>
+#include <vmemu/mm/fault_result.hpp>
+#include <vmemu/mm/page_table.hpp>
+#include <vmemu/mm/vma_tree.hpp>
+#include <vmemu/sync/mutex.hpp>
+#include <vmemu/sync/rw_semaphore.hpp>
+
+namespace vmemu {
+
+class Machine;
+
+// An emulated process address space, Linux's mm_struct: a PROT_NONE reservation of real
+// virtual space, the VMAs inside it, a four-level page table and the hardware view.
+// Applications use it through mmap() and friends exactly as they would use the syscalls, and
+// then touch the memory directly; faults come back through handle_mm_fault().
+// Invariants: every VMA lies inside the reservation; every present PTE lies inside a VMA;
+// the hardware view is never more permissive than the PTEs.
+// Locking: see the lock order above. Public calls take the locks themselves.
+class AddressSpace {
+public:
+    ~AddressSpace();
+    AddressSpace(const AddressSpace&) = delete;
+    AddressSpace& operator=(const AddressSpace&) = delete;
+
+    // mmap(2) for anonymous private memory. hint is used when free (or required with
+    // MAP_FIXED/MAP_FIXED_NOREPLACE). Errors as Linux's: EINVAL (zero length, bad flags or
+    // protection, misaligned MAP_FIXED address or offset), ENOMEM (no room, too many VMAs,
+    // range outside the reservation), EEXIST (MAP_FIXED_NOREPLACE over a mapping), EBADF and
+    // ENODEV (file mappings), EOPNOTSUPP (shared anonymous memory).
+    VmResult<VirtAddr> mmap(VirtAddr hint, std::size_t length, int prot, int flags, int fd = -1, off_t offset = 0)
+        VM_EXCLUDES(m_mmap_lock);
+    // munmap(2): EINVAL for a misaligned address, zero length or a range outside the reservation.
+    VmResult<void> munmap(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
+    // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range); all or nothing.
+    VmResult<void> mprotect(VirtAddr address, std::size_t length, int prot) VM_EXCLUDES(m_mmap_lock);
+    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED and MADV_DONTNEED:
+    // EINVAL (misaligned, unknown advice), ENOMEM (a hole in the range).
+    VmResult<void> madvise(VirtAddr address, std::size_t length, int advice) VM_EXCLUDES(m_mmap_lock);
+    // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as Linux.
+    VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
+        VirtAddr new_address = VirtAddr()) VM_EXCLUDES(m_mmap_lock);
+
+    // The fault entry point of every fault source. Async-signal-safe: no allocation, no
+    // exception, no logging. Takes m_mmap_lock shared and m_page_table_lock.
+    FaultResult handle_mm_fault(VirtAddr address, FaultAccess access) noexcept VM_EXCLUDES(m_mmap_lock);
+
+    VirtAddr reservation_start() const { return m_reservation_start; }
+    VirtAddr reservation_end() const { return m_reservation_end; }
+    bool in_reservation(VirtAddr address) const
+    {
+        return address >= m_reservation_start && address < m_reservation_end;
+    }
+    // True if [start, start + bytes) lies inside the reservation (bytes > 0).
+    bool in_reservation_range(VirtAddr start, std::size_t bytes) const
+    {
+        return start >= m_reservation_start && bytes <= m_reservation_end - m_reservation_start
+            && start.get() <= m_reservation_end.get() - bytes;
+    }
+    std::size_t vma_count() const VM_EXCLUDES(m_mmap_lock);
+    // Resident pages (present PTEs, zero page excluded), as the RSS in /proc/PID/status.
+    std::size_t rss_pages() const VM_EXCLUDES(m_mmap_lock);
+
+    // /proc/PID/maps and /proc/PID/smaps of this address space.
+    std::string maps() const VM_EXCLUDES(m_mmap_lock);
+    std::string smaps() const VM_EXCLUDES(m_mmap_lock);
+
+    // Checks the VMA tree, the page table, and that every present PTE lies inside a VMA.
+    void verify_invariants() const VM_EXCLUDES(m_mmap_lock);
+
+private:
+    friend class Machine;
+    AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table);
+
+    // A run of consecutive pages that a change of the hardware view covers.
+    struct PageRun {
+        VirtAddr start;
+        std::size_t count;
+    };
+    // What the kernel sees at one page: unmapped (part of a PROT_NONE gap) or a frame with a
+    // protection. Pages in one kernel VMA have consecutive frames and the same protection.
+    struct HwState {
+        std::uint64_t bits { 0 }; // kHwMapped | kHwWrite | kHwExec of the PTE
+        std::uint64_t pfn { 0 };
+    };
+
+    VmResult<VirtAddr> get_unmapped_area_locked(VirtAddr hint, std::size_t length) const VM_REQUIRES(m_mmap_lock);
+    VmResult<void> do_munmap_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    // Splits VMAs so that none straddles start or end. ENOMEM when over max_map_count.
+    VmResult<void> split_at_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_mmap_lock);
+    void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    void populate(VirtAddr start, VirtAddr end, FaultAccess access) VM_EXCLUDES(m_mmap_lock);
+
+    // memory.cpp: the fault handlers and PTE teardown.
+    FaultResult do_anonymous_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult do_zero_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
+        VM_REQUIRES_SHARED(m_mmap_lock);
+    std::size_t fault_around_pages(Vma& vma, VirtAddr address) const;
+    // The frame that would continue a virtual neighbour's frame run for count pages at address.
+    std::optional<Pfn> neighbour_hint(VirtAddr address, std::size_t count) const;
+    // Installs PTEs for count pages at start mapping frames from first, and the hardware view.
+    FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits)
+        VM_REQUIRES(m_page_table_lock);
+    // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
+    // Fails, changing nothing, only if the kernel refuses to drop the hardware view.
+    VmResult<void> zap_page_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
+    VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
+
+    // hardware_view.cpp: the exact change in the number of kernel mappings.
+    HwState hw_state(VirtAddr address) const;
+    static bool same_kernel_mapping(const HwState& left, const HwState& right);
+    // Boundaries between kernel mappings among the pairs (v, v + 1) for v in [from, to).
+    std::int64_t count_boundaries(VirtAddr from, VirtAddr to) const;
+    std::int64_t boundaries_around(VirtAddr start, VirtAddr end) const;
+    // The hardware protection and PTE software bits for a page of vma mapped (not) writable.
+    static os::HwProt hw_prot(const Vma& vma, bool writable);
+    static std::uint64_t hw_bits(os::HwProt prot);
+
+    Machine& m_machine;
+    VirtAddr m_reservation_start;
+    VirtAddr m_reservation_end;
+    mutable RwSemaphore m_mmap_lock;
+    mutable Mutex m_page_table_lock VM_ACQUIRED_AFTER(m_mmap_lock);
+    VmaTree m_vmas VM_GUARDED_BY(m_mmap_lock);
+    PageTable m_page_table;
+    Mmu m_mmu;
+};
+
+} // namespace vmemu

@@ -1,0 +1,52 @@
+#pragma once
+#include <cstdint>
+#include <vmemu/base/pfn.hpp>
+
+namespace vmemu {
+
+// A page-table entry in the x86-64 layout: hardware bits present, write, user, accessed,
+// dirty; the frame number in bits 12..51; and three of the bits the hardware leaves to software
+// (9, 10 and 11) recording what the hardware view, the real kernel's mapping, currently grants.
+// Invariant: hw_mapped() implies present(), and hw_writable() implies writable(): the hardware
+// view is never more permissive than the PTE.
+class Pte {
+public:
+    static constexpr std::uint64_t kPresent = 1u << 0;
+    static constexpr std::uint64_t kWrite = 1u << 1;
+    static constexpr std::uint64_t kUser = 1u << 2;
+    static constexpr std::uint64_t kAccessed = 1u << 5;
+    static constexpr std::uint64_t kDirty = 1u << 6;
+    static constexpr std::uint64_t kHwMapped = 1u << 9;
+    static constexpr std::uint64_t kHwWrite = 1u << 10;
+    static constexpr std::uint64_t kHwExec = 1u << 11;
+    static constexpr std::uint64_t kHwBits = kHwMapped | kHwWrite | kHwExec;
+    static constexpr std::uint64_t kPfnMask = ((std::uint64_t { 1 } << 52) - 1) & ~std::uint64_t { 0xfff };
+
+    constexpr Pte() = default;
+    constexpr explicit Pte(std::uint64_t raw)
+        : m_raw(raw)
+    {
+    }
+    static constexpr Pte make(Pfn pfn, std::uint64_t bits) { return Pte((pfn.get() << 12) | bits); }
+
+    constexpr std::uint64_t raw() const { return m_raw; }
+    constexpr bool none() const { return m_raw == 0; }
+    constexpr bool present() const { return m_raw & kPresent; }
+    constexpr bool writable() const { return m_raw & kWrite; }
+    constexpr bool accessed() const { return m_raw & kAccessed; }
+    constexpr bool dirty() const { return m_raw & kDirty; }
+    constexpr bool hw_mapped() const { return m_raw & kHwMapped; }
+    constexpr bool hw_writable() const { return m_raw & kHwWrite; }
+    constexpr bool hw_exec() const { return m_raw & kHwExec; }
+    constexpr Pfn pfn() const { return Pfn((m_raw & kPfnMask) >> 12); }
+
+    constexpr Pte with(std::uint64_t bits) const { return Pte(m_raw | bits); }
+    constexpr Pte without(std::uint64_t bits) const { return Pte(m_raw & ~bits); }
+
+    friend constexpr bool operator==(Pte, Pte) = default;
+
+private:
+    std::uint64_t m_raw { 0 };
+};
+
+} // namespace vmemu

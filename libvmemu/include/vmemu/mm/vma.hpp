@@ -1,0 +1,102 @@
+#pragma once
+#include <atomic>
+#include <boost/intrusive/set_hook.hpp>
+#include <cstdint>
+#include <vmemu/base/virt_addr.hpp>
+
+namespace vmemu {
+
+// vm_flags bits, with Linux's values (include/linux/mm.h).
+namespace VmFlags {
+inline constexpr std::uint32_t Read = 0x1;
+inline constexpr std::uint32_t Write = 0x2;
+inline constexpr std::uint32_t Exec = 0x4;
+inline constexpr std::uint32_t Shared = 0x8;
+inline constexpr std::uint32_t MayRead = 0x10;
+inline constexpr std::uint32_t MayWrite = 0x20;
+inline constexpr std::uint32_t MayExec = 0x40;
+inline constexpr std::uint32_t MayShare = 0x80;
+inline constexpr std::uint32_t Locked = 0x2000;
+inline constexpr std::uint32_t SeqRead = 0x8000;
+inline constexpr std::uint32_t RandRead = 0x10000;
+inline constexpr std::uint32_t Account = 0x100000;
+inline constexpr std::uint32_t NoReserve = 0x200000;
+inline constexpr std::uint32_t AccessMask = Read | Write | Exec;
+} // namespace VmFlags
+
+enum class FaultAccess : std::uint8_t { Read, Write, Exec };
+
+#ifdef VMEMU_VALIDATE
+using VmaTreeHook = boost::intrusive::set_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using VmaTreeHook = boost::intrusive::set_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+
+// A virtual memory area, Linux's vm_area_struct: a page-aligned range [start, end) with one
+// protection and one set of flags.
+// Invariants: start < end, both page-aligned; pgoff is the virtual page number the range had
+// when it was created (anonymous memory), so that two VMAs merge only if they were one.
+// Locking: the fields are written under the exclusive mmap_lock and read under the shared one.
+// The fault-around state is a hint, updated with relaxed atomics by concurrent faults.
+class Vma {
+public:
+    Vma(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
+        : m_start(start)
+        , m_end(end)
+        , m_flags(flags)
+        , m_pgoff(pgoff)
+    {
+    }
+
+    VirtAddr start() const { return m_start; }
+    VirtAddr end() const { return m_end; }
+    std::uint32_t flags() const { return m_flags; }
+    std::uint64_t pgoff() const { return m_pgoff; }
+    std::size_t pages() const { return pages_between(m_start, m_end); }
+    std::size_t size() const { return m_end - m_start; }
+    bool contains(VirtAddr address) const { return address >= m_start && address < m_end; }
+
+    // access_error() of arch/x86/mm/fault.c: writes need VM_WRITE; reads and instruction
+    // fetches need any access at all, since x86 cannot map a page write- or exec-only.
+    bool permits(FaultAccess access) const
+    {
+        if (access == FaultAccess::Write)
+            return m_flags & VmFlags::Write;
+        return m_flags & VmFlags::AccessMask;
+    }
+    // True if next begins where this ends and they would have been one VMA (vma_merge()).
+    bool can_merge_with(const Vma& next) const
+    {
+        return m_end == next.m_start && m_flags == next.m_flags && m_pgoff + pages() == next.m_pgoff;
+    }
+
+    void set_range(VirtAddr start, VirtAddr end, std::uint64_t pgoff)
+    {
+        m_start = start;
+        m_end = end;
+        m_pgoff = pgoff;
+    }
+    void set_flags(std::uint32_t flags) { m_flags = flags; }
+
+    // Sequential-fault detection: the page a sequential stream would fault next, and the
+    // window of pages the last fault mapped.
+    std::uint64_t next_sequential_vpn() const { return m_next_vpn.load(std::memory_order_relaxed); }
+    std::uint32_t fault_around_window() const { return m_window.load(std::memory_order_relaxed); }
+    void record_fault(std::uint64_t next_vpn, std::uint32_t window)
+    {
+        m_next_vpn.store(next_vpn, std::memory_order_relaxed);
+        m_window.store(window, std::memory_order_relaxed);
+    }
+
+    VmaTreeHook tree_hook;
+
+private:
+    VirtAddr m_start;
+    VirtAddr m_end;
+    std::uint32_t m_flags;
+    std::uint64_t m_pgoff;
+    std::atomic<std::uint64_t> m_next_vpn { 0 };
+    std::atomic<std::uint32_t> m_window { 0 };
+};
+
+} // namespace vmemu

@@ -1,0 +1,47 @@
+#pragma once
+// The hardware: every mmap, munmap and memfd call vmemu makes goes through here. Thin
+// wrappers that return the kernel's errno and hold no policy.
+#include <cstddef>
+#include <cstdint>
+#include <vmemu/base/virt_addr.hpp>
+#include <vmemu/base/vm_error.hpp>
+
+namespace vmemu::os {
+
+// Protection of a hardware mapping; the values are PROT_READ/PROT_WRITE/PROT_EXEC.
+enum class HwProt : std::uint8_t {
+    None = 0,
+    Read = 1,
+    ReadWrite = 3,
+    ReadExec = 5,
+    ReadWriteExec = 7,
+};
+constexpr bool hw_prot_writable(HwProt prot) { return static_cast<unsigned>(prot) & 2; }
+
+enum class Populate : bool { No, Yes };
+
+// A PROT_NONE, MAP_NORESERVE anonymous region: the virtual space of an address space.
+VmResult<VirtAddr> reserve(std::size_t bytes) noexcept;
+// Private anonymous read-write memory for vmemu's own tables (mem_map); zero-filled.
+VmResult<void*> map_anonymous(std::size_t bytes) noexcept;
+VmResult<void> unmap(void* address, std::size_t bytes) noexcept;
+
+// Maps bytes of fd at offset, MAP_SHARED|MAP_FIXED at address. Populate::Yes fills the
+// hardware page tables now instead of on the first access.
+VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot, int fd, std::uint64_t offset,
+    Populate populate) noexcept;
+// Puts a piece of the reservation back: PROT_NONE anonymous, MAP_FIXED at address.
+VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
+// A MAP_SHARED read-write view of a whole file: the direct map of the frame arena.
+VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept;
+
+// memfd_create(MFD_CLOEXEC) sized to bytes.
+VmResult<int> memfd_create(const char* name, std::size_t bytes) noexcept;
+void close_fd(int fd) noexcept;
+
+// The kernel's limit on mappings per process (vm.max_map_count), and how many this process
+// has now (lines of /proc/self/maps). Not for the fault path.
+std::size_t max_map_count() noexcept;
+std::size_t current_map_count() noexcept;
+
+} // namespace vmemu::os

@@ -1,0 +1,17 @@
+#pragma once
+// Signal primitives, for the SIGSEGV fault source. All async-signal-safe.
+#include <csignal>
+
+namespace vmemu::os {
+
+// libc's sigaction, bypassing vmemu's own interposed sigaction().
+int real_sigaction(int signal, const struct sigaction* action, struct sigaction* old_action) noexcept;
+// Queues signal with info to the calling thread (rt_tgsigqueueinfo).
+int queue_signal_to_self(int signal, siginfo_t* info) noexcept;
+int thread_sigmask(int how, const sigset_t* set, sigset_t* old_set) noexcept;
+// write(2) to stderr of a NUL-terminated string, retried on EINTR; for messages from the fault path.
+void write_stderr(const char* text) noexcept;
+// Formats value as 0x-prefixed hex into buffer (at least 19 bytes); returns buffer.
+char* format_hex(unsigned long value, char* buffer) noexcept;
+
+} // namespace vmemu::os

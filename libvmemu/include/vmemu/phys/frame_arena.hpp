@@ -1,0 +1,59 @@
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <vmemu/base/page.hpp>
+#include <vmemu/base/pfn.hpp>
+#include <vmemu/base/vm_error.hpp>
+#include <vmemu/phys/page_frame.hpp>
+
+namespace vmemu {
+
+// The physical memory of a Machine: one memfd of frame_count() frames, the direct map through
+// which vmemu reads and writes them (the kernel's physmap), and the mem_map of PageFrame
+// descriptors. After the usable frames the memfd holds kZeroFrames shared zero frames.
+// Invariants: the arena never grows or shrinks; the zero frames are never written.
+// Locking: none; the descriptors carry their own synchronization.
+class FrameArena {
+public:
+    // Zero frames come in colours, as MIPS's ZERO_PAGE(vaddr) does: the page at virtual page
+    // number v reads the zero frame (v mod kZeroFrames), so that neighbouring zero-page
+    // mappings sit at consecutive memfd offsets and the kernel merges them into one mapping.
+    static constexpr std::size_t kZeroFrames = 16;
+
+    static VmResult<std::unique_ptr<FrameArena>> create(std::size_t frame_count);
+    ~FrameArena();
+    FrameArena(const FrameArena&) = delete;
+    FrameArena& operator=(const FrameArena&) = delete;
+
+    std::size_t frame_count() const { return m_frame_count; }
+    int fd() const { return m_fd; }
+    std::uint64_t file_offset(Pfn pfn) const { return pfn.get() << kPageShift; }
+
+    PageFrame& frame(Pfn pfn) const { return m_mem_map[pfn.get()]; }
+    Pfn pfn_of(const PageFrame& frame) const { return Pfn(static_cast<std::uint64_t>(&frame - m_mem_map)); }
+    std::byte* direct_map(Pfn pfn) const { return m_direct_map + (pfn.get() << kPageShift); }
+
+    Pfn zero_pfn(std::uint64_t vpn) const { return Pfn(m_frame_count + vpn % kZeroFrames); }
+    bool is_zero_pfn(Pfn pfn) const { return pfn.get() >= m_frame_count; }
+    bool is_valid(Pfn pfn) const { return pfn.get() < m_frame_count + kZeroFrames; }
+
+    // Zeroes count frames from first through the direct map, skipping those known to be zero.
+    void zero_frames(Pfn first, std::size_t count) const;
+
+private:
+    FrameArena(int fd, std::size_t frame_count, std::byte* direct_map, PageFrame* mem_map)
+        : m_fd(fd)
+        , m_frame_count(frame_count)
+        , m_direct_map(direct_map)
+        , m_mem_map(mem_map)
+    {
+    }
+    std::size_t total_frames() const { return m_frame_count + kZeroFrames; }
+
+    int m_fd;
+    std::size_t m_frame_count;
+    std::byte* m_direct_map;
+    PageFrame* m_mem_map;
+};
+
+} // namespace vmemu

@@ -1,0 +1,71 @@
+#pragma once
+#include <atomic>
+#include <boost/intrusive/list_hook.hpp>
+#include <cstdint>
+
+namespace vmemu {
+
+// Linux's page flags (include/linux/page-flags.h), as bits of PageFrame::flags.
+enum class PageFlag : std::uint32_t {
+    Locked = 1u << 0,
+    Referenced = 1u << 1,
+    Uptodate = 1u << 2,
+    Dirty = 1u << 3,
+    Lru = 1u << 4,
+    Active = 1u << 5,
+    Workingset = 1u << 6,
+    Slab = 1u << 7,
+    Reserved = 1u << 8,
+    Private = 1u << 9,
+    Writeback = 1u << 10,
+    Head = 1u << 11,
+    SwapCache = 1u << 12,
+    SwapBacked = 1u << 13,
+    Unevictable = 1u << 14,
+    Mlocked = 1u << 15,
+    // vmemu's own: the frame's contents are known to be zero (it came fresh from the memfd and
+    // has not been handed out since), so allocating it with ZeroFill::Yes needs no memset.
+    Zeroed = 1u << 16,
+};
+
+// What a frame is used for, like Linux's page_type (PageBuddy, PageTable) for frames that are
+// not on an LRU.
+enum class PageType : std::uint8_t {
+    None,      // allocated to an owner: anonymous memory, for now
+    Buddy,     // head of a free block; order says its size
+    PageTable, // a page of a page table
+    Zero,      // one of the shared zero frames
+};
+
+#ifdef VMEMU_VALIDATE
+using PageListHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+#else
+using PageListHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+#endif
+
+// The descriptor of one physical frame, Linux's struct page.
+// Invariants: the frame is on at most one list through `lru` (a buddy free list while
+// type == Buddy). refcount is 0 exactly when the frame is free. mapcount counts the PTEs that
+// map it. Locking: flags, refcount and mapcount are atomics; `lru` and `order` belong to the
+// list the frame is on (the zone lock for the buddy); mapping and index belong to the
+// page_table_lock of the address space that maps the frame.
+struct PageFrame {
+    PageListHook lru;
+    std::atomic<std::uint32_t> flags { 0 };
+    std::atomic<std::int32_t> refcount { 0 };
+    std::atomic<std::int32_t> mapcount { 0 };
+    std::uint8_t order { 0 };
+    PageType type { PageType::None };
+    std::uint16_t unused16 { 0 };
+    std::uint32_t unused32 { 0 };
+    std::uint64_t private_data { 0 }; // page->private: a swap entry, later
+    void* mapping { nullptr };        // the owning address space of an anonymous page
+    std::uint64_t index { 0 };        // the virtual page number it is mapped at
+
+    bool test(PageFlag flag) const { return flags.load(std::memory_order_acquire) & static_cast<std::uint32_t>(flag); }
+    void set(PageFlag flag) { flags.fetch_or(static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
+    void clear(PageFlag flag) { flags.fetch_and(~static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
+};
+static_assert(sizeof(PageFrame) <= 64, "a PageFrame must fit one cache line, as struct page does");
+
+} // namespace vmemu

@@ -1,0 +1,45 @@
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace vmemu {
+
+// The counters of a Machine, named as in /proc/vmstat. Gauges (nr_*) go up and down; events
+// only go up. nr_free_pages is not stored: the buddy allocator knows it.
+enum class VmStatItem : unsigned {
+    NrAnonPages,
+    NrPageTablePages,
+    NrZeroPageMappings,
+    NrKernelMappings,
+    PgAllocNormal,
+    PgFree,
+    PgFault,
+    PgMajFault,
+    PgFaultZeroPage,
+    PgFaultAround,
+    PgFaultSpurious,
+    PgFaultMapLimit,
+    SegvMapErr,
+    SegvAccErr,
+    Count,
+};
+
+// Locking: none; relaxed atomics, read without a snapshot, as /proc/vmstat is.
+class VmStat {
+public:
+    static constexpr unsigned kItems = static_cast<unsigned>(VmStatItem::Count);
+
+    void add(VmStatItem item, std::int64_t delta) { slot(item).fetch_add(delta, std::memory_order_relaxed); }
+    void inc(VmStatItem item) { add(item, 1); }
+    void dec(VmStatItem item) { add(item, -1); }
+    std::int64_t value(VmStatItem item) const { return m_values[index(item)].load(std::memory_order_relaxed); }
+    static const char* name(VmStatItem item);
+
+private:
+    static constexpr unsigned index(VmStatItem item) { return static_cast<unsigned>(item); }
+    std::atomic<std::int64_t>& slot(VmStatItem item) { return m_values[index(item)]; }
+    std::array<std::atomic<std::int64_t>, kItems> m_values {};
+};
+
+} // namespace vmemu

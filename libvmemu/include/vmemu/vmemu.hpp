@@ -1,0 +1,4 @@
+#pragma once
+// The public API of libvmemu: a Machine of physical frames and its AddressSpaces.
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>

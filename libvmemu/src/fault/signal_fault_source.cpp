@@ -1,0 +1,203 @@
+#include <cerrno>
+#include <ucontext.h>
+#include <vmemu/address_space.hpp>
+#include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/os/signals.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+namespace {
+constinit SignalFaultSource s_source;
+
+// x86-64 page-fault error code bits, as the kernel passes them in the signal frame.
+constexpr unsigned long kPfWrite = 1u << 1;
+constexpr unsigned long kPfInstruction = 1u << 4;
+
+FaultAccess decode_access(void* context)
+{
+    auto* ucontext = static_cast<ucontext_t*>(context);
+    auto error = static_cast<unsigned long>(ucontext->uc_mcontext.gregs[REG_ERR]);
+    if (error & kPfWrite)
+        return FaultAccess::Write;
+    if (error & kPfInstruction)
+        return FaultAccess::Exec;
+    return FaultAccess::Read;
+}
+} // namespace
+
+SignalFaultSource& SignalFaultSource::instance() { return s_source; }
+
+VmResult<void> SignalFaultSource::attach(AddressSpace& space)
+{
+    ScopedLock guard(m_lock);
+    Slot* free_slot = nullptr;
+    for (Slot& slot : m_slots) {
+        if (!slot.space.load(std::memory_order_relaxed)) {
+            free_slot = &slot;
+            break;
+        }
+    }
+    if (!free_slot)
+        return vm_fail(ENOSPC, "too many address spaces for the SIGSEGV fault source");
+    if (m_attached == 0) {
+        struct sigaction action {};
+        action.sa_sigaction = handle_sigsegv;
+        // SA_NODEFER: a program handler that vmemu calls may itself touch emulated memory.
+        action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        struct sigaction previous {};
+        if (os::real_sigaction(SIGSEGV, &action, &previous) != 0)
+            return vm_fail(errno, "cannot install the SIGSEGV handler");
+        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+        m_program_action = previous;
+        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+    }
+    ++m_attached;
+    free_slot->space.store(&space, std::memory_order_seq_cst);
+    return {};
+}
+
+void SignalFaultSource::detach(AddressSpace& space)
+{
+    ScopedLock guard(m_lock);
+    for (Slot& slot : m_slots) {
+        if (slot.space.load(std::memory_order_relaxed) != &space)
+            continue;
+        slot.space.store(nullptr, std::memory_order_seq_cst);
+        while (slot.users.load(std::memory_order_seq_cst) != 0)
+            os::cpu_relax();
+        if (--m_attached == 0) {
+            struct sigaction restored = program_action();
+            os::real_sigaction(SIGSEGV, &restored, nullptr);
+        }
+        return;
+    }
+}
+
+bool SignalFaultSource::program_sigaction(const struct sigaction* act, struct sigaction* old)
+{
+    ScopedLock guard(m_lock);
+    if (m_attached == 0)
+        return false;
+    if (old)
+        *old = m_program_action;
+    if (act) {
+        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+        m_program_action = *act;
+        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+    }
+    return true;
+}
+
+struct sigaction SignalFaultSource::program_action() const
+{
+    for (;;) {
+        std::uint32_t before = m_action_sequence.load(std::memory_order_acquire);
+        if (before & 1) {
+            os::cpu_relax();
+            continue;
+        }
+        struct sigaction copy = m_program_action;
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (m_action_sequence.load(std::memory_order_relaxed) == before)
+            return copy;
+    }
+}
+
+void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* context)
+{
+    int saved_errno = errno;
+    SignalFaultSource& self = s_source;
+    auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    // Only faults the kernel raised (si_code > 0) are faults; a SIGSEGV sent by kill() is not.
+    if (info->si_code > 0) {
+        for (Slot& slot : self.m_slots) {
+            if (!slot.space.load(std::memory_order_relaxed))
+                continue;
+            slot.users.fetch_add(1, std::memory_order_seq_cst);
+            AddressSpace* space = slot.space.load(std::memory_order_seq_cst);
+            if (!space || !space->in_reservation(VirtAddr(address))) {
+                slot.users.fetch_sub(1, std::memory_order_release);
+                continue;
+            }
+            FaultResult result = space->handle_mm_fault(VirtAddr(address), decode_access(context));
+            slot.users.fetch_sub(1, std::memory_order_release);
+            switch (result) {
+            case FaultResult::Handled:
+                errno = saved_errno;
+                return;
+            case FaultResult::MapError:
+                info->si_code = SEGV_MAPERR;
+                break;
+            case FaultResult::AccessError:
+                info->si_code = SEGV_ACCERR;
+                break;
+            case FaultResult::OutOfMemory:
+                self.report_fatal("out of frames", address);
+                break;
+            case FaultResult::MapLimit:
+                self.report_fatal("kernel mapping limit (vm.max_map_count) reached", address);
+                break;
+            }
+            break;
+        }
+    }
+    self.deliver_to_program(signal, info, context);
+    errno = saved_errno;
+}
+
+void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)
+{
+    // VM_FAULT_OOM / VM_FAULT_SIGBUS: say why, then raise SIGBUS at the address.
+    char hex[24];
+    os::write_stderr("vmemu: cannot resolve a fault at ");
+    os::write_stderr(os::format_hex(address, hex));
+    os::write_stderr(": ");
+    os::write_stderr(what);
+    os::write_stderr("\n");
+    siginfo_t info {};
+    info.si_signo = SIGBUS;
+    info.si_code = BUS_ADRERR;
+    info.si_addr = reinterpret_cast<void*>(address);
+    os::queue_signal_to_self(SIGBUS, &info);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    os::thread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* context)
+{
+    struct sigaction action = program_action();
+    if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) {
+        // force_sig(): a fault the program cannot handle kills it, with a core dump. Queue the
+        // signal with its siginfo under the default action, so that the core shows the fault.
+        struct sigaction default_action {};
+        default_action.sa_handler = SIG_DFL;
+        os::real_sigaction(signal, &default_action, nullptr);
+        os::queue_signal_to_self(signal, info);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, signal);
+        os::thread_sigmask(SIG_UNBLOCK, &set, nullptr);
+        return; // not reached; if it were, the access would fault again under SIG_DFL
+    }
+    if (action.sa_flags & SA_RESETHAND) {
+        struct sigaction reset {};
+        reset.sa_handler = SIG_DFL;
+        program_sigaction(&reset, nullptr);
+    }
+    // Run the program's handler under its own mask, as the kernel would.
+    sigset_t mask = action.sa_mask;
+    sigdelset(&mask, SIGSEGV);
+    sigset_t saved;
+    os::thread_sigmask(SIG_BLOCK, &mask, &saved);
+    if (action.sa_flags & SA_SIGINFO)
+        action.sa_sigaction(signal, info, context);
+    else
+        action.sa_handler(signal);
+    os::thread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
+} // namespace vmemu

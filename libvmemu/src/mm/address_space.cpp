@@ -1,0 +1,81 @@
+#include <vmemu/address_space.hpp>
+#include <vmemu/base/assert.hpp>
+#include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/memory.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table)
+    : m_machine(machine)
+    , m_reservation_start(start)
+    , m_reservation_end(end)
+    , m_vmas(machine.config().max_vmas)
+    , m_page_table(std::move(page_table))
+    , m_mmu(machine.arena(), machine.kernel_map_budget(), machine.stat())
+{
+    m_mmu.charge_reservation(1);
+}
+
+AddressSpace::~AddressSpace()
+{
+    SignalFaultSource::instance().detach(*this);
+    {
+        ScopedLock guard(m_mmap_lock);
+        // Dropping the hardware view first keeps the count of kernel mappings exact.
+        VM_ASSERT(zap_page_range_locked(m_reservation_start, m_reservation_end).has_value());
+        while (m_vmas.size())
+            m_vmas.erase(*m_vmas.begin());
+    }
+    m_mmu.charge_reservation(-1);
+    (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
+}
+
+std::size_t AddressSpace::vma_count() const
+{
+    SharedLock guard(m_mmap_lock);
+    return m_vmas.size();
+}
+
+std::size_t AddressSpace::rss_pages() const
+{
+    SharedLock guard(m_mmap_lock);
+    std::size_t pages = 0;
+    const FrameArena& arena = m_machine.arena();
+    m_page_table.for_each_slot(m_reservation_start, m_reservation_end, [&](VirtAddr, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        pages += pte.present() && !arena.is_zero_pfn(pte.pfn());
+    });
+    return pages;
+}
+
+void AddressSpace::verify_invariants() const
+{
+    SharedLock guard(m_mmap_lock);
+    ScopedLock ptl(m_page_table_lock);
+    m_vmas.verify_invariants();
+    m_page_table.verify_invariants();
+    for (const Vma& vma : m_vmas)
+        VM_ASSERT(vma.start() >= m_reservation_start && vma.end() <= m_reservation_end);
+    const FrameArena& arena = m_machine.arena();
+    m_page_table.for_each_slot(m_reservation_start, m_reservation_end, [&](VirtAddr address, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        if (pte.none())
+            return;
+        Vma* vma = m_vmas.find_vma(address);
+        VM_ASSERT(vma && vma->contains(address));
+        VM_ASSERT(!pte.writable() || (vma->flags() & VmFlags::Write));
+        VM_ASSERT(!pte.hw_writable() || pte.writable());
+        if (arena.is_zero_pfn(pte.pfn())) {
+            VM_ASSERT(!pte.writable());
+            return;
+        }
+        const PageFrame& frame = arena.frame(pte.pfn());
+        VM_ASSERT(frame.refcount.load() >= 1);
+        VM_ASSERT(frame.mapcount.load() >= 1);
+        VM_ASSERT(frame.mapping == this && frame.index == address.vpn());
+    });
+}
+
+} // namespace vmemu

@@ -1,0 +1,128 @@
+// Keeping count of the real kernel's mappings. The reservation of an address space is one
+// kernel VMA to start with; every boundary between two neighbouring pages that the kernel
+// cannot hold in one VMA adds one. Two pages share a kernel VMA when both are PROT_NONE
+// reservation, or both map frames at consecutive memfd offsets with the same protection
+// (the kernel's vma_merge() joins such neighbours). Each change of the hardware view is
+// charged the exact difference in boundaries, computed under the page_table_lock.
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+
+namespace vmemu {
+
+os::HwProt AddressSpace::hw_prot(const Vma& vma, bool writable)
+{
+    unsigned prot = static_cast<unsigned>(os::HwProt::Read);
+    if (writable)
+        prot |= static_cast<unsigned>(os::HwProt::ReadWrite);
+    if (vma.flags() & VmFlags::Exec)
+        prot |= static_cast<unsigned>(os::HwProt::ReadExec);
+    return static_cast<os::HwProt>(prot);
+}
+
+std::uint64_t AddressSpace::hw_bits(os::HwProt prot)
+{
+    auto value = static_cast<unsigned>(prot);
+    return Pte::kHwMapped | ((value & 2) ? Pte::kHwWrite : 0) | ((value & 4) ? Pte::kHwExec : 0);
+}
+
+AddressSpace::HwState AddressSpace::hw_state(VirtAddr address) const
+{
+    Pte pte = m_page_table.lookup(address);
+    if (!pte.hw_mapped())
+        return {};
+    return HwState { pte.raw() & Pte::kHwBits, pte.pfn().get() };
+}
+
+bool AddressSpace::same_kernel_mapping(const HwState& left, const HwState& right)
+{
+    if (left.bits == 0 || right.bits == 0)
+        return left.bits == right.bits;
+    return left.bits == right.bits && left.pfn + 1 == right.pfn;
+}
+
+std::int64_t AddressSpace::count_boundaries(VirtAddr from, VirtAddr to) const
+{
+    std::int64_t boundaries = 0;
+    HwState previous = hw_state(from);
+    VirtAddr address = from.offset(kPageSize);
+    VirtAddr end = to.offset(kPageSize);
+    while (address < end) {
+        VirtAddr table = m_page_table.next_table_or(address, end);
+        if (table > address) {
+            // [address, table) has no PTE table: all of it is reservation.
+            boundaries += !same_kernel_mapping(previous, HwState {});
+            previous = HwState {};
+            address = table;
+            continue;
+        }
+        std::uintptr_t table_end = (address.get() | (PageTable::kPteTableSpan - 1)) + 1;
+        VirtAddr stop(std::min<std::uintptr_t>(table_end, end.get()));
+        for (; address < stop; address = address.offset(kPageSize)) {
+            HwState current = hw_state(address);
+            boundaries += !same_kernel_mapping(previous, current);
+            previous = current;
+        }
+    }
+    return boundaries;
+}
+
+std::int64_t AddressSpace::boundaries_around(VirtAddr start, VirtAddr end) const
+{
+    // The pairs (start - 1, start) ... (end - 1, end) that lie inside the reservation.
+    VirtAddr from = start > m_reservation_start ? start.page_offset(-1) : start;
+    VirtAddr last = m_reservation_end.page_offset(-1);
+    VirtAddr to = end <= last ? end : last;
+    return from < to ? count_boundaries(from, to) : 0;
+}
+
+FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
+    std::uint64_t pte_bits)
+{
+    VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
+    os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
+    HwState first_state { hw_bits(prot), first.get() };
+    HwState last_state { hw_bits(prot), first.get() + count - 1 };
+    std::int64_t before = boundaries_around(start, end);
+    std::int64_t after = 0;
+    if (start > m_reservation_start)
+        after += !same_kernel_mapping(hw_state(start.page_offset(-1)), first_state);
+    if (end < m_reservation_end)
+        after += !same_kernel_mapping(last_state, hw_state(end));
+    auto mapped = m_mmu.map(start, first, count, prot, after - before);
+    if (!mapped) {
+        if (Mmu::is_map_limit(mapped.error())) {
+            m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
+            return FaultResult::MapLimit;
+        }
+        return FaultResult::OutOfMemory;
+    }
+    PageTable::Entry* slots = m_page_table.walk(start);
+    for (std::size_t i = 0; i < count; ++i) {
+        Pte pte = Pte::make(first + i, (pte_bits & ~Pte::kPfnMask & ~Pte::kHwBits) | hw_bits(prot));
+        slots[i].store(pte.raw(), std::memory_order_release);
+    }
+    return FaultResult::Handled;
+}
+
+VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAddr end)
+{
+    bool any_mapped = false;
+    m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+        any_mapped |= Pte(slot.load(std::memory_order_relaxed)).hw_mapped();
+    });
+    if (!any_mapped)
+        return {};
+    std::int64_t before = boundaries_around(start, end);
+    std::int64_t after = 0;
+    if (start > m_reservation_start)
+        after += hw_state(start.page_offset(-1)).bits != 0;
+    if (end < m_reservation_end)
+        after += hw_state(end).bits != 0;
+    VM_TRY(m_mmu.unmap(start, pages_between(start, end), after - before));
+    m_page_table.for_each_slot(start, end, [](VirtAddr, PageTable::Entry& slot) {
+        slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+    });
+    return {};
+}
+
+} // namespace vmemu

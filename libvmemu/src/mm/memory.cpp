@@ -1,0 +1,227 @@
+// The fault path (mm/memory.c): handle_mm_fault() and the handlers it dispatches to, and the
+// teardown of PTEs. Everything reachable from handle_mm_fault() is async-signal-safe: no heap,
+// no exceptions, no logging; frames come from the buddy allocator, table pages too.
+#include <algorithm>
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+namespace {
+// The largest fault-around window: one PTE table, 2 MiB.
+constexpr std::size_t kMaxFaultAround = PageTable::kEntries;
+constexpr std::uint64_t kAnonPteBits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
+} // namespace
+
+FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) noexcept
+{
+    SharedLock guard(m_mmap_lock);
+    Vma* vma = m_vmas.find_vma(address);
+    if (!vma || vma->start() > address) {
+        m_machine.stat().inc(VmStatItem::SegvMapErr);
+        return FaultResult::MapError;
+    }
+    if (!vma->permits(access)) {
+        m_machine.stat().inc(VmStatItem::SegvAccErr);
+        return FaultResult::AccessError;
+    }
+    m_machine.stat().inc(VmStatItem::PgFault);
+    VirtAddr page = address.page_base();
+    PageTable::Entry* slot = m_page_table.walk_alloc(page);
+    if (!slot)
+        return FaultResult::OutOfMemory;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (pte.none())
+        return access == FaultAccess::Write ? do_anonymous_page(*vma, page) : do_zero_page(*vma, page);
+    if (access == FaultAccess::Write && !pte.writable())
+        return do_wp_page(*vma, page, pte);
+    return sync_hardware_view(*vma, page, *slot);
+}
+
+std::size_t AddressSpace::fault_around_pages(Vma& vma, VirtAddr address) const
+{
+    std::size_t window = 1;
+    if (vma.flags() & VmFlags::SeqRead) {
+        window = kMaxFaultAround;
+    } else if (!(vma.flags() & VmFlags::RandRead) && address.vpn() == vma.next_sequential_vpn()) {
+        // A sequential stream: double the window, as readahead does, up to one PTE table.
+        window = std::min<std::size_t>(std::max<std::size_t>(vma.fault_around_window(), 1) * 2, kMaxFaultAround);
+    }
+    std::size_t to_vma_end = pages_between(address, vma.end());
+    std::size_t to_table_end = PageTable::kEntries - (address.vpn() & (PageTable::kEntries - 1));
+    return std::min({ window, to_vma_end, to_table_end });
+}
+
+std::optional<Pfn> AddressSpace::neighbour_hint(VirtAddr address, std::size_t count) const
+{
+    const FrameArena& arena = m_machine.arena();
+    if (address > m_reservation_start) {
+        Pte left = m_page_table.lookup(address.page_offset(-1));
+        if (left.present() && !arena.is_zero_pfn(left.pfn()) && left.pfn().get() + 1 + count <= arena.frame_count())
+            return left.pfn() + 1;
+    }
+    VirtAddr after = address.page_offset(static_cast<std::int64_t>(count));
+    if (after < m_reservation_end) {
+        Pte right = m_page_table.lookup(after);
+        if (right.present() && !arena.is_zero_pfn(right.pfn()) && right.pfn().get() >= count)
+            return right.pfn() - count;
+    }
+    return std::nullopt;
+}
+
+FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
+{
+    PageAllocator& allocator = m_machine.page_allocator();
+    std::size_t window = fault_around_pages(vma, address);
+    std::size_t count = window;
+    std::optional<Pfn> first;
+    // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
+    while (!(first = allocator.alloc_contig(count, neighbour_hint(address, count), ZeroFill::Yes))) {
+        if (count == 1)
+            return FaultResult::OutOfMemory;
+        count /= 2;
+    }
+    std::size_t installed = 0;
+    FaultResult result;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slots = m_page_table.walk(address);
+        while (installed < count && slots[installed].load(std::memory_order_acquire) == 0)
+            ++installed;
+        if (installed == 0) {
+            result = FaultResult::Handled; // a racing fault mapped the page first
+        } else {
+            result = install_locked(vma, address, *first, installed, kAnonPteBits | Pte::kWrite | Pte::kDirty);
+            if (result != FaultResult::Handled)
+                installed = 0;
+        }
+        for (std::size_t i = 0; i < installed; ++i) {
+            PageFrame& frame = m_machine.arena().frame(*first + i);
+            frame.mapcount.store(1, std::memory_order_relaxed);
+            frame.mapping = this;
+            frame.index = address.vpn() + i;
+            frame.set(PageFlag::SwapBacked);
+        }
+    }
+    if (installed < count)
+        allocator.free_contig(*first + installed, count - installed);
+    if (installed > 0) {
+        m_machine.stat().add(VmStatItem::NrAnonPages, static_cast<std::int64_t>(installed));
+        m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(installed - 1));
+        vma.record_fault(address.vpn() + installed, static_cast<std::uint32_t>(window));
+    }
+    return result;
+}
+
+FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
+{
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    if (slot->load(std::memory_order_acquire) != 0)
+        return FaultResult::Handled;
+    FaultResult result = install_locked(vma, address, m_machine.arena().zero_pfn(address.vpn()), 1, kAnonPteBits);
+    if (result == FaultResult::Handled) {
+        m_machine.stat().inc(VmStatItem::NrZeroPageMappings);
+        m_machine.stat().inc(VmStatItem::PgFaultZeroPage);
+    }
+    return result;
+}
+
+FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
+{
+    FrameArena& arena = m_machine.arena();
+    if (!arena.is_zero_pfn(seen.pfn())) {
+        // The only user of a private page may simply write it (wp_page_reuse()).
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        Pte pte(slot->load(std::memory_order_acquire));
+        if (pte != seen)
+            return FaultResult::Handled;
+        return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+    }
+    // The first write to a zero-page mapping: a fresh zeroed frame replaces it.
+    auto fresh = m_machine.page_allocator().alloc_contig(1, neighbour_hint(address, 1), ZeroFill::Yes);
+    if (!fresh)
+        return FaultResult::OutOfMemory;
+    FaultResult result;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        if (Pte(slot->load(std::memory_order_acquire)) != seen) {
+            result = FaultResult::Handled;
+        } else {
+            result = install_locked(vma, address, *fresh, 1, kAnonPteBits | Pte::kWrite | Pte::kDirty);
+            if (result == FaultResult::Handled) {
+                PageFrame& frame = arena.frame(*fresh);
+                frame.mapcount.store(1, std::memory_order_relaxed);
+                frame.mapping = this;
+                frame.index = address.vpn();
+                frame.set(PageFlag::SwapBacked);
+                m_machine.stat().dec(VmStatItem::NrZeroPageMappings);
+                m_machine.stat().inc(VmStatItem::NrAnonPages);
+                return result;
+            }
+        }
+    }
+    m_machine.page_allocator().free_page(*fresh);
+    return result;
+}
+
+FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
+{
+    ScopedLock ptl(m_page_table_lock);
+    Pte pte(slot.load(std::memory_order_acquire));
+    if (!pte.present())
+        return FaultResult::Handled;
+    m_machine.stat().inc(VmStatItem::PgFaultSpurious);
+    // The hardware view may lag behind the PTE (after mprotect or mremap); catch it up.
+    if (pte.hw_mapped() && pte.hw_writable() == pte.writable())
+        return FaultResult::Handled; // a racing fault already did
+    return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kAccessed);
+}
+
+VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
+{
+    ScopedLock ptl(m_page_table_lock);
+    VM_TRY(unmap_hardware_range_locked(start, end));
+    FrameArena& arena = m_machine.arena();
+    PageAllocator& allocator = m_machine.page_allocator();
+    std::int64_t anon_pages = 0;
+    std::int64_t zero_pages = 0;
+    // Free frames in runs of consecutive pfns: one buddy call per run.
+    std::optional<Pfn> run_start;
+    std::size_t run_length = 0;
+    auto flush = [&] {
+        if (run_length)
+            allocator.free_contig(*run_start, run_length);
+        run_length = 0;
+    };
+    m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+        Pte pte(slot.exchange(0, std::memory_order_acq_rel));
+        if (!pte.present())
+            return;
+        if (arena.is_zero_pfn(pte.pfn())) {
+            ++zero_pages;
+            return;
+        }
+        ++anon_pages;
+        PageFrame& frame = arena.frame(pte.pfn());
+        frame.mapcount.fetch_sub(1, std::memory_order_relaxed);
+        if (frame.refcount.fetch_sub(1, std::memory_order_acq_rel) != 1)
+            return;
+        if (run_length && *run_start + run_length == pte.pfn()) {
+            ++run_length;
+            return;
+        }
+        flush();
+        run_start = pte.pfn();
+        run_length = 1;
+    });
+    flush();
+    m_machine.stat().add(VmStatItem::NrAnonPages, -anon_pages);
+    m_machine.stat().add(VmStatItem::NrZeroPageMappings, -zero_pages);
+    return {};
+}
+
+} // namespace vmemu

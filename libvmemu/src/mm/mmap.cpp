@@ -1,0 +1,179 @@
+// mmap(2) and munmap(2) on an AddressSpace (mm/mmap.c): argument checks with Linux's errno
+// values, the top-down unmapped-area search, VMA split/merge and teardown.
+#include <sys/mman.h>
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/mm/mm_flags.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int prot, int flags, int fd, off_t offset)
+{
+    if (offset & ~static_cast<off_t>(kPageMask))
+        return vm_fail(EINVAL, "mmap: offset is not page-aligned");
+    if (length == 0)
+        return vm_fail(EINVAL, "mmap: length is zero");
+    if (prot & ~kKnownProt)
+        return vm_fail(EINVAL, "mmap: unknown protection bits");
+    int type = flags & MAP_TYPE;
+    if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+        return vm_fail(EINVAL, "mmap: neither MAP_SHARED nor MAP_PRIVATE");
+    if (flags & ~(kKnownMapFlags | MAP_TYPE))
+        return vm_fail(type == MAP_SHARED_VALIDATE ? EOPNOTSUPP : EINVAL, "mmap: unknown flags");
+    if (!(flags & MAP_ANONYMOUS)) {
+        if (fd < 0)
+            return vm_fail(EBADF, "mmap: no MAP_ANONYMOUS and no file descriptor");
+        return vm_fail(ENODEV, "mmap: file mappings are not supported");
+    }
+    if (type != MAP_PRIVATE)
+        return vm_fail(EOPNOTSUPP, "mmap: shared anonymous mappings are not supported");
+    std::uintptr_t size = page_round_up(length);
+    if (size == 0 || size > m_reservation_end - m_reservation_start)
+        return vm_fail(ENOMEM, "mmap: length larger than the reservation");
+    bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+    if (fixed && !hint.is_page_aligned())
+        return vm_fail(EINVAL, "mmap: MAP_FIXED address is not page-aligned");
+
+    VirtAddr start;
+    {
+        ScopedLock guard(m_mmap_lock);
+        if (fixed) {
+            if (!in_reservation_range(hint, size))
+                return vm_fail(ENOMEM, "mmap: MAP_FIXED range outside the reservation");
+            start = hint;
+            VirtAddr end = start.offset(size);
+            if (m_vmas.find_vma_intersection(start, end)) {
+                if (flags & MAP_FIXED_NOREPLACE)
+                    return vm_fail(EEXIST, "mmap: MAP_FIXED_NOREPLACE range is in use");
+                VM_TRY(do_munmap_locked(start, end));
+            }
+        } else {
+            start = VM_TRY(get_unmapped_area_locked(hint, size));
+        }
+        std::uint32_t vm_flags = vm_flags_from_prot(prot) | VmFlags::MayRead | VmFlags::MayWrite | VmFlags::MayExec;
+        if (flags & MAP_NORESERVE)
+            vm_flags |= VmFlags::NoReserve;
+        else
+            vm_flags |= VmFlags::Account;
+        Vma* vma = VM_TRY(m_vmas.insert(start, start.offset(size), vm_flags, start.vpn()));
+        m_vmas.try_merge_around(*vma);
+    }
+    if ((flags & MAP_POPULATE) && (prot & kKnownProt))
+        populate(start, start.offset(size), (prot & PROT_WRITE) ? FaultAccess::Write : FaultAccess::Read);
+    return start;
+}
+
+VmResult<void> AddressSpace::munmap(VirtAddr address, std::size_t length)
+{
+    if (!address.is_page_aligned())
+        return vm_fail(EINVAL, "munmap: address is not page-aligned");
+    std::uintptr_t size = page_round_up(length);
+    if (length == 0 || size == 0)
+        return vm_fail(EINVAL, "munmap: length is zero or overflows");
+    if (!in_reservation_range(address, size))
+        return vm_fail(EINVAL, "munmap: range outside the reservation");
+    ScopedLock guard(m_mmap_lock);
+    return do_munmap_locked(address, address.offset(size));
+}
+
+VmResult<VirtAddr> AddressSpace::get_unmapped_area_locked(VirtAddr hint, std::size_t length) const
+{
+    std::uintptr_t capacity = m_reservation_end - m_reservation_start;
+    if (length > capacity)
+        return vm_fail(ENOMEM, "mmap: no room in the reservation");
+    if (hint.get() != 0) {
+        VirtAddr start = hint.page_base();
+        if (in_reservation_range(start, length) && !m_vmas.find_vma_intersection(start, start.offset(length)))
+            return start;
+    }
+    // Top-down, like Linux's default layout: the highest gap that fits.
+    VirtAddr gap_end = m_reservation_end;
+    for (auto it = m_vmas.end(); it != m_vmas.begin();) {
+        --it;
+        if (gap_end - it->end() >= length)
+            return VirtAddr(gap_end.get() - length);
+        gap_end = it->start();
+    }
+    if (gap_end - m_reservation_start >= length)
+        return VirtAddr(gap_end.get() - length);
+    return vm_fail(ENOMEM, "mmap: no room in the reservation");
+}
+
+VmResult<void> AddressSpace::split_at_locked(VirtAddr start, VirtAddr end)
+{
+    Vma* vma = m_vmas.find_vma(start);
+    if (vma && vma->start() < start && vma->end() > start)
+        VM_TRY(m_vmas.split(*vma, start));
+    vma = m_vmas.find_vma(end);
+    if (vma && vma->start() < end && vma->end() > end)
+        VM_TRY(m_vmas.split(*vma, end));
+    return {};
+}
+
+bool AddressSpace::range_fully_mapped_locked(VirtAddr start, VirtAddr end) const
+{
+    VirtAddr cursor = start;
+    while (cursor < end) {
+        Vma* vma = m_vmas.find_vma(cursor);
+        if (!vma || vma->start() > cursor)
+            return false;
+        cursor = vma->end();
+    }
+    return true;
+}
+
+void AddressSpace::merge_range_locked(VirtAddr start, VirtAddr end)
+{
+    Vma* vma = m_vmas.find_vma(start);
+    if (!vma)
+        return;
+    if (Vma* before = m_vmas.prev(*vma))
+        vma = before;
+    while (vma && vma->start() <= end) {
+        Vma* following = m_vmas.next(*vma);
+        if (following && vma->can_merge_with(*following)) {
+            m_vmas.try_merge_next(*vma);
+            continue;
+        }
+        vma = following;
+    }
+}
+
+VmResult<void> AddressSpace::do_munmap_locked(VirtAddr start, VirtAddr end)
+{
+    if (!m_vmas.find_vma_intersection(start, end))
+        return {};
+    VM_TRY(split_at_locked(start, end));
+    VM_TRY(zap_page_range_locked(start, end));
+    Vma* vma = m_vmas.find_vma(start);
+    while (vma && vma->start() < end) {
+        Vma* following = m_vmas.next(*vma);
+        m_vmas.erase(*vma);
+        vma = following;
+    }
+    // free_pgtables(): the tables that now only cover the gap between the neighbours.
+    Vma* above = m_vmas.find_vma(end);
+    Vma* below = above ? m_vmas.prev(*above) : (m_vmas.size() ? &*std::prev(m_vmas.end()) : nullptr);
+    VirtAddr gap_start = below ? below->end() : m_reservation_start;
+    VirtAddr gap_end = above ? above->start() : m_reservation_end;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        m_page_table.free_tables(gap_start, gap_end);
+    }
+    return {};
+}
+
+void AddressSpace::populate(VirtAddr start, VirtAddr end, FaultAccess access)
+{
+    // mm_populate(): fault the range in as the first touches would, fault-around included.
+    for (VirtAddr page = start; page < end; page = page.offset(kPageSize)) {
+        Pte pte = m_page_table.lookup(page);
+        if (pte.present() && pte.hw_mapped() && (access != FaultAccess::Write || pte.hw_writable()))
+            continue;
+        if (handle_mm_fault(page, access) != FaultResult::Handled)
+            return;
+    }
+}
+
+} // namespace vmemu

@@ -1,0 +1,54 @@
+// mprotect(2) on an AddressSpace (mm/mprotect.c).
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/mm/mm_flags.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int prot)
+{
+    if (!address.is_page_aligned())
+        return vm_fail(EINVAL, "mprotect: address is not page-aligned");
+    if (prot & ~kKnownProt)
+        return vm_fail(EINVAL, "mprotect: unknown protection bits");
+    if (length == 0)
+        return {};
+    std::uintptr_t size = page_round_up(length);
+    if (size == 0 || !in_reservation_range(address, size))
+        return vm_fail(ENOMEM, "mprotect: range is not mapped");
+    VirtAddr start = address;
+    VirtAddr end = address.offset(size);
+    std::uint32_t access = vm_flags_from_prot(prot);
+
+    ScopedLock guard(m_mmap_lock);
+    // Linux changes the VMAs before a hole and then fails; vmemu checks first, so a failing
+    // call changes nothing.
+    if (!range_fully_mapped_locked(start, end))
+        return vm_fail(ENOMEM, "mprotect: range is not mapped");
+    VM_TRY(split_at_locked(start, end));
+    bool takes_away = false;
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))
+        takes_away |= (vma->flags() & VmFlags::AccessMask & ~access) != 0;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        // Access that goes away must leave the hardware view now; access that is added is
+        // granted lazily, by the next fault on each page.
+        if (takes_away)
+            VM_TRY(unmap_hardware_range_locked(start, end));
+        const FrameArena& arena = m_machine.arena();
+        bool writable = access & VmFlags::Write;
+        m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+            Pte pte(slot.load(std::memory_order_relaxed));
+            if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
+                return;
+            slot.store((writable ? pte.with(Pte::kWrite) : pte.without(Pte::kWrite)).raw(), std::memory_order_release);
+        });
+    }
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))
+        vma->set_flags((vma->flags() & ~VmFlags::AccessMask) | access);
+    merge_range_locked(start, end);
+    return {};
+}
+
+} // namespace vmemu

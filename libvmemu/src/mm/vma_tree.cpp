@@ -1,0 +1,133 @@
+#include <new>
+#include <vmemu/base/assert.hpp>
+#include <vmemu/mm/vma_tree.hpp>
+
+namespace vmemu {
+
+VmaTree::~VmaTree()
+{
+    m_tree.clear_and_dispose([](Vma* vma) { delete vma; });
+}
+
+Vma* VmaTree::find_vma(VirtAddr address) const
+{
+    Vma* cached = m_cache.load(std::memory_order_relaxed);
+    if (cached && cached->contains(address))
+        return cached;
+    // upper_bound(address) is the first VMA starting above address; the one before it is the
+    // only candidate that could contain address.
+    auto it = m_tree.upper_bound(address);
+    if (it != m_tree.begin()) {
+        auto before = std::prev(it);
+        if (before->end() > address) {
+            m_cache.store(const_cast<Vma*>(&*before), std::memory_order_relaxed);
+            return const_cast<Vma*>(&*before);
+        }
+    }
+    return it == m_tree.end() ? nullptr : const_cast<Vma*>(&*it);
+}
+
+Vma* VmaTree::find_vma_intersection(VirtAddr start, VirtAddr end) const
+{
+    Vma* vma = find_vma(start);
+    return vma && vma->start() < end ? vma : nullptr;
+}
+
+Vma* VmaTree::prev(const Vma& vma) const
+{
+    auto it = m_tree.iterator_to(vma);
+    return it == m_tree.begin() ? nullptr : const_cast<Vma*>(&*std::prev(it));
+}
+
+Vma* VmaTree::next(const Vma& vma) const
+{
+    auto it = std::next(m_tree.iterator_to(vma));
+    return it == m_tree.end() ? nullptr : const_cast<Vma*>(&*it);
+}
+
+VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
+{
+    VM_ASSERT(start < end && start.is_page_aligned() && end.is_page_aligned());
+    VM_ASSERT(!find_vma_intersection(start, end));
+    if (m_tree.size() >= m_max_count)
+        return vm_fail(ENOMEM, "too many VMAs (max_map_count)");
+    auto* vma = new (std::nothrow) Vma(start, end, flags, pgoff);
+    if (!vma)
+        return vm_fail(ENOMEM, "no memory for a VMA");
+    m_tree.insert(*vma);
+    return vma;
+}
+
+void VmaTree::erase(Vma& vma)
+{
+    invalidate_cache();
+    m_tree.erase(m_tree.iterator_to(vma));
+    delete &vma;
+}
+
+VmResult<Vma*> VmaTree::split(Vma& vma, VirtAddr address)
+{
+    VM_ASSERT(address > vma.start() && address < vma.end() && address.is_page_aligned());
+    if (m_tree.size() >= m_max_count)
+        return vm_fail(ENOMEM, "too many VMAs (max_map_count)");
+    std::uint64_t upper_pgoff = vma.pgoff() + pages_between(vma.start(), address);
+    auto* upper = new (std::nothrow) Vma(address, vma.end(), vma.flags(), upper_pgoff);
+    if (!upper)
+        return vm_fail(ENOMEM, "no memory for a VMA");
+    upper->record_fault(vma.next_sequential_vpn(), vma.fault_around_window());
+    invalidate_cache();
+    vma.set_range(vma.start(), address, vma.pgoff());
+    m_tree.insert(*upper);
+    return upper;
+}
+
+Vma& VmaTree::try_merge_next(Vma& vma)
+{
+    Vma* following = next(vma);
+    if (!following || !vma.can_merge_with(*following))
+        return vma;
+    VirtAddr end = following->end();
+    erase(*following);
+    vma.set_range(vma.start(), end, vma.pgoff());
+    return vma;
+}
+
+Vma& VmaTree::try_merge_around(Vma& vma)
+{
+    Vma& merged = try_merge_next(vma);
+    Vma* before = prev(merged);
+    if (before && before->can_merge_with(merged))
+        return try_merge_next(*before);
+    return merged;
+}
+
+void VmaTree::resize(Vma& vma, VirtAddr start, VirtAddr end, std::uint64_t pgoff)
+{
+    VM_ASSERT(start < end);
+    invalidate_cache();
+    // The key may change only if the order of the tree stays the same, which holds because
+    // the caller only moves start into space no other VMA occupies.
+    vma.set_range(start, end, pgoff);
+}
+
+void VmaTree::verify_invariants() const
+{
+    VM_ASSERT(m_tree.size() <= m_max_count);
+    const Vma* previous = nullptr;
+    for (const Vma& vma : m_tree) {
+        VM_ASSERT(vma.start() < vma.end());
+        VM_ASSERT(vma.start().is_page_aligned() && vma.end().is_page_aligned());
+        if (previous)
+            VM_ASSERT(previous->end() <= vma.start());
+        previous = &vma;
+    }
+    Vma* cached = m_cache.load();
+    if (cached) {
+        bool found = false;
+        for (const Vma& vma : m_tree)
+            found |= &vma == cached;
+        VM_ASSERT(found);
+    }
+}
+
+} // namespace vmemu

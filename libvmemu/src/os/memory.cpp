@@ -1,0 +1,107 @@
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vmemu/os/memory.hpp>
+
+namespace vmemu::os {
+
+VmResult<VirtAddr> reserve(std::size_t bytes) noexcept
+{
+    void* address = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (address == MAP_FAILED)
+        return vm_fail(errno, "cannot reserve virtual space (mmap PROT_NONE)");
+    return VirtAddr(address);
+}
+
+VmResult<void*> map_anonymous(std::size_t bytes) noexcept
+{
+    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (address == MAP_FAILED)
+        return vm_fail(errno, "cannot map anonymous memory");
+    return address;
+}
+
+VmResult<void> unmap(void* address, std::size_t bytes) noexcept
+{
+    if (::munmap(address, bytes) != 0)
+        return vm_fail(errno, "munmap failed");
+    return {};
+}
+
+VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot, int fd, std::uint64_t offset,
+    Populate populate) noexcept
+{
+    int flags = MAP_SHARED | MAP_FIXED | (populate == Populate::Yes ? MAP_POPULATE : 0);
+    void* result = ::mmap(address.ptr(), bytes, static_cast<int>(prot), flags, fd, static_cast<off_t>(offset));
+    if (result == MAP_FAILED)
+        return vm_fail(errno, "cannot map frames into the hardware view");
+    return {};
+}
+
+VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept
+{
+    void* result
+        = ::mmap(address.ptr(), bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (result == MAP_FAILED)
+        return vm_fail(errno, "cannot return pages to the reservation");
+    return {};
+}
+
+VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept
+{
+    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED)
+        return vm_fail(errno, "cannot map the frame arena");
+    return static_cast<std::byte*>(address);
+}
+
+VmResult<int> memfd_create(const char* name, std::size_t bytes) noexcept
+{
+    int fd = ::memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0)
+        return vm_fail(errno, "memfd_create failed");
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+        int error = errno;
+        ::close(fd);
+        return vm_fail(error, "cannot size the frame arena (ftruncate)");
+    }
+    return fd;
+}
+
+void close_fd(int fd) noexcept { ::close(fd); }
+
+std::size_t max_map_count() noexcept
+{
+    constexpr std::size_t kLinuxDefault = 65530;
+    FILE* file = std::fopen("/proc/sys/vm/max_map_count", "re");
+    if (!file)
+        return kLinuxDefault;
+    unsigned long value = 0;
+    bool ok = std::fscanf(file, "%lu", &value) == 1;
+    std::fclose(file);
+    return ok ? value : kLinuxDefault;
+}
+
+std::size_t current_map_count() noexcept
+{
+    int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    std::size_t lines = 0;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; ++i)
+            lines += buffer[i] == '\n';
+    }
+    ::close(fd);
+    return lines;
+}
+
+} // namespace vmemu::os

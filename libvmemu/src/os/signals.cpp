@@ -1,0 +1,59 @@
+#include <cerrno>
+#include <cstring>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vmemu/os/signals.hpp>
+
+// glibc exports its implementation under this name too; calling it directly bypasses the
+// sigaction() that vmemu interposes.
+extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
+
+namespace vmemu::os {
+
+int real_sigaction(int signal, const struct sigaction* action, struct sigaction* old_action) noexcept
+{
+    return __sigaction(signal, action, old_action);
+}
+
+int queue_signal_to_self(int signal, siginfo_t* info) noexcept
+{
+    return static_cast<int>(syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), signal, info));
+}
+
+int thread_sigmask(int how, const sigset_t* set, sigset_t* old_set) noexcept
+{
+    return pthread_sigmask(how, set, old_set);
+}
+
+void write_stderr(const char* text) noexcept
+{
+    std::size_t left = std::strlen(text);
+    while (left > 0) {
+        ssize_t n = ::write(STDERR_FILENO, text, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        text += n;
+        left -= static_cast<std::size_t>(n);
+    }
+}
+
+char* format_hex(unsigned long value, char* buffer) noexcept
+{
+    char digits[16];
+    int count = 0;
+    do {
+        digits[count++] = "0123456789abcdef"[value & 15];
+        value >>= 4;
+    } while (value != 0);
+    char* out = buffer;
+    *out++ = '0';
+    *out++ = 'x';
+    while (count > 0)
+        *out++ = digits[--count];
+    *out = '\0';
+    return buffer;
+}
+
+} // namespace vmemu::os

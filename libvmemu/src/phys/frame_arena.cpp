@@ -1,0 +1,60 @@
+#include <cstring>
+#include <new>
+#include <vmemu/os/memory.hpp>
+#include <vmemu/phys/frame_arena.hpp>
+
+namespace vmemu {
+
+VmResult<std::unique_ptr<FrameArena>> FrameArena::create(std::size_t frame_count)
+{
+    std::size_t total = frame_count + kZeroFrames;
+    if (frame_count == 0 || total > (std::size_t { 1 } << (63 - kPageShift)))
+        return vm_fail(EINVAL, "frame count out of range");
+    std::size_t bytes = total << kPageShift;
+    int fd = VM_TRY(os::memfd_create("vmemu-frames", bytes));
+    auto direct_map = os::map_shared(fd, bytes);
+    if (!direct_map) {
+        os::close_fd(fd);
+        return std::unexpected(direct_map.error());
+    }
+    auto mem_map_memory = os::map_anonymous(total * sizeof(PageFrame));
+    if (!mem_map_memory) {
+        (void)os::unmap(*direct_map, bytes);
+        os::close_fd(fd);
+        return std::unexpected(mem_map_memory.error());
+    }
+    auto* mem_map = static_cast<PageFrame*>(*mem_map_memory);
+    for (std::size_t i = 0; i < total; ++i) {
+        auto* frame = new (&mem_map[i]) PageFrame;
+        frame->set(PageFlag::Zeroed);
+    }
+    for (std::size_t i = frame_count; i < total; ++i) {
+        mem_map[i].type = PageType::Zero;
+        mem_map[i].set(PageFlag::Reserved);
+        mem_map[i].refcount.store(1, std::memory_order_relaxed);
+    }
+    return std::unique_ptr<FrameArena>(new FrameArena(fd, frame_count, *direct_map, mem_map));
+}
+
+FrameArena::~FrameArena()
+{
+    for (std::size_t i = 0; i < total_frames(); ++i)
+        m_mem_map[i].~PageFrame();
+    (void)os::unmap(m_mem_map, total_frames() * sizeof(PageFrame));
+    (void)os::unmap(m_direct_map, total_frames() << kPageShift);
+    os::close_fd(m_fd);
+}
+
+void FrameArena::zero_frames(Pfn first, std::size_t count) const
+{
+    for (std::size_t i = 0; i < count; ++i) {
+        PageFrame& page = frame(first + i);
+        if (page.test(PageFlag::Zeroed)) {
+            page.clear(PageFlag::Zeroed);
+            continue;
+        }
+        std::memset(direct_map(first + i), 0, kPageSize);
+    }
+}
+
+} // namespace vmemu
