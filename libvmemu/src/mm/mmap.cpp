@@ -155,8 +155,10 @@ VmResult<void> AddressSpace::do_munmap_locked(VirtAddr start, VirtAddr end)
     // free_pgtables(): the tables that now only cover the gap between the neighbours.
     Vma* above = m_vmas.find_vma(end);
     Vma* below = above ? m_vmas.prev(*above) : (m_vmas.size() ? &*std::prev(m_vmas.end()) : nullptr);
-    VirtAddr gap_start = below ? below->end() : m_reservation_start;
-    VirtAddr gap_end = above ? above->start() : m_reservation_end;
+    // Nothing of this address space lies outside its reservation, so beyond the outermost
+    // VMAs the gap extends over the whole user address range.
+    VirtAddr gap_start = below ? below->end() : VirtAddr(std::uintptr_t { 0 });
+    VirtAddr gap_end = above ? above->start() : VirtAddr(kUserAddressEnd);
     {
         ScopedLock ptl(m_page_table_lock);
         m_page_table.free_tables(gap_start, gap_end);

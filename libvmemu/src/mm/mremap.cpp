@@ -30,7 +30,7 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         if (!new_address.is_page_aligned())
             return vm_fail(EINVAL, "mremap: new address is not page-aligned");
         if (!in_reservation_range(new_address, new_size))
-            return vm_fail(ENOMEM, "mremap: new range outside the reservation");
+            return vm_fail(EINVAL, "mremap: new range outside the reservation");
         bool overlap = new_address < old_address.offset(old_size) && old_address < new_address.offset(new_size);
         if (overlap)
             return vm_fail(EINVAL, "mremap: old and new ranges overlap");

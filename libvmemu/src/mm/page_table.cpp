@@ -26,7 +26,7 @@ PageTable::~PageTable()
 {
     if (!m_allocator)
         return;
-    free_tables(VirtAddr(std::uintptr_t { 0 }), VirtAddr(std::uintptr_t { 1 } << 48));
+    free_tables(VirtAddr(std::uintptr_t { 0 }), VirtAddr(kUserAddressEnd));
     release_table(m_pgd);
 }
 

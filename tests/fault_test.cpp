@@ -1,0 +1,296 @@
+#include <csetjmp>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sys/resource.h>
+#include <vector>
+#include <vmemu/os/signals.hpp>
+#include "test_support.hpp"
+
+namespace vmemu {
+namespace {
+
+using test::map_anon;
+
+// A program's own SIGSEGV handler: records what it got and jumps back to the test.
+sigjmp_buf g_recover;
+volatile sig_atomic_t g_si_code;
+void* volatile g_si_addr;
+volatile sig_atomic_t g_calls;
+
+void program_handler(int, siginfo_t* info, void*)
+{
+    g_si_code = info->si_code;
+    g_si_addr = info->si_addr;
+    g_calls = g_calls + 1;
+    siglongjmp(g_recover, 1);
+}
+
+struct ScopedProgramHandler {
+    struct sigaction previous {};
+    ScopedProgramHandler()
+    {
+        struct sigaction action {};
+        action.sa_sigaction = program_handler;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        EXPECT_EQ(sigaction(SIGSEGV, &action, &previous), 0);
+        g_calls = 0;
+    }
+    ~ScopedProgramHandler() { sigaction(SIGSEGV, &previous, nullptr); }
+};
+
+// Touches address and returns true if the program handler caught a SIGSEGV instead.
+bool faults(volatile char* address, bool write)
+{
+    if (sigsetjmp(g_recover, 1) != 0)
+        return true;
+    if (write)
+        *address = 1;
+    else
+        (void)*address;
+    return false;
+}
+
+std::size_t count_process_mappings()
+{
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    std::size_t lines = 0;
+    while (std::getline(maps, line))
+        ++lines;
+    return lines;
+}
+
+TEST(Fault, ReadsSeeTheZeroPageAndWritesGetAFrame)
+{
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    volatile char* bytes = area.ptr<char>();
+    bytes[0] = 1; // builds the page table
+    std::size_t free_before = machine->free_frames();
+    EXPECT_EQ(bytes[kPageSize + 10], 0);
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrZeroPageMappings), 1);
+    EXPECT_EQ(machine->free_frames(), free_before); // a read costs no frame
+    EXPECT_EQ(space->rss_pages(), 1u);
+    bytes[kPageSize + 10] = 7;
+    EXPECT_EQ(bytes[kPageSize + 10], 7);
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrZeroPageMappings), 0);
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrAnonPages), 2);
+    EXPECT_EQ(space->rss_pages(), 2u);
+    // The zero frames stay zero.
+    for (std::size_t i = 0; i < FrameArena::kZeroFrames; ++i)
+        EXPECT_EQ(machine->arena().direct_map(machine->arena().zero_pfn(i))[10], std::byte { 0 });
+    space->verify_invariants();
+}
+
+TEST(Fault, ProgramHandlerGetsMapErrAndAccErrWithTheAddress)
+{
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    VirtAddr writable = map_anon(*space, 2 * kPageSize);
+    VirtAddr read_only = map_anon(*space, 2 * kPageSize, PROT_READ);
+    VirtAddr none = map_anon(*space, kPageSize, PROT_NONE);
+    ScopedProgramHandler handler; // installed after vmemu's
+
+    volatile char* outside = space->reservation_start().offset(123).ptr<char>();
+    EXPECT_TRUE(faults(outside, false));
+    EXPECT_EQ(g_si_code, SEGV_MAPERR);
+    EXPECT_EQ(g_si_addr, (void*)outside);
+
+    EXPECT_TRUE(faults(read_only.ptr<char>() + 5, true));
+    EXPECT_EQ(g_si_code, SEGV_ACCERR);
+    EXPECT_EQ(g_si_addr, (void*)(read_only.ptr<char>() + 5));
+    EXPECT_FALSE(faults(read_only.ptr<char>() + 5, false)); // reading is allowed
+
+    EXPECT_TRUE(faults(none.ptr<char>(), false));
+    EXPECT_EQ(g_si_code, SEGV_ACCERR);
+
+    EXPECT_FALSE(faults(writable.ptr<char>(), true));
+    EXPECT_EQ(g_calls, 3);
+    EXPECT_EQ(machine->stat().value(VmStatItem::SegvMapErr), 1);
+    EXPECT_EQ(machine->stat().value(VmStatItem::SegvAccErr), 2);
+
+    // Faults outside every reservation reach the program unchanged.
+    void* own = mmap(nullptr, kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_TRUE(faults(static_cast<char*>(own), false));
+    EXPECT_EQ(g_si_code, SEGV_ACCERR);
+    EXPECT_EQ(g_si_addr, own);
+    munmap(own, kPageSize);
+}
+
+TEST(Fault, HandlerInstalledBeforeVmemuIsChained)
+{
+    ScopedProgramHandler handler; // no address space exists yet: this is a plain sigaction
+    {
+        auto machine = test::make_machine(1024);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, kPageSize, PROT_READ);
+        EXPECT_FALSE(faults(area.ptr<char>(), false));
+        EXPECT_TRUE(faults(area.ptr<char>(), true));
+        EXPECT_EQ(g_si_code, SEGV_ACCERR);
+        EXPECT_EQ(g_calls, 1);
+        // While vmemu is attached the program sees its own handler, not vmemu's.
+        struct sigaction current {};
+        ASSERT_EQ(sigaction(SIGSEGV, nullptr, &current), 0);
+        EXPECT_EQ(current.sa_sigaction, &program_handler);
+    }
+    // With the last address space gone, the program's handler is installed for real again.
+    struct sigaction current {};
+    ASSERT_EQ(vmemu::os::real_sigaction(SIGSEGV, nullptr, &current), 0);
+    EXPECT_EQ(current.sa_sigaction, &program_handler);
+}
+
+void die_by_wild_access(bool inside_reservation)
+{
+    struct rlimit no_core { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    map_anon(*space, kPageSize);
+    volatile char* wild = inside_reservation ? space->reservation_start().ptr<char>() : reinterpret_cast<char*>(16);
+    asm volatile("" : "+r"(wild)); // hide the null-page address from the optimizer
+    *wild = 1;
+}
+
+TEST(FaultDeathTest, WildAccessWithoutHandlerKillsBySigsegv)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(die_by_wild_access(true), ::testing::KilledBySignal(SIGSEGV), "");
+    EXPECT_EXIT(die_by_wild_access(false), ::testing::KilledBySignal(SIGSEGV), "");
+}
+
+TEST(FaultDeathTest, WriteToReadOnlyMappingKillsBySigsegv)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto write_read_only = [] {
+        struct rlimit no_core { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        auto machine = test::make_machine(1024);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, kPageSize, PROT_READ);
+        *area.ptr<volatile char>() = 1;
+    };
+    EXPECT_EXIT(write_read_only(), ::testing::KilledBySignal(SIGSEGV), "");
+}
+
+TEST(FaultDeathTest, OutOfFramesIsSigbusWithAReason)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto exhaust = [] {
+        auto machine = test::make_machine(256);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 512 * kPageSize);
+        for (std::size_t i = 0; i < 512; ++i)
+            area.ptr<volatile char>()[i * kPageSize] = 1;
+    };
+    EXPECT_EXIT(exhaust(), ::testing::KilledBySignal(SIGBUS), "cannot resolve a fault at 0x[0-9a-f]+: out of frames");
+}
+
+TEST(FaultDeathTest, KernelMappingLimitIsSigbusWithAReason)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto scatter = [] {
+        auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 16 });
+        auto space = test::make_space(**machine);
+        VirtAddr area = map_anon(*space, 256 * kPageSize);
+        for (std::size_t i = 0; i < 256; i += 2) // every other page: each one a kernel mapping
+            area.ptr<volatile char>()[i * kPageSize] = 1;
+    };
+    EXPECT_EXIT(scatter(), ::testing::KilledBySignal(SIGBUS), "kernel mapping limit \\(vm.max_map_count\\) reached");
+}
+
+TEST(Fault, KernelMappingLimitRefusesNewAddressSpaces)
+{
+    auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 1 });
+    ASSERT_TRUE(machine);
+    auto first = (*machine)->create_address_space(4 * test::kMiB);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(test::error_of((*machine)->create_address_space(4 * test::kMiB)), ENOMEM);
+}
+
+TEST(Fault, KernelMappingCountMatchesTheKernel)
+{
+    auto machine = test::make_machine(4096);
+    auto space = test::make_space(*machine);
+    auto mappings = [&] { return machine->stat().value(VmStatItem::NrKernelMappings); };
+    auto baseline = static_cast<std::int64_t>(count_process_mappings()) - mappings();
+    auto check = [&](const char* step) {
+        EXPECT_EQ(static_cast<std::int64_t>(count_process_mappings()) - baseline, mappings()) << step;
+        space->verify_invariants();
+    };
+    VirtAddr area = map_anon(*space, 2048 * kPageSize);
+    char* bytes = area.ptr<char>();
+    for (std::size_t i = 0; i < 1024; ++i) // sequential: a few large mappings
+        bytes[i * kPageSize] = 1;
+    check("sequential");
+    EXPECT_LT(mappings(), 8);
+    std::mt19937 random(3);
+    for (int i = 0; i < 200; ++i)
+        bytes[(1024 + random() % 1024) * kPageSize] = 2;
+    check("random");
+    for (std::size_t i = 0; i < 64; ++i)
+        (void)*(volatile char*)(bytes + (1024 + i) * kPageSize);
+    check("zero page reads");
+    ASSERT_TRUE(space->mprotect(area.page_offset(100), 50 * kPageSize, PROT_READ));
+    check("mprotect");
+    (void)*(volatile char*)(bytes + 120 * kPageSize);
+    check("read after mprotect");
+    ASSERT_TRUE(space->mprotect(area.page_offset(100), 50 * kPageSize, PROT_READ | PROT_WRITE));
+    bytes[130 * kPageSize] = 3;
+    check("write after mprotect");
+    ASSERT_TRUE(space->madvise(area.page_offset(500), 10 * kPageSize, MADV_DONTNEED));
+    check("madvise");
+    ASSERT_TRUE(space->munmap(area.page_offset(1500), 3 * kPageSize));
+    check("munmap");
+    auto moved = space->mremap(area.page_offset(10), 5 * kPageSize, 20 * kPageSize, MREMAP_MAYMOVE);
+    ASSERT_TRUE(moved);
+    moved->ptr<char>()[0] = 4;
+    check("mremap");
+}
+
+TEST(Fault, ThreadsFaultingTheSamePagesAtOnceAgree)
+{
+    constexpr unsigned kThreads = 4;
+    constexpr std::size_t kPages = 64;
+    constexpr int kRounds = 100;
+    auto machine = test::make_machine(8192);
+    auto space = test::make_space(*machine);
+    test::SpinBarrier barrier(kThreads);
+    std::vector<VirtAddr> areas(kRounds);
+    for (auto& area : areas)
+        area = map_anon(*space, kPages * kPageSize);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int round = 0; round < kRounds; ++round) {
+                volatile unsigned char* bytes = areas[round].ptr<unsigned char>();
+                barrier.arrive_and_wait();
+                // Half the threads read first (zero page), half write first (fresh frame),
+                // all on the same pages at the same moment.
+                for (std::size_t page = 0; page < kPages; ++page) {
+                    std::size_t index = round % 2 ? page : kPages - 1 - page;
+                    if (t % 2)
+                        (void)bytes[index * kPageSize + t];
+                    bytes[index * kPageSize + t] = static_cast<unsigned char>(t + 1);
+                }
+            }
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    for (int round = 0; round < kRounds; ++round) {
+        const unsigned char* bytes = areas[round].ptr<unsigned char>();
+        for (std::size_t page = 0; page < kPages; ++page)
+            for (unsigned t = 0; t < kThreads; ++t)
+                ASSERT_EQ(bytes[page * kPageSize + t], t + 1) << "round " << round << " page " << page;
+    }
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrAnonPages), static_cast<std::int64_t>(kRounds * kPages));
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrZeroPageMappings), 0);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+} // namespace
+} // namespace vmemu

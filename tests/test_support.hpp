@@ -1,0 +1,65 @@
+#pragma once
+#include <atomic>
+#include <gtest/gtest.h>
+#include <memory>
+#include <sys/mman.h>
+#include <thread>
+#include <vmemu/vmemu.hpp>
+
+namespace vmemu::test {
+
+constexpr std::size_t kMiB = std::size_t { 1 } << 20;
+
+inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::size_t max_kernel_mappings = 0)
+{
+    auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings });
+    EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
+    return std::move(*machine);
+}
+
+inline std::unique_ptr<AddressSpace> make_space(Machine& machine, std::size_t bytes = std::size_t { 1 } << 30)
+{
+    auto space = machine.create_address_space(bytes);
+    EXPECT_TRUE(space.has_value()) << (space ? "" : space.error().what());
+    return std::move(*space);
+}
+
+inline VirtAddr map_anon(AddressSpace& space, std::size_t bytes, int prot = PROT_READ | PROT_WRITE, int extra = 0)
+{
+    auto address = space.mmap(VirtAddr(), bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | extra);
+    EXPECT_TRUE(address.has_value()) << (address ? "" : address.error().what());
+    return address.value_or(VirtAddr());
+}
+
+template<typename T>
+int error_of(const VmResult<T>& result)
+{
+    return result.has_value() ? 0 : result.error().code();
+}
+
+// Lines threads up so that they start the next step at the same moment.
+class SpinBarrier {
+public:
+    explicit SpinBarrier(unsigned parties)
+        : m_parties(parties)
+    {
+    }
+    void arrive_and_wait()
+    {
+        unsigned generation = m_generation.load(std::memory_order_acquire);
+        if (m_waiting.fetch_add(1, std::memory_order_acq_rel) + 1 == m_parties) {
+            m_waiting.store(0, std::memory_order_relaxed);
+            m_generation.fetch_add(1, std::memory_order_acq_rel);
+            return;
+        }
+        while (m_generation.load(std::memory_order_acquire) == generation)
+            std::this_thread::yield();
+    }
+
+private:
+    unsigned m_parties;
+    std::atomic<unsigned> m_waiting { 0 };
+    std::atomic<unsigned> m_generation { 0 };
+};
+
+} // namespace vmemu::test
