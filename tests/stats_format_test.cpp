@@ -154,8 +154,9 @@ TEST_F(StatsFormat, SmapsHasTheKernelsFieldsInOrderAndCountsRss)
         position = static_cast<std::size_t>(found - real_fields.begin()) + 1;
     }
     for (const auto& line : ours) {
-        if (line.find(" kB") != std::string::npos)
+        if (line.find(" kB") != std::string::npos) {
             EXPECT_TRUE(std::regex_match(line, kMeminfoLine)) << line;
+        }
     }
     auto text = space->smaps();
     EXPECT_NE(text.find("\nRss:                  32 kB\n"), std::string::npos) << text; // zero page not counted

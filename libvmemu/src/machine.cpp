@@ -1,4 +1,5 @@
 #include <vmemu/base/assert.hpp>
+#include <vmemu/base/log.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/memory.hpp>
@@ -19,9 +20,17 @@ VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         if (limit <= used)
             return vm_fail(ENOMEM, "the process already has nearly vm.max_map_count mappings");
         kernel_mappings = limit - used;
+        if (kernel_mappings < 4096)
+            log().warn("only {} kernel mappings are left below vm.max_map_count ({}); raise it with "
+                       "sysctl vm.max_map_count",
+                kernel_mappings, limit);
     }
     auto arena = VM_TRY(FrameArena::create(config.frames));
-    return std::unique_ptr<Machine>(new Machine(config, std::move(arena), kernel_mappings));
+    auto machine = std::unique_ptr<Machine>(new Machine(config, std::move(arena), kernel_mappings));
+    const Watermarks& marks = machine->page_allocator().watermarks();
+    log().debug("machine: {} frames ({} KiB), watermarks min {} low {} high {}, {} kernel mappings", config.frames,
+        config.frames * (kPageSize / 1024), marks.min, marks.low, marks.high, kernel_mappings);
+    return machine;
 }
 
 Machine::Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena, std::size_t kernel_mappings)
@@ -41,7 +50,7 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
         || reservation_bytes > (std::size_t { 1 } << 46))
         return vm_fail(EINVAL, "reservation must be a page multiple between 2 MiB and 64 TiB");
     if (!m_budget.try_charge(1))
-        return vm_fail(ENOMEM, Mmu::kMapLimitReached);
+        return vm_fail(ENOMEM, "kernel mapping limit (vm.max_map_count) reached");
     m_budget.charge(-1);
     auto page_table = VM_TRY(PageTable::create(m_allocator, m_stat));
     auto start = os::reserve(reservation_bytes);
@@ -50,6 +59,8 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
     std::unique_ptr<AddressSpace> space(
         new AddressSpace(*this, *start, start->offset(reservation_bytes), std::move(page_table)));
     VM_TRY(SignalFaultSource::instance().attach(*space));
+    log().debug("address space: reservation {:#x}-{:#x}", space->reservation_start().get(),
+        space->reservation_end().get());
     return space;
 }
 

@@ -16,18 +16,18 @@ bool KernelMapBudget::try_charge(std::int64_t delta)
     return true;
 }
 
-VmResult<void> Mmu::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, std::int64_t mapping_delta)
+Mmu::MapOutcome Mmu::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, std::int64_t mapping_delta)
 {
     if (!m_budget.try_charge(mapping_delta))
-        return vm_fail(ENOMEM, kMapLimitReached);
+        return MapOutcome::OverBudget;
     auto result = os::map_fixed_shared(start, count << kPageShift, prot, m_arena.fd(), m_arena.file_offset(first),
         os::Populate::Yes);
     if (!result) {
         m_budget.charge(-mapping_delta);
-        return result;
+        return MapOutcome::KernelRefused;
     }
     m_stat.add(VmStatItem::NrKernelMappings, mapping_delta);
-    return {};
+    return MapOutcome::Mapped;
 }
 
 VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mapping_delta)

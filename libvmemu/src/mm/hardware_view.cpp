@@ -88,12 +88,13 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         after += !same_kernel_mapping(hw_state(start.page_offset(-1)), first_state);
     if (end < m_reservation_end)
         after += !same_kernel_mapping(last_state, hw_state(end));
-    auto mapped = m_mmu.map(start, first, count, prot, after - before);
-    if (!mapped) {
-        if (Mmu::is_map_limit(mapped.error())) {
-            m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
-            return FaultResult::MapLimit;
-        }
+    switch (m_mmu.map(start, first, count, prot, after - before)) {
+    case Mmu::MapOutcome::Mapped:
+        break;
+    case Mmu::MapOutcome::OverBudget:
+        m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
+        return FaultResult::MapLimit;
+    case Mmu::MapOutcome::KernelRefused:
         return FaultResult::OutOfMemory;
     }
     PageTable::Entry* slots = m_page_table.walk(start);

@@ -39,8 +39,7 @@ private:
 // the hardware view change together with it.
 class Mmu {
 public:
-    static constexpr const char* kMapLimitReached = "kernel mapping limit (vm.max_map_count) reached";
-    static bool is_map_limit(const VmError& error) { return error.what() == kMapLimitReached; }
+    enum class MapOutcome : std::uint8_t { Mapped, OverBudget, KernelRefused };
 
     Mmu(const FrameArena& arena, KernelMapBudget& budget, VmStat& stat)
         : m_arena(arena)
@@ -49,9 +48,9 @@ public:
     {
     }
 
-    // Maps [start, start + count pages) to frames [first, first + count), populated. ENOMEM
-    // without a system call when the kernel-mapping budget cannot take mapping_delta.
-    VmResult<void> map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, std::int64_t mapping_delta);
+    // Maps [start, start + count pages) to frames [first, first + count), populated. OverBudget,
+    // without a system call, when the kernel-mapping budget cannot take mapping_delta.
+    MapOutcome map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, std::int64_t mapping_delta);
     // Puts [start, start + count pages) back to PROT_NONE reservation.
     VmResult<void> unmap(VirtAddr start, std::size_t count, std::int64_t mapping_delta);
     // Charges the reservation itself (one kernel mapping) or releases it.

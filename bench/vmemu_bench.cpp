@@ -1,0 +1,216 @@
+// First-touch page faults on 64 MiB, three ways side by side in one run:
+//   native     plain anonymous mmap: the kernel alone;
+//   mechanism  the bare mechanism vmemu is built on: a SIGSEGV handler that maps one page of
+//              a memfd at the faulting address and returns, with no bookkeeping at all;
+//   vmemu      a vmemu AddressSpace: VMAs, page tables, buddy allocator, counters.
+// Each in random and in sequential page order. Times are per page (the ns_per_page counter).
+#include <algorithm>
+#include <benchmark/benchmark.h>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+#include <vmemu/vmemu.hpp>
+
+namespace {
+
+constexpr std::size_t kRegion = std::size_t { 64 } << 20;
+constexpr std::size_t kPages = kRegion / vmemu::kPageSize;
+
+enum class Order { Sequential, Random };
+
+const std::vector<std::size_t>& page_order(Order order)
+{
+    static const std::vector<std::size_t> sequential = [] {
+        std::vector<std::size_t> pages(kPages);
+        std::iota(pages.begin(), pages.end(), 0);
+        return pages;
+    }();
+    static const std::vector<std::size_t> random = [] {
+        std::vector<std::size_t> pages = sequential;
+        std::shuffle(pages.begin(), pages.end(), std::mt19937_64(2026));
+        return pages;
+    }();
+    return order == Order::Sequential ? sequential : random;
+}
+
+void touch(char* base, Order order)
+{
+    for (std::size_t page : page_order(order))
+        base[page * vmemu::kPageSize] = 1;
+    benchmark::ClobberMemory();
+}
+
+void report_per_page(benchmark::State& state)
+{
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPages));
+    state.counters["ns_per_page"] = benchmark::Counter(static_cast<double>(state.iterations() * kPages) / 1e9,
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void first_touch_native(benchmark::State& state, Order order)
+{
+    for (auto _ : state) {
+        state.PauseTiming();
+        void* region = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (region == MAP_FAILED) {
+            state.SkipWithError("mmap failed");
+            return;
+        }
+        // No transparent huge pages: every backend pays per 4 KiB page.
+        madvise(region, kRegion, MADV_NOHUGEPAGE);
+        state.ResumeTiming();
+        touch(static_cast<char*>(region), order);
+        state.PauseTiming();
+        munmap(region, kRegion);
+        state.ResumeTiming();
+    }
+    report_per_page(state);
+}
+
+// The bare mechanism: the handler maps the next unused memfd page at the faulting address.
+struct Mechanism {
+    int fd { -1 };
+    char* base { nullptr };
+    std::size_t next_page { 0 };
+};
+Mechanism g_mechanism;
+
+void mechanism_handler(int, siginfo_t* info, void*)
+{
+    auto address = reinterpret_cast<std::uintptr_t>(info->si_addr) & vmemu::kPageMask;
+    off_t offset = static_cast<off_t>(g_mechanism.next_page++ * vmemu::kPageSize);
+    mmap(reinterpret_cast<void*>(address), vmemu::kPageSize, PROT_READ | PROT_WRITE,
+        MAP_SHARED | MAP_FIXED | MAP_POPULATE, g_mechanism.fd, offset);
+}
+
+void first_touch_mechanism(benchmark::State& state, Order order)
+{
+    g_mechanism.fd = memfd_create("mechanism", MFD_CLOEXEC);
+    if (g_mechanism.fd < 0 || ftruncate(g_mechanism.fd, static_cast<off_t>(kRegion)) != 0) {
+        state.SkipWithError("memfd failed");
+        return;
+    }
+    struct sigaction action {}, previous {};
+    action.sa_sigaction = mechanism_handler;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSEGV, &action, &previous);
+    for (auto _ : state) {
+        state.PauseTiming();
+        void* region = mmap(nullptr, kRegion, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        g_mechanism.base = static_cast<char*>(region);
+        g_mechanism.next_page = 0;
+        // Fresh, zero pages for every round, as the kernel gives the native case.
+        fallocate(g_mechanism.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(kRegion));
+        state.ResumeTiming();
+        touch(g_mechanism.base, order);
+        state.PauseTiming();
+        munmap(region, kRegion);
+        state.ResumeTiming();
+    }
+    sigaction(SIGSEGV, &previous, nullptr);
+    close(g_mechanism.fd);
+    report_per_page(state);
+}
+
+void first_touch_vmemu(benchmark::State& state, Order order)
+{
+    // Room for the region and its page tables.
+    auto machine = vmemu::Machine::create({ .frames = kPages + 1024 });
+    if (!machine) {
+        state.SkipWithError(machine.error().what());
+        return;
+    }
+    auto space = (*machine)->create_address_space(std::size_t { 1 } << 30);
+    if (!space) {
+        state.SkipWithError(space.error().what());
+        return;
+    }
+    std::int64_t faults = 0;
+    double table_bytes_per_page = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto region = (*space)->mmap(vmemu::VirtAddr(), kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        if (!region) {
+            state.SkipWithError(region.error().what());
+            return;
+        }
+        std::int64_t faults_before = (*machine)->stat().value(vmemu::VmStatItem::PgFault);
+        state.ResumeTiming();
+        touch(region->ptr<char>(), order);
+        state.PauseTiming();
+        faults += (*machine)->stat().value(vmemu::VmStatItem::PgFault) - faults_before;
+        table_bytes_per_page = static_cast<double>((*machine)->stat().value(vmemu::VmStatItem::NrPageTablePages))
+            * vmemu::kPageSize / kPages;
+        (void)(*space)->munmap(*region, kRegion);
+        state.ResumeTiming();
+    }
+    report_per_page(state);
+    state.counters["faults_per_page"] = static_cast<double>(faults) / static_cast<double>(state.iterations() * kPages);
+    state.counters["page_table_bytes_per_mapped_page"] = table_bytes_per_page;
+    state.counters["mem_map_bytes_per_frame"] = sizeof(vmemu::PageFrame);
+    state.counters["vma_bytes"] = sizeof(vmemu::Vma);
+}
+
+BENCHMARK_CAPTURE(first_touch_native, random, Order::Random)->Name("first_touch_random/native");
+BENCHMARK_CAPTURE(first_touch_mechanism, random, Order::Random)->Name("first_touch_random/mechanism");
+BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random)->Name("first_touch_random/vmemu");
+BENCHMARK_CAPTURE(first_touch_native, sequential, Order::Sequential)->Name("first_touch_sequential/native");
+BENCHMARK_CAPTURE(first_touch_mechanism, sequential, Order::Sequential)->Name("first_touch_sequential/mechanism");
+BENCHMARK_CAPTURE(first_touch_vmemu, sequential, Order::Sequential)->Name("first_touch_sequential/vmemu");
+
+// The console output, followed by the ratios the targets are stated in.
+class RatioReporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override
+    {
+        ConsoleReporter::ReportRuns(runs);
+        for (const Run& run : runs) {
+            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median")
+                continue;
+            auto counter = run.counters.find("ns_per_page");
+            if (counter != run.counters.end())
+                m_ns_per_page[run.run_name.function_name] = counter->second.value;
+        }
+    }
+
+    void Finalize() override
+    {
+        ConsoleReporter::Finalize();
+        auto ratio = [&](const char* a, const char* b, const char* target) {
+            if (!m_ns_per_page.count(a) || !m_ns_per_page.count(b))
+                return;
+            std::printf("%-36s / %-34s = %5.3f  (%s)\n", a, b, m_ns_per_page[a] / m_ns_per_page[b], target);
+        };
+        std::printf("\nns per page:");
+        for (const auto& [name, value] : m_ns_per_page)
+            std::printf("\n  %-34s %8.0f", name.c_str(), value);
+        std::printf("\n\nratios:\n");
+        ratio("first_touch_random/vmemu", "first_touch_random/mechanism", "target <= 1.15");
+        ratio("first_touch_sequential/vmemu", "first_touch_sequential/native", "target <= 1.0");
+        ratio("first_touch_random/vmemu", "first_touch_random/native", "for reference");
+        ratio("first_touch_sequential/mechanism", "first_touch_sequential/native", "for reference");
+    }
+
+private:
+    std::map<std::string, double> m_ns_per_page;
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    RatioReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return 0;
+}
