@@ -6,8 +6,10 @@
 //   3. BuddyAllocator::m_lock          (Spinlock, the zone lock)
 // None of them is ever held while vmemu touches emulated memory: it reaches frames through
 // the direct map only, so no fault can arrive while a vmemu lock is held.
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <string>
 #include <sys/types.h>
 #include <vmemu/base/thread_annotations.hpp>
@@ -124,7 +126,17 @@ private:
     // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
     VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
 
-    // hardware_view.cpp: the exact change in the number of kernel mappings.
+    // hardware_view.cpp: the exact change in the number of kernel mappings, and the hardware
+    // view as a software-managed TLB: when the kernel-mapping budget is used up, the oldest
+    // small runs of mapped pages leave the hardware view (their PTEs and frames stay), and the
+    // next touch maps them again with a minor fault.
+    static constexpr std::size_t kRecentMappings = 1024;
+    static constexpr std::size_t kMaxEvictedRun = 16;
+    void remember_mapping_locked(VirtAddr start) VM_REQUIRES(m_page_table_lock);
+    // Evicts the oldest remembered run of at most kMaxEvictedRun pages; false when none is left.
+    bool evict_oldest_mapping_locked() VM_REQUIRES(m_page_table_lock);
+    // The run of pages around address that the kernel holds in one mapping: [first, last].
+    std::pair<VirtAddr, VirtAddr> kernel_mapping_around(VirtAddr address, std::size_t limit) const;
     HwState hw_state(VirtAddr address) const;
     static bool same_kernel_mapping(const HwState& left, const HwState& right);
     // Boundaries between kernel mappings among the pairs (v, v + 1) for v in [from, to).
@@ -142,6 +154,9 @@ private:
     VmaTree m_vmas VM_GUARDED_BY(m_mmap_lock);
     PageTable m_page_table;
     Mmu m_mmu;
+    std::array<std::uint64_t, kRecentMappings> m_recent_mappings VM_GUARDED_BY(m_page_table_lock) {};
+    std::size_t m_recent_head VM_GUARDED_BY(m_page_table_lock) { 0 };
+    std::size_t m_recent_count VM_GUARDED_BY(m_page_table_lock) { 0 };
 };
 
 } // namespace vmemu

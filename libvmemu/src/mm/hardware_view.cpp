@@ -82,27 +82,82 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
     HwState first_state { hw_bits(prot), first.get() };
     HwState last_state { hw_bits(prot), first.get() + count - 1 };
-    std::int64_t before = boundaries_around(start, end);
-    std::int64_t after = 0;
-    if (start > m_reservation_start)
-        after += !same_kernel_mapping(hw_state(start.page_offset(-1)), first_state);
-    if (end < m_reservation_end)
-        after += !same_kernel_mapping(last_state, hw_state(end));
-    switch (m_mmu.map(start, first, count, prot, after - before)) {
-    case Mmu::MapOutcome::Mapped:
-        break;
-    case Mmu::MapOutcome::OverBudget:
-        m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
-        return FaultResult::MapLimit;
-    case Mmu::MapOutcome::KernelRefused:
-        return FaultResult::OutOfMemory;
+    for (;;) {
+        std::int64_t before = boundaries_around(start, end);
+        std::int64_t after = 0;
+        if (start > m_reservation_start)
+            after += !same_kernel_mapping(hw_state(start.page_offset(-1)), first_state);
+        if (end < m_reservation_end)
+            after += !same_kernel_mapping(last_state, hw_state(end));
+        Mmu::MapOutcome outcome = m_mmu.map(start, first, count, prot, after - before);
+        if (outcome == Mmu::MapOutcome::Mapped)
+            break;
+        if (outcome == Mmu::MapOutcome::KernelRefused)
+            return FaultResult::OutOfMemory;
+        if (!evict_oldest_mapping_locked()) {
+            m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
+            return FaultResult::MapLimit;
+        }
     }
+    remember_mapping_locked(start);
     PageTable::Entry* slots = m_page_table.walk(start);
     for (std::size_t i = 0; i < count; ++i) {
-        Pte pte = Pte::make(first + i, (pte_bits & ~Pte::kPfnMask & ~Pte::kHwBits) | hw_bits(prot));
-        slots[i].store(pte.raw(), std::memory_order_release);
+        std::uint64_t bits = pte_bits & ~Pte::kPfnMask & ~Pte::kHwBits;
+        // A page that stays mapped to the same frame keeps its accessed and dirty bits.
+        Pte old(slots[i].load(std::memory_order_relaxed));
+        if (old.present() && old.pfn() == first + i)
+            bits |= old.raw() & (Pte::kAccessed | Pte::kDirty);
+        slots[i].store(Pte::make(first + i, bits | hw_bits(prot)).raw(), std::memory_order_release);
     }
     return FaultResult::Handled;
+}
+
+void AddressSpace::remember_mapping_locked(VirtAddr start)
+{
+    m_recent_mappings[m_recent_head % kRecentMappings] = start.vpn();
+    ++m_recent_head;
+    m_recent_count = std::min(m_recent_count + 1, kRecentMappings);
+}
+
+std::pair<VirtAddr, VirtAddr> AddressSpace::kernel_mapping_around(VirtAddr address, std::size_t limit) const
+{
+    VirtAddr first = address;
+    VirtAddr last = address;
+    for (std::size_t pages = 1; pages <= limit; ++pages) {
+        bool grew = false;
+        if (first > m_reservation_start && same_kernel_mapping(hw_state(first.page_offset(-1)), hw_state(first))) {
+            first = first.page_offset(-1);
+            grew = true;
+        }
+        VirtAddr next = last.page_offset(1);
+        if (next < m_reservation_end && same_kernel_mapping(hw_state(last), hw_state(next))) {
+            last = next;
+            grew = true;
+        }
+        if (!grew)
+            break;
+    }
+    return { first, last };
+}
+
+bool AddressSpace::evict_oldest_mapping_locked()
+{
+    while (m_recent_count > 0) {
+        VirtAddr address(m_recent_mappings[(m_recent_head - m_recent_count) % kRecentMappings] << kPageShift);
+        --m_recent_count;
+        if (!m_page_table.lookup(address).hw_mapped())
+            continue;
+        // Only small runs: a long one costs one kernel mapping for many pages, and evicting it
+        // would cost as many faults to map again.
+        auto [first, last] = kernel_mapping_around(address, kMaxEvictedRun);
+        if (pages_between(first, last) + 1 > kMaxEvictedRun)
+            continue;
+        if (!unmap_hardware_range_locked(first, last.page_offset(1)))
+            continue;
+        m_machine.stat().inc(VmStatItem::KernelMappingEvict);
+        return true;
+    }
+    return false;
 }
 
 VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAddr end)

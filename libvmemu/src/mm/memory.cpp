@@ -175,10 +175,32 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     if (!pte.present())
         return FaultResult::Handled;
     m_machine.stat().inc(VmStatItem::PgFaultSpurious);
-    // The hardware view may lag behind the PTE (after mprotect or mremap); catch it up.
+    // The hardware view may lag behind the PTE (after mprotect, mremap or an eviction); catch
+    // it up for the whole run of neighbours in the same state, within this VMA and PTE table.
     if (pte.hw_mapped() && pte.hw_writable() == pte.writable())
         return FaultResult::Handled; // a racing fault already did
-    return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kAccessed);
+    auto lags_in_step = [&](PageTable::Entry& other, std::int64_t distance) {
+        Pte neighbour(other.load(std::memory_order_acquire));
+        return neighbour.present() && !neighbour.hw_mapped() && neighbour.writable() == pte.writable()
+            && neighbour.pfn().get() == pte.pfn().get() + static_cast<std::uint64_t>(distance);
+    };
+    std::uint64_t index = address.vpn() & (PageTable::kEntries - 1);
+    VirtAddr table_start = address.page_offset(-static_cast<std::int64_t>(index));
+    VirtAddr low = std::max(vma.start(), table_start);
+    VirtAddr high = std::min(vma.end(), table_start.offset(PageTable::kPteTableSpan));
+    std::int64_t before = 0;
+    while (address.page_offset(-before - 1) >= low && lags_in_step((&slot)[-before - 1], -before - 1))
+        ++before;
+    std::int64_t after = 0;
+    while (address.page_offset(after + 1) < high && lags_in_step((&slot)[after + 1], after + 1))
+        ++after;
+    if (pte.hw_mapped())
+        before = after = 0; // only this page's protection lags
+    FaultResult result = install_locked(vma, address.page_offset(-before),
+        pte.pfn() - static_cast<std::uint64_t>(before), static_cast<std::size_t>(before + after + 1),
+        pte.raw() & (Pte::kPresent | Pte::kUser | Pte::kWrite));
+    slot.fetch_or(Pte::kAccessed, std::memory_order_acq_rel);
+    return result;
 }
 
 VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)

@@ -17,6 +17,7 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::PgFaultAround: return "pgfault_around";
     case VmStatItem::PgFaultSpurious: return "pgfault_spurious";
     case VmStatItem::PgFaultMapLimit: return "pgfault_map_limit";
+    case VmStatItem::KernelMappingEvict: return "kernel_mapping_evict";
     case VmStatItem::SegvMapErr: return "segv_maperr";
     case VmStatItem::SegvAccErr: return "segv_accerr";
     case VmStatItem::Count: break;

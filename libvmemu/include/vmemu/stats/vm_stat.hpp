@@ -20,6 +20,7 @@ enum class VmStatItem : unsigned {
     PgFaultAround,
     PgFaultSpurious,
     PgFaultMapLimit,
+    KernelMappingEvict,
     SegvMapErr,
     SegvAccErr,
     Count,
