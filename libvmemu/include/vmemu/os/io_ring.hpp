@@ -1,0 +1,42 @@
+#pragma once
+// io_uring, through liburing: the only place vmemu submits asynchronous I/O.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vmemu/base/vm_error.hpp>
+
+struct io_uring;
+
+namespace vmemu::os {
+
+// One io_uring instance. Not synchronized: one thread at a time may queue and submit, and one
+// (possibly other) thread may reap completions, as io_uring allows. Queueing and submitting
+// are async-signal-safe (no allocation; io_uring_enter is a system call).
+class IoRing {
+public:
+    struct Completion {
+        std::uint64_t user_data;
+        int result; // bytes transferred, or -errno
+    };
+
+    static VmResult<std::unique_ptr<IoRing>> create(unsigned entries);
+    ~IoRing();
+    IoRing(const IoRing&) = delete;
+    IoRing& operator=(const IoRing&) = delete;
+
+    // Queue one request; false when the submission queue is full (submit, then queue again).
+    bool queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data);
+    bool queue_write(int fd, const void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data);
+    bool queue_nop(std::uint64_t user_data);
+    // io_uring_submit(): the number submitted, or -errno.
+    int submit();
+    // Blocks until at least one completion is there, then takes up to max of them.
+    // The count taken, or -errno (EINTR included).
+    int wait_completions(Completion* out, unsigned max);
+
+private:
+    explicit IoRing(std::unique_ptr<io_uring> ring);
+    std::unique_ptr<io_uring> m_ring;
+};
+
+} // namespace vmemu::os

@@ -1,0 +1,97 @@
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vmemu/base/thread_annotations.hpp>
+#include <vmemu/base/vm_error.hpp>
+#include <vmemu/os/io_ring.hpp>
+#include <vmemu/swap/swap_header.hpp>
+#include <vmemu/swap/swap_slots.hpp>
+#include <vmemu/sync/mutex.hpp>
+
+namespace vmemu {
+
+enum class IoDirection : std::uint8_t { Read, Write };
+
+// One page of swap I/O: slot on disk, page in memory (4 KiB-aligned, for O_DIRECT).
+struct SwapIo {
+    std::uint32_t slot;
+    std::byte* page;
+    std::uint64_t user_data; // below 2^62; handed back with the result
+    IoDirection direction;
+};
+
+struct SwapDeviceConfig {
+    // The swap file; empty means a private unnamed file (O_TMPFILE, mode 0600) in $TMPDIR, or
+    // /var/tmp. An existing file is reused, at its size when that is larger than bytes.
+    std::string path;
+    std::uint64_t bytes { std::uint64_t { 64 } << 20 };
+    std::string label { "vmemu" };
+    unsigned queue_depth { 256 };
+};
+
+// A swap area in a file: the Linux swap header, the slot allocator, and page I/O through
+// io_uring with O_DIRECT, so that swapped-out pages really leave memory. A completion thread
+// reaps the results and hands each to the owner's handler, in that thread.
+// Invariants: the file is at least two pages; slot n is the file's page n.
+// Locking: m_submit_lock serializes submissions (it is a futex mutex, so faults may submit
+// swap-in reads from a signal handler); completions are reaped by the one thread.
+class SwapDevice {
+public:
+    using CompletionHandler = void (*)(void* context, std::uint64_t user_data, IoDirection direction, int result);
+
+    // EINVAL when the file is too small for a header and one slot or not a page multiple;
+    // the errors of open, fallocate and io_uring otherwise.
+    static VmResult<std::unique_ptr<SwapDevice>> create(const SwapDeviceConfig& config, CompletionHandler handler,
+        void* context);
+    // Waits for the I/O in flight, then stops the completion thread.
+    ~SwapDevice();
+    SwapDevice(const SwapDevice&) = delete;
+    SwapDevice& operator=(const SwapDevice&) = delete;
+
+    // Submits the requests, in one io_uring_submit when the queue can hold them. Async-signal-safe.
+    void submit(const SwapIo* requests, std::size_t count) VM_EXCLUDES(m_submit_lock);
+
+    SwapSlots& slots() { return m_slots; }
+    const SwapSlots& slots() const { return m_slots; }
+    const SwapHeaderInfo& header() const { return m_header; }
+    std::uint32_t in_flight() const { return m_in_flight.load(std::memory_order_acquire); }
+    // The file's line of /proc/swaps (after its heading), and the heading.
+    std::string swaps_line() const;
+    static const char* swaps_heading();
+
+    // Fault injection for tests: the next count completions in direction report -error, or,
+    // with short_write, a write of half a page.
+    void inject_failures(IoDirection direction, int error, unsigned count);
+    void inject_short_writes(unsigned count);
+
+private:
+    SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
+        CompletionHandler handler, void* context);
+    void reap_completions();
+    int apply_injection(IoDirection direction, int result);
+
+    static constexpr std::uint64_t kWriteBit = std::uint64_t { 1 } << 63;
+    static constexpr std::uint64_t kStopBit = std::uint64_t { 1 } << 62;
+
+    int m_fd;
+    std::string m_path;
+    SwapHeaderInfo m_header;
+    SwapSlots m_slots;
+    std::unique_ptr<os::IoRing> m_ring;
+    CompletionHandler m_handler;
+    void* m_context;
+    Mutex m_submit_lock;
+    std::atomic<std::uint32_t> m_in_flight { 0 };
+    std::atomic<int> m_inject_read_error { 0 };
+    std::atomic<unsigned> m_inject_reads { 0 };
+    std::atomic<int> m_inject_write_error { 0 };
+    std::atomic<unsigned> m_inject_writes { 0 };
+    std::atomic<unsigned> m_inject_short_writes { 0 };
+    std::thread m_completion_thread;
+};
+
+} // namespace vmemu

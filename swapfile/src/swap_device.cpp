@@ -1,0 +1,199 @@
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+#include <vmemu/base/assert.hpp>
+#include <vmemu/os/file.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/swap/swap_device.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+namespace {
+constexpr std::uint64_t kPage = SwapHeaderInfo::kPageSize;
+
+std::string fd_path(int fd)
+{
+    char link[64];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    char target[PATH_MAX];
+    ssize_t length = ::readlink(link, target, sizeof target - 1);
+    return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string("(unknown)");
+}
+} // namespace
+
+VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig& config, CompletionHandler handler,
+    void* context)
+{
+    if (config.bytes % kPage != 0 || config.bytes < 2 * kPage)
+        return vm_fail(EINVAL, "swap size must be a page multiple of at least two pages");
+    if (config.bytes / kPage - 1 > UINT32_MAX)
+        return vm_fail(EINVAL, "swap size too large");
+    if (config.label.size() > SwapHeaderInfo::kLabelBytes)
+        return vm_fail(EINVAL, "swap label longer than 16 bytes");
+    int fd;
+    if (config.path.empty()) {
+        const char* directory = std::getenv("TMPDIR");
+        fd = VM_TRY(os::open_tmpfile(directory && *directory ? directory : "/var/tmp", os::Direct::Yes));
+    } else {
+        fd = VM_TRY(os::open_file(config.path.c_str(), os::Direct::Yes));
+    }
+    auto fail = [fd](VmError error) {
+        ::close(fd);
+        return std::unexpected(error);
+    };
+    auto existing = os::file_size(fd);
+    if (!existing)
+        return fail(existing.error());
+    std::uint64_t bytes = std::max<std::uint64_t>(config.bytes, *existing / kPage * kPage);
+    if (auto allocated = os::allocate_file(fd, bytes); !allocated)
+        return fail(allocated.error());
+
+    SwapHeaderInfo header;
+    header.last_page = static_cast<std::uint32_t>(bytes / kPage - 1);
+    header.uuid = SwapHeaderInfo::random_uuid();
+    header.label = config.label;
+    // O_DIRECT wants an aligned buffer.
+    std::unique_ptr<std::byte, decltype(&std::free)> page(static_cast<std::byte*>(std::aligned_alloc(kPage, kPage)), &std::free);
+    if (!page)
+        return fail(VmError(ENOMEM, "no memory for the swap header"));
+    if (auto encoded = header.encode(page.get()); !encoded)
+        return fail(encoded.error());
+    if (auto written = os::pwrite_all(fd, page.get(), kPage, 0); !written)
+        return fail(written.error());
+    auto ring = os::IoRing::create(config.queue_depth);
+    if (!ring)
+        return fail(ring.error());
+    std::string path = config.path.empty() ? fd_path(fd) : config.path;
+    return std::unique_ptr<SwapDevice>(new SwapDevice(fd, std::move(path), header, std::move(*ring), handler, context));
+}
+
+SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
+    CompletionHandler handler, void* context)
+    : m_fd(fd)
+    , m_path(std::move(path))
+    , m_header(std::move(header))
+    , m_slots(m_header.last_page)
+    , m_ring(std::move(ring))
+    , m_handler(handler)
+    , m_context(context)
+{
+    m_completion_thread = std::thread([this] {
+        // The program's asynchronous signals belong to its own threads.
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        reap_completions();
+    });
+}
+
+SwapDevice::~SwapDevice()
+{
+    while (m_in_flight.load(std::memory_order_acquire) != 0)
+        os::futex_wait(m_in_flight, m_in_flight.load());
+    {
+        ScopedLock guard(m_submit_lock);
+        while (!m_ring->queue_nop(kStopBit))
+            m_ring->submit();
+        m_ring->submit();
+    }
+    m_completion_thread.join();
+    ::close(m_fd);
+}
+
+void SwapDevice::submit(const SwapIo* requests, std::size_t count)
+{
+    ScopedLock guard(m_submit_lock);
+    m_in_flight.fetch_add(static_cast<std::uint32_t>(count), std::memory_order_acq_rel);
+    for (std::size_t i = 0; i < count; ++i) {
+        const SwapIo& io = requests[i];
+        VM_ASSERT(io.slot >= 1 && io.slot <= m_header.last_page);
+        VM_ASSERT(io.user_data < kStopBit);
+        std::uint64_t offset = std::uint64_t { io.slot } * kPage;
+        for (;;) {
+            bool queued = io.direction == IoDirection::Write
+                ? m_ring->queue_write(m_fd, io.page, kPage, offset, io.user_data | kWriteBit)
+                : m_ring->queue_read(m_fd, io.page, kPage, offset, io.user_data);
+            if (queued)
+                break;
+            m_ring->submit(); // the submission queue is full
+        }
+    }
+    while (m_ring->submit() == -EINTR) { }
+}
+
+int SwapDevice::apply_injection(IoDirection direction, int result)
+{
+    auto take = [](std::atomic<unsigned>& counter) {
+        unsigned value = counter.load(std::memory_order_relaxed);
+        while (value > 0 && !counter.compare_exchange_weak(value, value - 1, std::memory_order_relaxed)) { }
+        return value > 0;
+    };
+    if (direction == IoDirection::Write) {
+        if (take(m_inject_writes))
+            return -m_inject_write_error.load(std::memory_order_relaxed);
+        if (take(m_inject_short_writes))
+            return static_cast<int>(kPage / 2);
+    } else if (take(m_inject_reads)) {
+        return -m_inject_read_error.load(std::memory_order_relaxed);
+    }
+    return result;
+}
+
+void SwapDevice::reap_completions()
+{
+    os::IoRing::Completion completions[64];
+    bool stopping = false;
+    while (!stopping || m_in_flight.load(std::memory_order_acquire) != 0) {
+        int count = m_ring->wait_completions(completions, 64);
+        if (count < 0)
+            continue; // EINTR
+        for (int i = 0; i < count; ++i) {
+            std::uint64_t user_data = completions[i].user_data;
+            if (user_data & kStopBit) {
+                stopping = true;
+                continue;
+            }
+            IoDirection direction = (user_data & kWriteBit) ? IoDirection::Write : IoDirection::Read;
+            int result = apply_injection(direction, completions[i].result);
+            // A short transfer is an error too: the page is not on disk (or not in memory).
+            if (result >= 0 && static_cast<std::uint64_t>(result) != kPage)
+                result = -EIO;
+            m_handler(m_context, user_data & ~kWriteBit, direction, result);
+            if (m_in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                os::futex_wake(m_in_flight, INT32_MAX);
+        }
+    }
+}
+
+void SwapDevice::inject_failures(IoDirection direction, int error, unsigned count)
+{
+    if (direction == IoDirection::Write) {
+        m_inject_write_error.store(error);
+        m_inject_writes.store(count);
+    } else {
+        m_inject_read_error.store(error);
+        m_inject_reads.store(count);
+    }
+}
+
+void SwapDevice::inject_short_writes(unsigned count) { m_inject_short_writes.store(count); }
+
+const char* SwapDevice::swaps_heading() { return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"; }
+
+std::string SwapDevice::swaps_line() const
+{
+    // swap_show() of mm/swapfile.c.
+    unsigned long size_kb = static_cast<unsigned long>(m_header.last_page) * (kPage / 1024);
+    unsigned long used_kb = static_cast<unsigned long>(m_slots.total_slots() - m_slots.nr_free()) * (kPage / 1024);
+    std::size_t length = m_path.size();
+    char line[512];
+    std::snprintf(line, sizeof line, "%s%*s%s\t%lu\t%s%lu\t%s%d\n", m_path.c_str(),
+        static_cast<int>(length < 40 ? 40 - length : 1), " ", "file\t", size_kb, size_kb < 10000000 ? "\t" : "", used_kb,
+        used_kb < 10000000 ? "\t" : "", -2);
+    return line;
+}
+
+} // namespace vmemu
