@@ -55,8 +55,11 @@ TEST_F(AddressSpaceTest, MmapRejectsBadArgumentsWithLinuxErrno)
     EXPECT_EQ(error_of(space->mmap(none, 0, kRw, kAnon)), EINVAL);
     EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, MAP_ANONYMOUS)), EINVAL); // no type
     EXPECT_EQ(error_of(space->mmap(none, kPageSize, 0x40, kAnon)), EINVAL);        // unknown prot
-    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, kAnon | 0x4000000)), EINVAL);
-    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, MAP_SHARED_VALIDATE | MAP_ANONYMOUS | 0x4000000)), EOPNOTSUPP);
+    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, kAnon | 0x800000)), EINVAL); // no Linux flag
+    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, MAP_SHARED_VALIDATE | MAP_ANONYMOUS | 0x800000)), EOPNOTSUPP);
+    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, kAnon | MAP_GROWSDOWN)), EOPNOTSUPP);
+    EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, kAnon | MAP_HUGETLB)), EOPNOTSUPP);
+    EXPECT_EQ(error_of(space->mmap(none, 0, kRw, MAP_PRIVATE)), EBADF); // the file is checked first
     EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, kAnon, -1, 100)), EINVAL); // offset
     EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, MAP_PRIVATE)), EBADF);     // file, no fd
     EXPECT_EQ(error_of(space->mmap(none, kPageSize, kRw, MAP_PRIVATE, 0)), ENODEV);
@@ -69,6 +72,10 @@ TEST_F(AddressSpaceTest, MmapRejectsBadArgumentsWithLinuxErrno)
     EXPECT_EQ(error_of(space->mmap(space->reservation_start().page_offset(-1), kPageSize, kRw, kAnon | MAP_FIXED)),
         ENOMEM);
     EXPECT_EQ(space->vma_count(), 0u); // nothing was created
+    // Flags Linux ignores for private anonymous memory, and PROT_SEM, are accepted.
+    auto accepted = space->mmap(none, kPageSize, kRw | 0x8, kAnon | MAP_STACK | MAP_NONBLOCK | MAP_DENYWRITE);
+    ASSERT_TRUE(accepted);
+    ASSERT_TRUE(space->munmap(*accepted, kPageSize));
     ASSERT_TRUE(space->mmap(inside, kPageSize, kRw, kAnon | MAP_FIXED));
     EXPECT_EQ(error_of(space->mmap(inside, kPageSize, kRw, kAnon | MAP_FIXED_NOREPLACE)), EEXIST);
     EXPECT_EQ(space->vma_count(), 1u);
@@ -129,6 +136,8 @@ TEST_F(AddressSpaceTest, MprotectRejectsBadArgumentsAndHolesChangingNothing)
     EXPECT_EQ(error_of(space->mprotect(area.offset(1), kPageSize, PROT_READ)), EINVAL);
     EXPECT_EQ(error_of(space->mprotect(area, kPageSize, 0x80)), EINVAL);
     EXPECT_TRUE(space->mprotect(area, 0, PROT_READ)); // length 0 is a no-op
+    EXPECT_TRUE(space->mprotect(area, 0, 0x80));      // checked before the protection, as Linux
+    EXPECT_EQ(error_of(space->mprotect(area, SIZE_MAX - kPageSize, PROT_READ)), ENOMEM);
     ASSERT_TRUE(space->munmap(area.page_offset(2), kPageSize));
     // [area, area + 4 pages) has a hole: nothing changes, not even before the hole.
     EXPECT_EQ(error_of(space->mprotect(area, 4 * kPageSize, PROT_READ)), ENOMEM);
@@ -157,6 +166,9 @@ TEST_F(AddressSpaceTest, MadviseRejectsBadArguments)
     EXPECT_EQ(error_of(space->madvise(area, kPageSize, 12345)), EINVAL);
     EXPECT_EQ(error_of(space->madvise(area.offset(1), kPageSize, MADV_DONTNEED)), EINVAL);
     EXPECT_EQ(error_of(space->madvise(area, SIZE_MAX, MADV_DONTNEED)), EINVAL);
+    EXPECT_EQ(error_of(space->madvise(area, SIZE_MAX - 2 * kPageSize, MADV_DONTNEED)), EINVAL); // wraps
+    for (int no_op : { MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_MERGEABLE, MADV_DONTDUMP, MADV_DONTFORK })
+        EXPECT_TRUE(space->madvise(area, kPageSize, no_op)) << no_op;
     EXPECT_TRUE(space->madvise(area, 0, MADV_DONTNEED));
     EXPECT_EQ(error_of(space->madvise(space->reservation_start(), kPageSize, MADV_DONTNEED)), ENOMEM);
     // Linux applies advice to the mapped part and then reports the hole.
@@ -231,8 +243,12 @@ TEST_F(AddressSpaceTest, MremapRejectsBadArguments)
     EXPECT_EQ(error_of(space->mremap(area, kPageSize, 0, 0)), EINVAL);
     EXPECT_EQ(error_of(space->mremap(area, 0, kPageSize, MREMAP_MAYMOVE)), EINVAL);
     EXPECT_EQ(error_of(space->mremap(area, kPageSize, 2 * kPageSize, MREMAP_MAYMOVE | MREMAP_DONTUNMAP)), EINVAL);
-    EXPECT_EQ(error_of(space->mremap(area, 8 * kPageSize, 8 * kPageSize, 0)), EFAULT); // beyond the VMA
-    EXPECT_EQ(error_of(space->mremap(space->reservation_start(), kPageSize, kPageSize, 0)), EFAULT);
+    EXPECT_EQ(error_of(space->mremap(area, kPageSize - 1, kPageSize, MREMAP_MAYMOVE | MREMAP_DONTUNMAP)), EINVAL);
+    EXPECT_EQ(error_of(space->mremap(area, 8 * kPageSize, 16 * kPageSize, MREMAP_MAYMOVE)), EFAULT); // beyond the VMA
+    EXPECT_EQ(error_of(space->mremap(space->reservation_start(), kPageSize, 2 * kPageSize, MREMAP_MAYMOVE)), EFAULT);
+    EXPECT_EQ(error_of(space->mremap(space->reservation_start(), 0, kPageSize, MREMAP_MAYMOVE)), EFAULT);
+    // Shrinking unmaps the tail, mapped or not, as Linux does.
+    EXPECT_TRUE(space->mremap(space->reservation_start(), kPageSize, kPageSize, 0));
     EXPECT_EQ(error_of(space->mremap(area, 4 * kPageSize, 4 * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED,
                   area.page_offset(2))),
         EINVAL); // overlapping
@@ -275,6 +291,59 @@ TEST(Machine, RejectsBadConfiguration)
     EXPECT_EQ(error_of(machine->create_address_space(test::kMiB)), EINVAL); // below 2 MiB
     EXPECT_EQ(error_of(machine->create_address_space(4 * test::kMiB + 1)), EINVAL);
     EXPECT_EQ(machine->free_frames(), 1024u);
+}
+
+} // namespace
+} // namespace vmemu
+
+namespace vmemu {
+namespace {
+
+TEST_F(AddressSpaceTest, MadviseFreeDropsThePages)
+{
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    std::memset(area.ptr<char>(), 'f', 4 * kPageSize);
+    ASSERT_TRUE(space->madvise(area, 4 * kPageSize, MADV_FREE));
+    EXPECT_EQ(space->rss_pages(), 0u);
+    EXPECT_EQ(area.ptr<char>()[kPageSize], 0);
+}
+
+TEST_F(AddressSpaceTest, MapLockedPopulates)
+{
+    VirtAddr area = map_anon(*space, 16 * kPageSize, PROT_READ | PROT_WRITE, MAP_LOCKED);
+    EXPECT_EQ(space->rss_pages(), 16u);
+    ASSERT_TRUE(space->munmap(area, 16 * kPageSize));
+}
+
+TEST_F(AddressSpaceTest, MremapShrinkAcrossMappingsUnmapsTheTail)
+{
+    VirtAddr area = map_anon(*space, 8 * kPageSize);
+    ASSERT_TRUE(space->mprotect(area.page_offset(4), 4 * kPageSize, PROT_READ)); // two VMAs
+    auto shrunk = space->mremap(area, 8 * kPageSize, 2 * kPageSize, 0);
+    ASSERT_TRUE(shrunk);
+    EXPECT_EQ(*shrunk, area);
+    EXPECT_EQ(space->vma_count(), 1u);
+}
+
+TEST_F(AddressSpaceTest, MremapThatCannotGetPageTablesChangesNothing)
+{
+    // A machine with no frame to spare: moving to a fresh 2 MiB range needs a page table.
+    auto tight = Machine::create({ .frames = Machine::kMinFrames });
+    ASSERT_TRUE(tight);
+    auto small = test::make_space(**tight, 64 * test::kMiB);
+    VirtAddr area = map_anon(*small, 4 * kPageSize);
+    area.ptr<char>()[0] = 'm';
+    VirtAddr hog = map_anon(*small, 512 * kPageSize);
+    for (std::size_t page = 0; (*tight)->free_frames() > 0 && page < 512; ++page)
+        hog.ptr<volatile char>()[page * kPageSize] = 1;
+    ASSERT_EQ((*tight)->free_frames(), 0u);
+    VirtAddr target = small->reservation_start().offset(8 * test::kMiB);
+    std::string maps_before = small->maps();
+    EXPECT_EQ(error_of(small->mremap(area, 4 * kPageSize, 4 * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED, target)),
+        ENOMEM);
+    EXPECT_EQ(area.ptr<char>()[0], 'm');
+    EXPECT_EQ(small->maps(), maps_before);
+    small->verify_invariants();
 }
 
 } // namespace

@@ -3,6 +3,9 @@
 #include <fstream>
 #include <random>
 #include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 #include <vmemu/os/signals.hpp>
 #include "test_support.hpp"
@@ -334,6 +337,102 @@ TEST(Fault, ThreadsFaultingTheSamePagesAtOnceAgree)
     EXPECT_EQ(machine->stat().value(VmStatItem::NrZeroPageMappings), 0);
     space->verify_invariants();
     machine->verify_invariants();
+}
+
+} // namespace
+} // namespace vmemu
+
+namespace vmemu {
+namespace {
+
+TEST(Fault, InstructionFetchesNeedExecPermission)
+{
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    VirtAddr code = map_anon(*space, kPageSize);
+    code.ptr<unsigned char>()[0] = 0xc3; // ret
+    auto function = code.ptr<void()>();
+    ScopedProgramHandler handler;
+    bool faulted = true;
+    if (sigsetjmp(g_recover, 1) == 0) {
+        function(); // NX: the page is not executable
+        faulted = false;
+    }
+    EXPECT_TRUE(faulted);
+    EXPECT_EQ(g_si_code, SEGV_ACCERR);
+    EXPECT_EQ(g_si_addr, code.ptr());
+    // The JIT pattern: make it executable, keep it writable, and call it.
+    ASSERT_TRUE(space->mprotect(code, kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC));
+    g_calls = 0;
+    if (sigsetjmp(g_recover, 1) == 0)
+        function();
+    EXPECT_EQ(g_calls, 0);
+}
+
+TEST(FaultDeathTest, AsyncSignalHandlersMayTouchEmulatedMemoryDuringCalls)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    // A SIGALRM handler writes emulated memory while the thread it interrupts is inside
+    // madvise(), holding vmemu's locks. Signals are held off there, so this must not hang.
+    static volatile char* page;
+    auto run = [] {
+        alarm(30); // a hang ends the child with SIGALRM's default action
+        auto machine = test::make_machine(1024);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, kPageSize);
+        page = area.ptr<volatile char>();
+        struct sigaction action {};
+        action.sa_handler = [](int) { page[0] = 1; };
+        action.sa_flags = SA_RESTART;
+        sigaction(SIGPROF, &action, nullptr);
+        itimerval timer { { 0, 50 }, { 0, 50 } };
+        setitimer(ITIMER_PROF, &timer, nullptr);
+        for (int i = 0; i < 20000; ++i)
+            (void)space->madvise(area, kPageSize, MADV_DONTNEED);
+        itimerval off {};
+        setitimer(ITIMER_PROF, &off, nullptr);
+        std::exit(0);
+    };
+    EXPECT_EXIT(run(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(Fault, ChildOfForkDoesNotShareTheParentsFrames)
+{
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 2 * kPageSize);
+    area.ptr<char>()[0] = 'P';
+    pid_t child = fork();
+    if (child == 0) {
+        struct rlimit no_core { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        area.ptr<volatile char>()[0] = 'C'; // not inherited: SIGSEGV
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) << status;
+    EXPECT_EQ(area.ptr<char>()[0], 'P');
+    area.ptr<char>()[kPageSize] = 'Q'; // the parent goes on faulting
+    EXPECT_EQ(area.ptr<char>()[kPageSize], 'Q');
+    space->verify_invariants();
+}
+
+TEST(Fault, SigactionWithABadPointerFaultsBeforeTakingLocks)
+{
+    auto machine = test::make_machine(1024);
+    auto space = test::make_space(*machine);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(10);
+        struct rlimit no_core { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        sigaction(SIGSEGV, reinterpret_cast<const struct sigaction*>(16), nullptr);
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) << status; // as glibc: not a hang
 }
 
 } // namespace

@@ -40,18 +40,22 @@ public:
     AddressSpace& operator=(const AddressSpace&) = delete;
 
     // mmap(2) for anonymous private memory. hint is used when free (or required with
-    // MAP_FIXED/MAP_FIXED_NOREPLACE). Errors as Linux's: EINVAL (zero length, bad flags or
-    // protection, misaligned MAP_FIXED address or offset), ENOMEM (no room, too many VMAs,
-    // range outside the reservation), EEXIST (MAP_FIXED_NOREPLACE over a mapping), EBADF and
-    // ENODEV (file mappings), EOPNOTSUPP (shared anonymous memory).
+    // MAP_FIXED/MAP_FIXED_NOREPLACE). Errors as Linux's, checked in its order: EINVAL (zero
+    // length, no or a bad map type, misaligned MAP_FIXED address or offset), ENOMEM (no room,
+    // too many VMAs, range outside the reservation), EEXIST (MAP_FIXED_NOREPLACE over a
+    // mapping), EBADF and ENODEV (file mappings). Where vmemu is stricter than Linux: bits
+    // Linux does not define, in flags or prot, are EINVAL; MAP_GROWSDOWN, MAP_HUGETLB and
+    // MAP_32BIT, and shared anonymous memory, are EOPNOTSUPP.
     VmResult<VirtAddr> mmap(VirtAddr hint, std::size_t length, int prot, int flags, int fd = -1, off_t offset = 0)
         VM_EXCLUDES(m_mmap_lock);
     // munmap(2): EINVAL for a misaligned address, zero length or a range outside the reservation.
     VmResult<void> munmap(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range); all or nothing.
     VmResult<void> mprotect(VirtAddr address, std::size_t length, int prot) VM_EXCLUDES(m_mmap_lock);
-    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED and MADV_DONTNEED:
-    // EINVAL (misaligned, unknown advice), ENOMEM (a hole in the range).
+    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED
+    // and MADV_FREE (as MADV_DONTNEED); the advice about huge pages, KSM, core dumps and fork is
+    // accepted and changes nothing. EINVAL (misaligned, overflowing, unknown advice), ENOMEM
+    // (a hole in the range: the mapped parts still take the advice, as in Linux).
     VmResult<void> madvise(VirtAddr address, std::size_t length, int advice) VM_EXCLUDES(m_mmap_lock);
     // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as Linux.
     VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
@@ -107,6 +111,10 @@ private:
     bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     void populate(VirtAddr start, VirtAddr end, FaultAccess access) VM_EXCLUDES(m_mmap_lock);
+    // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
+    // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP). ENOMEM changes nothing.
+    VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
+        std::size_t new_size, bool keep_old) VM_REQUIRES(m_mmap_lock);
 
     // memory.cpp: the fault handlers and PTE teardown.
     FaultResult do_anonymous_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);

@@ -1,7 +1,9 @@
 #include <cerrno>
+#include <pthread.h>
 #include <ucontext.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -28,8 +30,36 @@ FaultAccess decode_access(void* context)
 
 SignalFaultSource& SignalFaultSource::instance() { return s_source; }
 
+void SignalFaultSource::install_fork_handlers()
+{
+    static bool installed = false;
+    if (installed)
+        return;
+    installed = true;
+    // The hardware view maps frames MAP_SHARED: a child that inherited it would write into the
+    // parent's memory. So the reservations are not inherited (MADV_DONTFORK), and a child's
+    // faults there are its own, as on memory it never had.
+    pthread_atfork([] { s_source.before_fork(); }, [] { s_source.after_fork(); },
+        [] {
+            s_source.m_forked_child.store(true, std::memory_order_relaxed);
+            s_source.after_fork();
+        });
+}
+
+void SignalFaultSource::before_fork() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    m_lock.lock(); // released by after_fork() in the parent and in the child
+    for (Slot& slot : m_slots) {
+        if (AddressSpace* space = slot.space.load(std::memory_order_relaxed))
+            os::exclude_from_fork(space->reservation_start(), space->reservation_end() - space->reservation_start());
+    }
+}
+
+void SignalFaultSource::after_fork() VM_NO_THREAD_SAFETY_ANALYSIS { m_lock.unlock(); }
+
 VmResult<void> SignalFaultSource::attach(AddressSpace& space)
 {
+    os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_lock);
     Slot* free_slot = nullptr;
     for (Slot& slot : m_slots) {
@@ -45,13 +75,16 @@ VmResult<void> SignalFaultSource::attach(AddressSpace& space)
         action.sa_sigaction = handle_sigsegv;
         // SA_NODEFER: a program handler that vmemu calls may itself touch emulated memory.
         action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-        sigemptyset(&action.sa_mask);
+        // No asynchronous signal may run a program handler in the middle of a fault: it could
+        // touch emulated memory and fault into a lock this thread holds.
+        os::fill_async_signals(&action.sa_mask);
         struct sigaction previous {};
         if (os::real_sigaction(SIGSEGV, &action, &previous) != 0)
             return vm_fail(errno, "cannot install the SIGSEGV handler");
         m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
         m_program_action = previous;
         m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+        install_fork_handlers();
     }
     ++m_attached;
     free_slot->space.store(&space, std::memory_order_seq_cst);
@@ -60,6 +93,7 @@ VmResult<void> SignalFaultSource::attach(AddressSpace& space)
 
 void SignalFaultSource::detach(AddressSpace& space)
 {
+    os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_lock);
     for (Slot& slot : m_slots) {
         if (slot.space.load(std::memory_order_relaxed) != &space)
@@ -77,20 +111,36 @@ void SignalFaultSource::detach(AddressSpace& space)
 
 bool SignalFaultSource::program_sigaction(const struct sigaction* act, struct sigaction* old)
 {
-    ScopedLock guard(m_lock);
-    if (m_attached == 0)
-        return false;
-    if (old)
-        *old = m_program_action;
-    if (act) {
-        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
-        m_program_action = *act;
-        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+    // Read the caller's memory before taking the lock: a bad pointer must fault here, as it
+    // would in libc, not while the lock is held.
+    struct sigaction replacement {};
+    if (act)
+        replacement = *act;
+    os::ScopedAsyncSignalBlock signals;
+    struct sigaction previous {};
+    {
+        ScopedLock guard(m_lock);
+        if (m_attached == 0)
+            return false;
+        previous = m_program_action;
+        if (act)
+            store_program_action_locked(replacement);
     }
+    if (old)
+        *old = previous;
     return true;
 }
 
-struct sigaction SignalFaultSource::program_action() const
+void SignalFaultSource::store_program_action_locked(const struct sigaction& action)
+{
+    m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+    m_program_action = action;
+    m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// The fault path cannot take m_lock (the thread it interrupted may hold it), so it reads
+// under the sequence count and retries when a writer was in between.
+struct sigaction SignalFaultSource::program_action() const VM_NO_THREAD_SAFETY_ANALYSIS
 {
     for (;;) {
         std::uint32_t before = m_action_sequence.load(std::memory_order_acquire);
@@ -111,7 +161,8 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
     SignalFaultSource& self = s_source;
     auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
     // Only faults the kernel raised (si_code > 0) are faults; a SIGSEGV sent by kill() is not.
-    if (info->si_code > 0) {
+    // In a child of fork() the frames are not there: its faults all go to the program.
+    if (info->si_code > 0 && !self.m_forked_child.load(std::memory_order_relaxed)) {
         for (Slot& slot : self.m_slots) {
             if (!slot.space.load(std::memory_order_relaxed))
                 continue;
@@ -184,15 +235,24 @@ void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* co
         return; // not reached; if it were, the access would fault again under SIG_DFL
     }
     if (action.sa_flags & SA_RESETHAND) {
+        // Async signals are blocked in this handler, so m_lock cannot be held by this thread.
         struct sigaction reset {};
         reset.sa_handler = SIG_DFL;
-        program_sigaction(&reset, nullptr);
+        ScopedLock guard(m_lock);
+        store_program_action_locked(reset);
     }
-    // Run the program's handler under its own mask, as the kernel would.
-    sigset_t mask = action.sa_mask;
+    // Run the program's handler under the mask the kernel would give it: the mask at the fault
+    // plus the handler's sa_mask. SIGSEGV stays open, so that the handler may itself touch
+    // emulated memory.
+    auto* ucontext = static_cast<ucontext_t*>(context);
+    sigset_t mask = ucontext->uc_sigmask;
+    for (int other = 1; other < NSIG; ++other) {
+        if (sigismember(&action.sa_mask, other) == 1)
+            sigaddset(&mask, other);
+    }
     sigdelset(&mask, SIGSEGV);
     sigset_t saved;
-    os::thread_sigmask(SIG_BLOCK, &mask, &saved);
+    os::thread_sigmask(SIG_SETMASK, &mask, &saved);
     if (action.sa_flags & SA_SIGINFO)
         action.sa_sigaction(signal, info, context);
     else

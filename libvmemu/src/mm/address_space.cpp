@@ -1,4 +1,5 @@
 #include <vmemu/address_space.hpp>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
 #include <vmemu/machine.hpp>
@@ -22,6 +23,7 @@ AddressSpace::~AddressSpace()
 {
     SignalFaultSource::instance().detach(*this);
     {
+        os::ScopedAsyncSignalBlock signals;
         ScopedLock guard(m_mmap_lock);
         // Dropping the hardware view first keeps the count of kernel mappings exact.
         VM_ASSERT(zap_page_range_locked(m_reservation_start, m_reservation_end).has_value());
@@ -34,12 +36,14 @@ AddressSpace::~AddressSpace()
 
 std::size_t AddressSpace::vma_count() const
 {
+    os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     return m_vmas.size();
 }
 
 std::size_t AddressSpace::rss_pages() const
 {
+    os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     std::size_t pages = 0;
     const FrameArena& arena = m_machine.arena();
@@ -52,6 +56,7 @@ std::size_t AddressSpace::rss_pages() const
 
 void AddressSpace::verify_invariants() const
 {
+    os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     ScopedLock ptl(m_page_table_lock);
     m_vmas.verify_invariants();

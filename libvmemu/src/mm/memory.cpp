@@ -177,7 +177,8 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     m_machine.stat().inc(VmStatItem::PgFaultSpurious);
     // The hardware view may lag behind the PTE (after mprotect, mremap or an eviction); catch
     // it up for the whole run of neighbours in the same state, within this VMA and PTE table.
-    if (pte.hw_mapped() && pte.hw_writable() == pte.writable())
+    std::uint64_t wanted = hw_bits(hw_prot(vma, pte.writable()));
+    if ((pte.raw() & Pte::kHwBits) == wanted)
         return FaultResult::Handled; // a racing fault already did
     auto lags_in_step = [&](PageTable::Entry& other, std::int64_t distance) {
         Pte neighbour(other.load(std::memory_order_acquire));

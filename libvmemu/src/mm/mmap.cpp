@@ -2,6 +2,7 @@
 // values, the top-down unmapped-area search, VMA split/merge and teardown.
 #include <sys/mman.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/mm/mm_flags.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -10,31 +11,38 @@ namespace vmemu {
 
 VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int prot, int flags, int fd, off_t offset)
 {
+    // The checks in the order Linux makes them: the syscall entry, ksys_mmap_pgoff(), do_mmap().
     if (offset & ~static_cast<off_t>(kPageMask))
         return vm_fail(EINVAL, "mmap: offset is not page-aligned");
-    if (length == 0)
-        return vm_fail(EINVAL, "mmap: length is zero");
-    if (prot & ~kKnownProt)
-        return vm_fail(EINVAL, "mmap: unknown protection bits");
-    int type = flags & MAP_TYPE;
-    if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
-        return vm_fail(EINVAL, "mmap: neither MAP_SHARED nor MAP_PRIVATE");
-    if (flags & ~(kKnownMapFlags | MAP_TYPE))
-        return vm_fail(type == MAP_SHARED_VALIDATE ? EOPNOTSUPP : EINVAL, "mmap: unknown flags");
     if (!(flags & MAP_ANONYMOUS)) {
         if (fd < 0)
             return vm_fail(EBADF, "mmap: no MAP_ANONYMOUS and no file descriptor");
         return vm_fail(ENODEV, "mmap: file mappings are not supported");
     }
+    if (length == 0)
+        return vm_fail(EINVAL, "mmap: length is zero");
+    std::uintptr_t size = page_round_up(length);
+    if (size == 0)
+        return vm_fail(ENOMEM, "mmap: length overflows");
+    int type = flags & MAP_TYPE;
+    if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+        return vm_fail(EINVAL, "mmap: neither MAP_SHARED nor MAP_PRIVATE");
+    if (flags & kUnsupportedMapFlags)
+        return vm_fail(EOPNOTSUPP, "mmap: MAP_GROWSDOWN, MAP_HUGETLB and MAP_32BIT are not supported");
+    if (flags & ~(kKnownMapFlags | MAP_TYPE))
+        return vm_fail(type == MAP_SHARED_VALIDATE ? EOPNOTSUPP : EINVAL, "mmap: unknown flags");
+    if (prot & ~kKnownProt)
+        return vm_fail(EINVAL, "mmap: unknown protection bits");
     if (type != MAP_PRIVATE)
         return vm_fail(EOPNOTSUPP, "mmap: shared anonymous mappings are not supported");
-    std::uintptr_t size = page_round_up(length);
-    if (size == 0 || size > m_reservation_end - m_reservation_start)
+    if (size > m_reservation_end - m_reservation_start)
         return vm_fail(ENOMEM, "mmap: length larger than the reservation");
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
     if (fixed && !hint.is_page_aligned())
         return vm_fail(EINVAL, "mmap: MAP_FIXED address is not page-aligned");
 
+    // Covers the populate below, which faults as the program would.
+    os::ScopedAsyncSignalBlock signals;
     VirtAddr start;
     {
         ScopedLock guard(m_mmap_lock);
@@ -59,7 +67,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         Vma* vma = VM_TRY(m_vmas.insert(start, start.offset(size), vm_flags, start.vpn()));
         m_vmas.try_merge_around(*vma);
     }
-    if ((flags & MAP_POPULATE) && (prot & kKnownProt))
+    if ((flags & (MAP_POPULATE | MAP_LOCKED)) && (prot & kAccessProt))
         populate(start, start.offset(size), (prot & PROT_WRITE) ? FaultAccess::Write : FaultAccess::Read);
     return start;
 }
@@ -73,6 +81,7 @@ VmResult<void> AddressSpace::munmap(VirtAddr address, std::size_t length)
         return vm_fail(EINVAL, "munmap: length is zero or overflows");
     if (!in_reservation_range(address, size))
         return vm_fail(EINVAL, "munmap: range outside the reservation");
+    os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
     return do_munmap_locked(address, address.offset(size));
 }
@@ -170,10 +179,14 @@ void AddressSpace::populate(VirtAddr start, VirtAddr end, FaultAccess access)
 {
     // mm_populate(): fault the range in as the first touches would, fault-around included.
     for (VirtAddr page = start; page < end; page = page.offset(kPageSize)) {
-        Pte pte = m_page_table.lookup(page);
-        if (pte.present() && pte.hw_mapped() && (access != FaultAccess::Write || pte.hw_writable()))
-            continue;
-        if (handle_mm_fault(page, access) != FaultResult::Handled)
+        bool mapped;
+        {
+            // Page tables may be freed by a racing munmap unless the lock is held.
+            SharedLock guard(m_mmap_lock);
+            Pte pte = m_page_table.lookup(page);
+            mapped = pte.present() && pte.hw_mapped() && (access != FaultAccess::Write || pte.hw_writable());
+        }
+        if (!mapped && handle_mm_fault(page, access) != FaultResult::Handled)
             return;
     }
 }

@@ -1,5 +1,6 @@
 // mprotect(2) on an AddressSpace (mm/mprotect.c).
 #include <vmemu/address_space.hpp>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/mm/mm_flags.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -8,19 +9,23 @@ namespace vmemu {
 
 VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int prot)
 {
+    // In do_mprotect_pkey()'s order.
     if (!address.is_page_aligned())
         return vm_fail(EINVAL, "mprotect: address is not page-aligned");
-    if (prot & ~kKnownProt)
-        return vm_fail(EINVAL, "mprotect: unknown protection bits");
     if (length == 0)
         return {};
     std::uintptr_t size = page_round_up(length);
-    if (size == 0 || !in_reservation_range(address, size))
+    if (size == 0 || address.get() + size < address.get())
+        return vm_fail(ENOMEM, "mprotect: range overflows");
+    if (prot & ~kKnownProt)
+        return vm_fail(EINVAL, "mprotect: unknown protection bits");
+    if (!in_reservation_range(address, size))
         return vm_fail(ENOMEM, "mprotect: range is not mapped");
     VirtAddr start = address;
     VirtAddr end = address.offset(size);
     std::uint32_t access = vm_flags_from_prot(prot);
 
+    os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
     // Linux changes the VMAs before a hole and then fails; vmemu checks first, so a failing
     // call changes nothing.

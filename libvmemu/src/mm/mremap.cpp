@@ -1,8 +1,10 @@
 // mremap(2) on an AddressSpace (mm/mremap.c): shrink, grow in place, or move the PTEs to a
-// new range. Moved pages keep their frames; their hardware view is rebuilt by the next touch.
+// new range. Moved pages keep their frames; their hardware view is rebuilt by the next touch,
+// one fault per run of contiguous frames.
 #include <sys/mman.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
@@ -10,47 +12,58 @@ namespace vmemu {
 VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length,
     int flags, VirtAddr new_address)
 {
+    // The checks in the order of Linux's mremap() and mremap_to().
     if (flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP))
         return vm_fail(EINVAL, "mremap: unknown flags");
-    if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE))
-        return vm_fail(EINVAL, "mremap: MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE");
+    if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))
+        return vm_fail(EINVAL, "mremap: MREMAP_FIXED needs MREMAP_MAYMOVE");
+    if ((flags & MREMAP_DONTUNMAP) && (!(flags & MREMAP_MAYMOVE) || old_length != new_length))
+        return vm_fail(EINVAL, "mremap: MREMAP_DONTUNMAP needs MREMAP_MAYMOVE and equal lengths");
     if (!old_address.is_page_aligned())
         return vm_fail(EINVAL, "mremap: old address is not page-aligned");
     std::uintptr_t old_size = page_round_up(old_length);
     std::uintptr_t new_size = page_round_up(new_length);
-    if (new_length == 0 || new_size == 0)
-        return vm_fail(EINVAL, "mremap: new length is zero or overflows");
-    if (old_length == 0)
-        return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
-    if ((flags & MREMAP_DONTUNMAP) && old_size != new_size)
-        return vm_fail(EINVAL, "mremap: MREMAP_DONTUNMAP needs equal lengths");
-    if (old_size == 0 || !in_reservation_range(old_address, old_size))
-        return vm_fail(EFAULT, "mremap: old range is not mapped");
+    if (new_size == 0 || (old_length != 0 && old_size == 0))
+        return vm_fail(EINVAL, "mremap: a length is zero or overflows");
     if (flags & MREMAP_FIXED) {
         if (!new_address.is_page_aligned())
             return vm_fail(EINVAL, "mremap: new address is not page-aligned");
         if (!in_reservation_range(new_address, new_size))
             return vm_fail(EINVAL, "mremap: new range outside the reservation");
-        bool overlap = new_address < old_address.offset(old_size) && old_address < new_address.offset(new_size);
-        if (overlap)
+        if (new_address < old_address.offset(old_size) && old_address < new_address.offset(new_size))
             return vm_fail(EINVAL, "mremap: old and new ranges overlap");
     }
-    VirtAddr old_end = old_address.offset(old_size);
+    if (!in_reservation_range(old_address, std::max<std::uintptr_t>(old_size, kPageSize)))
+        return vm_fail(EFAULT, "mremap: old range is not mapped");
 
+    os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
+    bool moves = flags & (MREMAP_FIXED | MREMAP_DONTUNMAP);
+    if (!moves && old_size != 0 && old_size >= new_size) {
+        // Shrinking unmaps the tail, whatever is mapped there.
+        if (old_size > new_size)
+            VM_TRY(do_munmap_locked(old_address.offset(new_size), old_address.offset(old_size)));
+        return old_address;
+    }
     Vma* vma = m_vmas.find_vma(old_address);
-    if (!vma || vma->start() > old_address || vma->end() < old_end)
+    if (!vma || vma->start() > old_address)
+        return vm_fail(EFAULT, "mremap: old range is not mapped");
+    if (old_size == 0)
+        return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
+    if (old_address.offset(old_size) > vma->end())
         return vm_fail(EFAULT, "mremap: old range is not one mapping");
 
-    if (!(flags & MREMAP_FIXED)) {
-        if (new_size <= old_size && !(flags & MREMAP_DONTUNMAP)) {
-            if (new_size < old_size)
-                VM_TRY(do_munmap_locked(old_address.offset(new_size), old_end));
-            return old_address;
+    if (flags & MREMAP_FIXED) {
+        VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));
+        if (old_size > new_size) {
+            VM_TRY(do_munmap_locked(old_address.offset(new_size), old_address.offset(old_size)));
+            old_size = new_size;
         }
+    } else if (!(flags & MREMAP_DONTUNMAP)) {
         // Grow in place when the VMA ends here and the space above is free.
+        VirtAddr old_end = old_address.offset(old_size);
         VirtAddr new_end = old_address.offset(new_size);
-        if (!(flags & MREMAP_DONTUNMAP) && vma->end() == old_end && in_reservation_range(old_address, new_size)
+        if (vma->end() == old_end && in_reservation_range(old_address, new_size)
             && !m_vmas.find_vma_intersection(old_end, new_end)) {
             m_vmas.resize(*vma, vma->start(), new_end, vma->pgoff());
             m_vmas.try_merge_around(*vma);
@@ -60,45 +73,53 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
             return vm_fail(ENOMEM, "mremap: cannot grow in place");
         new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
     } else {
-        VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));
-        vma = m_vmas.find_vma(old_address);
+        new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
     }
+    VM_TRY(move_vma_locked(old_address, old_size, new_address, new_size, flags & MREMAP_DONTUNMAP));
+    return new_address;
+}
 
-    // move_vma(): a new VMA, the PTEs moved across, then the old range unmapped.
+VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
+    std::size_t new_size, bool keep_old)
+{
+    VirtAddr old_end = old_address.offset(old_size);
+    Vma* vma = m_vmas.find_vma(old_address);
     std::uint32_t vm_flags = vma->flags();
     std::uint64_t pgoff = vma->pgoff() + pages_between(vma->start(), old_address);
     std::uintptr_t moved = std::min(old_size, new_size);
-    VM_TRY(split_at_locked(old_address, old_end));
+    // Everything that can fail comes before the first change: the target's page tables, the
+    // new VMA, the split of the old one, and dropping the old hardware view.
+    for (std::uintptr_t offset = 0; offset < moved;) {
+        if (!m_page_table.walk_alloc(new_address.offset(offset)))
+            return vm_fail(ENOMEM, "mremap: no frame for a page table");
+        offset = ((new_address.get() + offset) | (PageTable::kPteTableSpan - 1)) + 1 - new_address.get();
+    }
     Vma* fresh = VM_TRY(m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff));
+    if (auto split = split_at_locked(old_address, old_end); !split) {
+        m_vmas.erase(*fresh);
+        return split;
+    }
     {
         ScopedLock ptl(m_page_table_lock);
-        VM_TRY(unmap_hardware_range_locked(old_address, old_address.offset(moved)));
-        bool out_of_tables = false;
+        if (auto dropped = unmap_hardware_range_locked(old_address, old_address.offset(moved)); !dropped) {
+            m_vmas.erase(*fresh);
+            return dropped;
+        }
         m_page_table.for_each_slot(old_address, old_address.offset(moved), [&](VirtAddr from, PageTable::Entry& slot) {
             Pte pte(slot.load(std::memory_order_relaxed));
-            if (pte.none() || out_of_tables)
+            if (pte.none())
                 return;
             VirtAddr to = new_address.offset(from - old_address);
-            PageTable::Entry* target = m_page_table.walk_alloc(to);
-            if (!target) {
-                out_of_tables = true;
-                return;
-            }
-            target->store(pte.raw(), std::memory_order_release);
+            m_page_table.walk(to)->store(pte.raw(), std::memory_order_release);
             slot.store(0, std::memory_order_release);
-            if (!m_machine.arena().is_zero_pfn(pte.pfn()))
+            if (pte.present() && !m_machine.arena().is_zero_pfn(pte.pfn()))
                 m_machine.arena().frame(pte.pfn()).index = to.vpn();
         });
-        if (out_of_tables)
-            return vm_fail(ENOMEM, "mremap: no frame for a page table");
     }
-    if (flags & MREMAP_DONTUNMAP) {
-        // The old range stays mapped and empty.
-    } else {
-        VM_TRY(do_munmap_locked(old_address, old_end));
-    }
+    if (!keep_old)
+        VM_TRY(do_munmap_locked(old_address, old_end)); // only empty page tables are left there
     m_vmas.try_merge_around(*fresh);
-    return new_address;
+    return {};
 }
 
 } // namespace vmemu

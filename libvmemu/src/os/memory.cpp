@@ -49,6 +49,11 @@ VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept
     return {};
 }
 
+void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept
+{
+    ::madvise(address.ptr(), bytes, MADV_DONTFORK);
+}
+
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept
 {
     void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/signals.hpp>
@@ -24,6 +25,22 @@ int thread_sigmask(int how, const sigset_t* set, sigset_t* old_set) noexcept
 {
     return pthread_sigmask(how, set, old_set);
 }
+
+void fill_async_signals(sigset_t* set) noexcept
+{
+    sigfillset(set);
+    for (int synchronous : { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP })
+        sigdelset(set, synchronous);
+}
+
+ScopedAsyncSignalBlock::ScopedAsyncSignalBlock() noexcept
+{
+    sigset_t async;
+    fill_async_signals(&async);
+    pthread_sigmask(SIG_BLOCK, &async, &m_saved);
+}
+
+ScopedAsyncSignalBlock::~ScopedAsyncSignalBlock() { pthread_sigmask(SIG_SETMASK, &m_saved, nullptr); }
 
 void write_stderr(const char* text) noexcept
 {

@@ -23,6 +23,8 @@ VmResult<std::unique_ptr<FrameArena>> FrameArena::create(std::size_t frame_count
         os::close_fd(fd);
         return std::unexpected(mem_map_memory.error());
     }
+    // The direct map is the machine's physical memory; a child of fork() must not share it.
+    os::exclude_from_fork(VirtAddr(*direct_map), bytes);
     auto* mem_map = static_cast<PageFrame*>(*mem_map_memory);
     for (std::size_t i = 0; i < total; ++i) {
         auto* frame = new (&mem_map[i]) PageFrame;

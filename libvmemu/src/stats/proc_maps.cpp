@@ -2,6 +2,7 @@
 // (fs/proc/task_mmu.c).
 #include "text_format.hpp"
 #include <vmemu/address_space.hpp>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -43,6 +44,7 @@ void append_vm_flags(std::string& out, std::uint32_t flags)
 
 std::string AddressSpace::maps() const
 {
+    os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     std::string out;
     for (const Vma& vma : m_vmas)
@@ -52,6 +54,7 @@ std::string AddressSpace::maps() const
 
 std::string AddressSpace::smaps() const
 {
+    os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     const FrameArena& arena = m_machine.arena();
     std::string out;

@@ -16,7 +16,9 @@ class AddressSpace;
 // the handler the program installed (before or after vmemu: vmemu interposes sigaction() and
 // signal() for SIGSEGV), with SEGV_MAPERR or SEGV_ACCERR as the emulated VMAs decide, or, with
 // no handler, as a death by SIGSEGV with a core dump.
-// There is one per process, because a signal disposition is process-wide.
+// There is one per process, because a signal disposition is process-wide. Emulated memory is
+// not inherited by a child of fork(): the child gets SIGSEGV where the parent's address spaces
+// were, instead of silently sharing the parent's frames.
 // Locking: m_lock serializes attach, detach and the program's sigaction calls. The handler
 // takes no lock of its own: it finds address spaces through per-slot atomics, and the slot's
 // user count keeps a detaching address space alive until the faults on it have returned.
@@ -47,16 +49,21 @@ private:
     };
 
     static void handle_sigsegv(int signal, siginfo_t* info, void* context);
+    void store_program_action_locked(const struct sigaction& action) VM_REQUIRES(m_lock);
+    static void install_fork_handlers();
+    void before_fork();
+    void after_fork();
     void deliver_to_program(int signal, siginfo_t* info, void* context);
     void report_fatal(const char* what, std::uintptr_t address);
     struct sigaction program_action() const;
 
     Spinlock m_lock;
     std::array<Slot, kMaxAddressSpaces> m_slots {};
-    std::size_t m_attached { 0 };
+    std::size_t m_attached VM_GUARDED_BY(m_lock) { 0 };
+    std::atomic<bool> m_forked_child { false };
     // The program's SIGSEGV action, under a sequence count: odd while m_lock's holder writes it.
     std::atomic<std::uint32_t> m_action_sequence { 0 };
-    struct sigaction m_program_action {};
+    struct sigaction m_program_action VM_GUARDED_BY(m_lock) {};
 };
 
 } // namespace vmemu

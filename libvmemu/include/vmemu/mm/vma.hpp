@@ -56,12 +56,15 @@ public:
     std::size_t size() const { return m_end - m_start; }
     bool contains(VirtAddr address) const { return address >= m_start && address < m_end; }
 
-    // access_error() of arch/x86/mm/fault.c: writes need VM_WRITE; reads and instruction
-    // fetches need any access at all, since x86 cannot map a page write- or exec-only.
+    // access_error() of arch/x86/mm/fault.c: writes need VM_WRITE, instruction fetches need
+    // VM_EXEC (the NX bit), and reads need any access at all, since x86 cannot map a page
+    // write- or exec-only.
     bool permits(FaultAccess access) const
     {
         if (access == FaultAccess::Write)
             return m_flags & VmFlags::Write;
+        if (access == FaultAccess::Exec)
+            return m_flags & VmFlags::Exec;
         return m_flags & VmFlags::AccessMask;
     }
     // True if next begins where this ends and they would have been one VMA (vma_merge()).

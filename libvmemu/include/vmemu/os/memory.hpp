@@ -32,6 +32,8 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
     Populate populate) noexcept;
 // Puts a piece of the reservation back: PROT_NONE anonymous, MAP_FIXED at address.
 VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
+// madvise(MADV_DONTFORK): a child of fork() does not inherit [address, address + bytes).
+void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept;
 // A MAP_SHARED read-write view of a whole file: the direct map of the frame arena.
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept;
 
