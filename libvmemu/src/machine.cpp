@@ -2,7 +2,12 @@
 #include <vmemu/base/log.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
 #include <vmemu/machine.hpp>
+#include <cerrno>
+#include <csignal>
+#include <unistd.h>
 #include <vmemu/os/memory.hpp>
+#include <vmemu/os/signals.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
 
@@ -27,6 +32,10 @@ VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
     }
     auto arena = VM_TRY(FrameArena::create(config.frames));
     auto machine = std::unique_ptr<Machine>(new Machine(config, std::move(arena), kernel_mappings));
+    if (config.swap)
+        machine->m_swap = VM_TRY(SwapState::create(*config.swap, *machine));
+    if (config.kswapd)
+        machine->m_kswapd = std::make_unique<Kswapd>(*machine);
     const Watermarks& marks = machine->page_allocator().watermarks();
     log().debug("machine: {} frames ({} KiB), watermarks min {} low {} high {}, {} kernel mappings", config.frames,
         config.frames * (kPageSize / 1024), marks.min, marks.low, marks.high, kernel_mappings);
@@ -38,10 +47,158 @@ Machine::Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena,
     , m_arena(std::move(arena))
     , m_allocator(*m_arena, m_stat)
     , m_budget(kernel_mappings)
+    , m_workingset(m_arena->frame_count())
+    , m_vmscan(*this)
 {
+    m_allocator.set_reclaim_hooks({ this, &Machine::wake_kswapd_hook, &Machine::direct_reclaim_hook });
 }
 
-Machine::~Machine() = default;
+Machine::~Machine()
+{
+    m_kswapd.reset();
+    // Completions still use swap(): let them finish while it is set.
+    wait_for_swap_io();
+    m_swap.reset();
+}
+
+void Machine::wake_kswapd_hook(void* context)
+{
+    auto* machine = static_cast<Machine*>(context);
+    if (machine->m_kswapd)
+        machine->m_kswapd->wake();
+}
+
+bool Machine::direct_reclaim_hook(void* context, std::size_t pages)
+{
+    return static_cast<Machine*>(context)->m_vmscan.direct_reclaim(pages);
+}
+
+void Machine::put_page(PageFrame& page)
+{
+    if (page.refcount.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        release_page(page);
+}
+
+void Machine::release_page(PageFrame& page)
+{
+    VM_ASSERT(page.refcount.load(std::memory_order_acquire) == 0);
+    m_lruvec.remove(page);
+    m_allocator.free_page(m_arena->pfn_of(page));
+}
+
+AddressSpace* Machine::space_of_locked(const PageFrame& page) const VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    void* mapping = page.mapping;
+    if (!mapping)
+        return nullptr;
+    for (AddressSpace* space : m_spaces) {
+        if (space == mapping)
+            return space;
+    }
+    return nullptr;
+}
+
+void Machine::register_space(AddressSpace& space)
+{
+    os::ScopedAsyncSignalBlock signals;
+    ScopedLock guard(m_spaces_lock);
+    for (AddressSpace*& slot : m_spaces) {
+        if (!slot) {
+            slot = &space;
+            return;
+        }
+    }
+    VM_ASSERT(!"more address spaces than the fault source can take");
+}
+
+void Machine::unregister_space(AddressSpace& space)
+{
+    os::ScopedAsyncSignalBlock signals;
+    ScopedLock guard(m_spaces_lock);
+    for (AddressSpace*& slot : m_spaces) {
+        if (slot == &space)
+            slot = nullptr;
+    }
+}
+
+bool Machine::commit(std::size_t pages)
+{
+    auto delta = static_cast<std::int64_t>(pages);
+    if (m_config.oom_policy != OomPolicy::FailMappings) {
+        m_committed.fetch_add(delta, std::memory_order_relaxed);
+        return true;
+    }
+    // CommitLimit: the frames (less what page tables will need) plus the swap slots.
+    auto limit = static_cast<std::int64_t>(frame_count() - frame_count() / 64
+        + (m_swap ? m_swap->device().slots().total_slots() : 0));
+    std::int64_t committed = m_committed.load(std::memory_order_relaxed);
+    do {
+        if (committed + delta > limit)
+            return false;
+    } while (!m_committed.compare_exchange_weak(committed, committed + delta, std::memory_order_relaxed));
+    return true;
+}
+
+void Machine::uncommit(std::size_t pages) { m_committed.fetch_sub(static_cast<std::int64_t>(pages), std::memory_order_relaxed); }
+
+std::size_t Machine::reclaim(std::size_t nr_pages)
+{
+    os::ScopedAsyncSignalBlock signals;
+    std::size_t done = 0;
+    while (done < nr_pages) {
+        std::size_t progress = m_vmscan.shrink_node(nr_pages - done, ReclaimMode::Direct);
+        if (progress == 0)
+            break;
+        done += progress;
+    }
+    return done;
+}
+
+void Machine::wait_for_swap_io() const
+{
+    if (!m_swap)
+        return;
+    while (m_swap->device().in_flight() != 0)
+        sched_yield();
+}
+
+void Machine::out_of_memory(std::uintptr_t address) const
+{
+    // The spirit of the kernel's "Out of memory: Killed process" line, written with
+    // async-signal-safe calls only: this runs in the fault handler.
+    char number[24];
+    auto decimal = [&](std::uint64_t value) { return os::format_decimal(value, number); };
+    auto kb = [](std::int64_t pages) { return static_cast<std::uint64_t>(pages < 0 ? 0 : pages) * (kPageSize / 1024); };
+    std::uint64_t swap_used = 0;
+    std::uint64_t swap_total = 0;
+    if (m_swap) {
+        swap_total = m_swap->device().slots().total_slots();
+        swap_used = swap_total - m_swap->device().slots().nr_free();
+    }
+    const_cast<VmStat&>(m_stat).inc(VmStatItem::OomKill);
+    os::write_stderr("vmemu: Out of memory: Killed process ");
+    os::write_stderr(decimal(static_cast<std::uint64_t>(getpid())));
+    os::write_stderr(" (");
+    os::write_stderr(program_invocation_short_name);
+    os::write_stderr(") at ");
+    os::write_stderr(os::format_hex(address, number));
+    os::write_stderr(" anon-rss:");
+    os::write_stderr(decimal(kb(m_stat.value(VmStatItem::NrAnonPages))));
+    os::write_stderr("kB, swap:");
+    os::write_stderr(decimal(swap_used * (kPageSize / 1024)));
+    os::write_stderr("kB of ");
+    os::write_stderr(decimal(swap_total * (kPageSize / 1024)));
+    os::write_stderr("kB, pgtables:");
+    os::write_stderr(decimal(kb(m_stat.value(VmStatItem::NrPageTablePages))));
+    os::write_stderr("kB, free:");
+    os::write_stderr(decimal(free_frames() * (kPageSize / 1024)));
+    os::write_stderr("kB of ");
+    os::write_stderr(decimal(frame_count() * (kPageSize / 1024)));
+    os::write_stderr("kB\n");
+    ::kill(getpid(), SIGKILL);
+    for (;;)
+        pause();
+}
 
 VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_t reservation_bytes)
 {
@@ -59,6 +216,7 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
     std::unique_ptr<AddressSpace> space(
         new AddressSpace(*this, *start, start->offset(reservation_bytes), std::move(page_table)));
     VM_TRY(SignalFaultSource::instance().attach(*space));
+    register_space(*space);
     log().debug("address space: reservation {:#x}-{:#x}", space->reservation_start().get(),
         space->reservation_end().get());
     return space;
@@ -66,7 +224,11 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
 
 void Machine::verify_invariants() const
 {
+    os::ScopedAsyncSignalBlock signals;
     m_allocator.buddy().verify_invariants();
+    m_lruvec.verify_invariants();
+    if (m_swap)
+        m_swap->device().slots().verify_invariants();
 }
 
 } // namespace vmemu

@@ -88,6 +88,23 @@ public:
     // Checks the VMA tree, the page table, and that every present PTE lies inside a VMA.
     void verify_invariants() const VM_EXCLUDES(m_mmap_lock);
 
+    // rmap.cpp: the reverse map's side, for reclaim. An anonymous page maps at one place:
+    // (page.mapping, page.index). The caller holds the Machine's spaces lock shared, which
+    // keeps this address space alive, and none of its locks.
+    enum class UnmapResult : std::uint8_t { Unmapped, NotMapped, Failed };
+    // page_referenced_one(): true if the PTE was accessed; clears the bit and takes the page
+    // out of the hardware view, so that the next touch sets it again.
+    bool page_referenced_one(PageFrame& page) VM_EXCLUDES(m_page_table_lock);
+    // try_to_unmap_one(): replaces the PTE with entry (and the workingset shadow) and drops the
+    // mapping's reference, which is never the last (the caller holds the page).
+    UnmapResult try_to_unmap_one(PageFrame& page, SwapEntry entry, std::uint64_t shadow)
+        VM_EXCLUDES(m_page_table_lock);
+    // After a failed swap write: the PTE maps the page again (dirty, write-protected, out of
+    // the hardware view), if it still holds entry.
+    void restore_swap_pte(PageFrame& page, SwapEntry entry) VM_EXCLUDES(m_page_table_lock);
+
+    Machine& machine() const { return m_machine; }
+
 private:
     friend class Machine;
     AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table);
@@ -122,6 +139,13 @@ private:
     FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
+    // swap_fault.cpp
+    FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    // Gives new anonymous frames their owner and puts them on the LRU.
+    void add_new_anon_pages_locked(Pfn first, std::size_t count, VirtAddr address) VM_REQUIRES(m_page_table_lock);
+    // Commit accounting of a VMA's pages (VM_ACCOUNT): false, charging nothing, over the limit.
+    bool charge(std::uint32_t vm_flags, std::size_t pages);
+    void uncharge(std::uint32_t vm_flags, std::size_t pages);
     std::size_t fault_around_pages(Vma& vma, VirtAddr address) const;
     // The frame that would continue a virtual neighbour's frame run for count pages at address.
     std::optional<Pfn> neighbour_hint(VirtAddr address, std::size_t count) const;

@@ -6,10 +6,27 @@
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/fault/mmu.hpp>
 #include <vmemu/phys/frame_arena.hpp>
+#include <optional>
 #include <vmemu/phys/page_allocator.hpp>
+#include <vmemu/reclaim/kswapd.hpp>
+#include <vmemu/reclaim/lruvec.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
+#include <vmemu/reclaim/workingset.hpp>
 #include <vmemu/stats/vm_stat.hpp>
+#include <vmemu/swap/swap_device.hpp>
+#include <vmemu/sync/rw_semaphore.hpp>
 
 namespace vmemu {
+
+// What happens when frames and swap are both used up (the OOM policy).
+enum class OomPolicy : std::uint8_t {
+    // The faulting program dies, with a report in the spirit of the kernel's OOM killer.
+    Kill,
+    // Strict commit accounting, as vm.overcommit_memory=2: an mmap that would commit more
+    // than frames plus swap fails with ENOMEM, so that faults never run out.
+    FailMappings,
+};
 
 struct MachineConfig {
     // Physical frames of 4 KiB. At least kMinFrames.
@@ -19,6 +36,11 @@ struct MachineConfig {
     std::size_t max_kernel_mappings { 0 };
     // VMAs per address space, as vm.max_map_count limits them in Linux.
     std::size_t max_vmas { 65530 };
+    // The swap device; none when empty.
+    std::optional<SwapDeviceConfig> swap;
+    OomPolicy oom_policy { OomPolicy::Kill };
+    // Run kswapd (background reclaim between the low and high watermarks).
+    bool kswapd { true };
 };
 
 // A machine: the physical memory (frame arena, buddy allocator, zero frames), the counters,
@@ -39,11 +61,18 @@ public:
     // at least 2 MiB), attached to the SIGSEGV fault source.
     VmResult<std::unique_ptr<AddressSpace>> create_address_space(std::size_t reservation_bytes = kDefaultReservation);
 
-    // /proc/meminfo, /proc/vmstat, /proc/buddyinfo and /proc/zoneinfo of this machine.
+    // /proc/meminfo, /proc/vmstat, /proc/buddyinfo, /proc/zoneinfo and /proc/swaps of this machine.
     std::string meminfo() const;
     std::string vmstat() const;
     std::string buddyinfo() const;
     std::string zoneinfo() const;
+    std::string swaps() const;
+
+    // Reclaims until nr_pages frames are free or nothing more can be reclaimed (what tests and
+    // the reclaim examples use to force reclaim). Returns the frames freed or in writeback.
+    std::size_t reclaim(std::size_t nr_pages);
+    // Waits until no swap I/O is in flight.
+    void wait_for_swap_io() const;
 
     std::size_t frame_count() const { return m_arena->frame_count(); }
     std::size_t free_frames() const { return m_allocator.buddy().nr_free(); }
@@ -54,17 +83,59 @@ public:
     const PageAllocator& page_allocator() const { return m_allocator; }
     KernelMapBudget& kernel_map_budget() { return m_budget; }
     const MachineConfig& config() const { return m_config; }
+    Lruvec& lruvec() { return m_lruvec; }
+    const Lruvec& lruvec() const { return m_lruvec; }
+    const Workingset& workingset() const { return m_workingset; }
+    Vmscan& vmscan() { return m_vmscan; }
+    // The swap side, or nullptr without swap.
+    SwapState* swap() { return m_swap.get(); }
+    const SwapState* swap() const { return m_swap.get(); }
+    // nullptr when kswapd is off.
+    Kswapd* kswapd() { return m_kswapd.get(); }
+
+    // put_page(): drops a reference; the last one takes the page off its LRU list and frees it.
+    void put_page(PageFrame& page);
+    // Frees a page whose references are all gone.
+    void release_page(PageFrame& page);
+
+    // The reverse map's guard: reclaim holds it shared while it walks an address space found
+    // through a page; an address space leaves the registry under it, exclusive, before it dies.
+    RwSemaphore& spaces_lock() const { return m_spaces_lock; }
+    // The live address space a page's mapping names, or nullptr. Needs spaces_lock().
+    AddressSpace* space_of_locked(const PageFrame& page) const;
+
+    // Pages committed by mappings that reserve memory (all but MAP_NORESERVE), for the
+    // FailMappings policy: false, committing nothing, when pages would not fit.
+    bool commit(std::size_t pages);
+    void uncommit(std::size_t pages);
+
+    // The fault source's report and death when a fault finds no memory at all.
+    [[noreturn]] void out_of_memory(std::uintptr_t address) const;
 
     void verify_invariants() const;
 
 private:
+    friend class AddressSpace;
     Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena, std::size_t kernel_mappings);
+    void register_space(AddressSpace& space);
+    void unregister_space(AddressSpace& space);
+    static void wake_kswapd_hook(void* context);
+    static bool direct_reclaim_hook(void* context, std::size_t pages);
 
     MachineConfig m_config;
     std::unique_ptr<FrameArena> m_arena;
     VmStat m_stat;
     PageAllocator m_allocator;
     KernelMapBudget m_budget;
+    Lruvec m_lruvec;
+    Workingset m_workingset;
+    Vmscan m_vmscan;
+    std::unique_ptr<SwapState> m_swap;
+    std::atomic<std::int64_t> m_committed { 0 };
+    mutable RwSemaphore m_spaces_lock;
+    std::array<AddressSpace*, 64> m_spaces VM_GUARDED_BY(m_spaces_lock) {};
+    // Last: it starts a thread that uses everything above.
+    std::unique_ptr<Kswapd> m_kswapd;
 };
 
 } // namespace vmemu

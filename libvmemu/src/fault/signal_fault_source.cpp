@@ -3,6 +3,7 @@
 #include <ucontext.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/machine.hpp>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -185,7 +186,9 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
                 info->si_code = SEGV_ACCERR;
                 break;
             case FaultResult::OutOfMemory:
-                self.report_fatal("out of frames", address);
+                space->machine().out_of_memory(address);
+            case FaultResult::SigBus:
+                self.report_fatal("swap-in failed (I/O error)", address);
                 break;
             case FaultResult::MapLimit:
                 self.report_fatal("kernel mapping limit (vm.max_map_count) reached", address);

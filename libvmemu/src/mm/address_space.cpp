@@ -22,13 +22,16 @@ AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageT
 AddressSpace::~AddressSpace()
 {
     SignalFaultSource::instance().detach(*this);
+    m_machine.unregister_space(*this); // reclaim can no longer reach it through its pages
     {
         os::ScopedAsyncSignalBlock signals;
         ScopedLock guard(m_mmap_lock);
         // Dropping the hardware view first keeps the count of kernel mappings exact.
         VM_ASSERT(zap_page_range_locked(m_reservation_start, m_reservation_end).has_value());
-        while (m_vmas.size())
+        while (m_vmas.size()) {
+            uncharge(m_vmas.begin()->flags(), m_vmas.begin()->pages());
             m_vmas.erase(*m_vmas.begin());
+        }
     }
     m_mmu.charge_reservation(-1);
     (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
@@ -71,6 +74,14 @@ void AddressSpace::verify_invariants() const
             return;
         Vma* vma = m_vmas.find_vma(address);
         VM_ASSERT(vma && vma->contains(address));
+        if (pte.is_swap()) {
+            // A swap PTE holds a count of its slot.
+            std::uint8_t map = m_machine.swap()->device().slots().map_value(pte.swap_entry().offset());
+            VM_ASSERT((map & SwapSlots::kCountMask) >= 1 && map != SwapSlots::kMapBad);
+            return;
+        }
+        VM_ASSERT(pte.present());
+        VM_ASSERT(!pte.hw_mapped() || pte.accessed());
         VM_ASSERT(!pte.writable() || (vma->flags() & VmFlags::Write));
         VM_ASSERT(!pte.hw_writable() || pte.writable());
         if (arena.is_zero_pfn(pte.pfn())) {

@@ -34,6 +34,8 @@ FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) 
     Pte pte(slot->load(std::memory_order_acquire));
     if (pte.none())
         return access == FaultAccess::Write ? do_anonymous_page(*vma, page) : do_zero_page(*vma, page);
+    if (pte.is_swap())
+        return do_swap_page(*vma, page, pte);
     if (access == FaultAccess::Write && !pte.writable())
         return do_wp_page(*vma, page, pte);
     return sync_hardware_view(*vma, page, *slot);
@@ -76,8 +78,16 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     std::size_t window = fault_around_pages(vma, address);
     std::size_t count = window;
     std::optional<Pfn> first;
+    // Pages mapped ahead are a bet on the stream going on: they never cost reclaim, and
+    // below the high watermark there is no bet at all.
+    if (m_machine.free_frames() < allocator.watermarks().high + count)
+        count = 1;
     // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
-    while (!(first = allocator.alloc_contig(count, neighbour_hint(address, count), ZeroFill::Yes))) {
+    for (;;) {
+        MayReclaim reclaim = count == 1 ? MayReclaim::Yes : MayReclaim::No;
+        first = allocator.alloc_contig(count, neighbour_hint(address, count), ZeroFill::Yes, reclaim);
+        if (first)
+            break;
         if (count == 1)
             return FaultResult::OutOfMemory;
         count /= 2;
@@ -96,13 +106,7 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
             if (result != FaultResult::Handled)
                 installed = 0;
         }
-        for (std::size_t i = 0; i < installed; ++i) {
-            PageFrame& frame = m_machine.arena().frame(*first + i);
-            frame.mapcount.store(1, std::memory_order_relaxed);
-            frame.mapping = this;
-            frame.index = address.vpn() + i;
-            frame.set(PageFlag::SwapBacked);
-        }
+        add_new_anon_pages_locked(*first, installed, address);
     }
     if (installed < count)
         allocator.free_contig(*first + installed, count - installed);
@@ -112,6 +116,19 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
         vma.record_fault(address.vpn() + installed, static_cast<std::uint32_t>(window));
     }
     return result;
+}
+
+void AddressSpace::add_new_anon_pages_locked(Pfn first, std::size_t count, VirtAddr address)
+{
+    // The frames are reachable through their PTEs now; reclaim finds them on the LRU from here.
+    for (std::size_t i = 0; i < count; ++i) {
+        PageFrame& frame = m_machine.arena().frame(first + i);
+        frame.mapcount.store(1, std::memory_order_relaxed);
+        frame.mapping = this;
+        frame.index = address.vpn() + i;
+        frame.set(PageFlag::SwapBacked);
+        m_machine.lruvec().add(frame);
+    }
 }
 
 FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
@@ -153,11 +170,7 @@ FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
         } else {
             result = install_locked(vma, address, *fresh, 1, kAnonPteBits | Pte::kWrite | Pte::kDirty);
             if (result == FaultResult::Handled) {
-                PageFrame& frame = arena.frame(*fresh);
-                frame.mapcount.store(1, std::memory_order_relaxed);
-                frame.mapping = this;
-                frame.index = address.vpn();
-                frame.set(PageFlag::SwapBacked);
+                add_new_anon_pages_locked(*fresh, 1, address);
                 m_machine.stat().dec(VmStatItem::NrZeroPageMappings);
                 m_machine.stat().inc(VmStatItem::NrAnonPages);
                 return result;
@@ -209,19 +222,14 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
     ScopedLock ptl(m_page_table_lock);
     VM_TRY(unmap_hardware_range_locked(start, end));
     FrameArena& arena = m_machine.arena();
-    PageAllocator& allocator = m_machine.page_allocator();
     std::int64_t anon_pages = 0;
     std::int64_t zero_pages = 0;
-    // Free frames in runs of consecutive pfns: one buddy call per run.
-    std::optional<Pfn> run_start;
-    std::size_t run_length = 0;
-    auto flush = [&] {
-        if (run_length)
-            allocator.free_contig(*run_start, run_length);
-        run_length = 0;
-    };
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
         Pte pte(slot.exchange(0, std::memory_order_acq_rel));
+        if (pte.is_swap()) {
+            m_machine.swap()->swap_free(pte.swap_entry());
+            return;
+        }
         if (!pte.present())
             return;
         if (arena.is_zero_pfn(pte.pfn())) {
@@ -230,18 +238,9 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
         }
         ++anon_pages;
         PageFrame& frame = arena.frame(pte.pfn());
-        frame.mapcount.fetch_sub(1, std::memory_order_relaxed);
-        if (frame.refcount.fetch_sub(1, std::memory_order_acq_rel) != 1)
-            return;
-        if (run_length && *run_start + run_length == pte.pfn()) {
-            ++run_length;
-            return;
-        }
-        flush();
-        run_start = pte.pfn();
-        run_length = 1;
+        frame.mapcount.fetch_sub(1, std::memory_order_acq_rel);
+        m_machine.put_page(frame);
     });
-    flush();
     m_machine.stat().add(VmStatItem::NrAnonPages, -anon_pages);
     m_machine.stat().add(VmStatItem::NrZeroPageMappings, -zero_pages);
     return {};

@@ -64,8 +64,14 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             vm_flags |= VmFlags::NoReserve;
         else
             vm_flags |= VmFlags::Account;
-        Vma* vma = VM_TRY(m_vmas.insert(start, start.offset(size), vm_flags, start.vpn()));
-        m_vmas.try_merge_around(*vma);
+        if (!charge(vm_flags, pages_between(start, start.offset(size))))
+            return vm_fail(ENOMEM, "mmap: the commit limit (frames plus swap) would be exceeded");
+        auto vma = m_vmas.insert(start, start.offset(size), vm_flags, start.vpn());
+        if (!vma) {
+            uncharge(vm_flags, pages_between(start, start.offset(size)));
+            return std::unexpected(vma.error());
+        }
+        m_vmas.try_merge_around(**vma);
     }
     if ((flags & (MAP_POPULATE | MAP_LOCKED)) && (prot & kAccessProt))
         populate(start, start.offset(size), (prot & PROT_WRITE) ? FaultAccess::Write : FaultAccess::Read);
@@ -158,6 +164,7 @@ VmResult<void> AddressSpace::do_munmap_locked(VirtAddr start, VirtAddr end)
     Vma* vma = m_vmas.find_vma(start);
     while (vma && vma->start() < end) {
         Vma* following = m_vmas.next(*vma);
+        uncharge(vma->flags(), vma->pages());
         m_vmas.erase(*vma);
         vma = following;
     }
@@ -173,6 +180,17 @@ VmResult<void> AddressSpace::do_munmap_locked(VirtAddr start, VirtAddr end)
         m_page_table.free_tables(gap_start, gap_end);
     }
     return {};
+}
+
+bool AddressSpace::charge(std::uint32_t vm_flags, std::size_t pages)
+{
+    return !(vm_flags & VmFlags::Account) || m_machine.commit(pages);
+}
+
+void AddressSpace::uncharge(std::uint32_t vm_flags, std::size_t pages)
+{
+    if (vm_flags & VmFlags::Account)
+        m_machine.uncommit(pages);
 }
 
 void AddressSpace::populate(VirtAddr start, VirtAddr end, FaultAccess access)

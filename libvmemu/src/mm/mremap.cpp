@@ -65,6 +65,8 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         VirtAddr new_end = old_address.offset(new_size);
         if (vma->end() == old_end && in_reservation_range(old_address, new_size)
             && !m_vmas.find_vma_intersection(old_end, new_end)) {
+            if (!charge(vma->flags(), pages_between(old_end, new_end)))
+                return vm_fail(ENOMEM, "mremap: the commit limit (frames plus swap) would be exceeded");
             m_vmas.resize(*vma, vma->start(), new_end, vma->pgoff());
             m_vmas.try_merge_around(*vma);
             return old_address;
@@ -94,15 +96,26 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
             return vm_fail(ENOMEM, "mremap: no frame for a page table");
         offset = ((new_address.get() + offset) | (PageTable::kPteTableSpan - 1)) + 1 - new_address.get();
     }
-    Vma* fresh = VM_TRY(m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff));
-    if (auto split = split_at_locked(old_address, old_end); !split) {
+    if (!charge(vm_flags, pages_between(new_address, new_address.offset(new_size))))
+        return vm_fail(ENOMEM, "mremap: the commit limit (frames plus swap) would be exceeded");
+    auto inserted = m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff);
+    if (!inserted) {
+        uncharge(vm_flags, pages_between(new_address, new_address.offset(new_size)));
+        return std::unexpected(inserted.error());
+    }
+    Vma* fresh = *inserted;
+    auto undo = [&]() VM_REQUIRES(m_mmap_lock) {
+        uncharge(vm_flags, fresh->pages());
         m_vmas.erase(*fresh);
+    };
+    if (auto split = split_at_locked(old_address, old_end); !split) {
+        undo();
         return split;
     }
     {
         ScopedLock ptl(m_page_table_lock);
         if (auto dropped = unmap_hardware_range_locked(old_address, old_address.offset(moved)); !dropped) {
-            m_vmas.erase(*fresh);
+            undo();
             return dropped;
         }
         m_page_table.for_each_slot(old_address, old_address.offset(moved), [&](VirtAddr from, PageTable::Entry& slot) {

@@ -56,6 +56,21 @@ void write_stderr(const char* text) noexcept
     }
 }
 
+char* format_decimal(unsigned long value, char* buffer) noexcept
+{
+    char digits[21];
+    int count = 0;
+    do {
+        digits[count++] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    char* out = buffer;
+    while (count > 0)
+        *out++ = digits[--count];
+    *out = '\0';
+    return buffer;
+}
+
 char* format_hex(unsigned long value, char* buffer) noexcept
 {
     char digits[16];

@@ -11,23 +11,48 @@ PageAllocator::PageAllocator(FrameArena& arena, VmStat& stat)
 {
 }
 
-std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero)
+std::optional<Pfn> PageAllocator::take(std::size_t count, std::optional<Pfn> preferred)
+{
+    if (preferred && m_buddy.alloc_range(*preferred, count))
+        return preferred;
+    auto order = static_cast<unsigned>(std::bit_width(count - 1));
+    auto first = m_buddy.alloc_pages(order);
+    if (!first)
+        return std::nullopt;
+    // alloc_pages_exact(): give back the tail beyond count.
+    std::size_t block = std::size_t { 1 } << order;
+    if (block > count)
+        m_buddy.free_range(*first + count, block - count);
+    return first;
+}
+
+std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero,
+    MayReclaim reclaim)
 {
     if (count == 0 || count > (std::size_t { 1 } << BuddyAllocator::kMaxOrder))
         return std::nullopt;
     std::optional<Pfn> first;
-    if (preferred && m_buddy.alloc_range(*preferred, count)) {
-        first = preferred;
-    } else {
-        auto order = static_cast<unsigned>(std::bit_width(count - 1));
-        first = m_buddy.alloc_pages(order);
-        if (!first)
-            return std::nullopt;
-        // alloc_pages_exact(): give back the tail beyond count.
-        std::size_t block = std::size_t { 1 } << order;
-        if (block > count)
-            m_buddy.free_range(*first + count, block - count);
+    bool can_reclaim = reclaim == MayReclaim::Yes && m_hooks.direct_reclaim;
+    // __alloc_pages(): the fast path keeps min free for those who cannot reclaim; the slow
+    // path reclaims directly until the allocation fits or reclaim gives up.
+    for (;;) {
+        bool enough = m_buddy.nr_free() >= m_watermarks.min + count;
+        if (!can_reclaim || enough) {
+            // With enough free frames a failure means fragmentation, which reclaim of single
+            // pages does not cure: the caller asks for fewer.
+            first = take(count, preferred);
+            break;
+        }
+        if (!m_hooks.direct_reclaim(m_hooks.context, count)) {
+            // Reclaim cannot reach min: the last resort before running out is the reserve.
+            first = take(count, preferred);
+            break;
+        }
     }
+    if (!first)
+        return std::nullopt;
+    if (m_hooks.wake_kswapd && m_buddy.nr_free() < m_watermarks.low)
+        m_hooks.wake_kswapd(m_hooks.context);
     if (zero == ZeroFill::Yes) {
         m_arena.zero_frames(*first, count);
     } else {

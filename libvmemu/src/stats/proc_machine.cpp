@@ -12,10 +12,21 @@ unsigned long pages_to_kb(std::int64_t pages) { return static_cast<unsigned long
 std::string Machine::meminfo() const
 {
     std::string out;
+    auto lru = [&](LruList list) { return static_cast<std::int64_t>(m_lruvec.size(list)); };
+    std::int64_t swap_total = m_swap ? m_swap->device().slots().total_slots() : 0;
+    std::int64_t swap_free = m_swap ? m_swap->device().slots().nr_free() : 0;
     append_kb(out, "MemTotal:", pages_to_kb(static_cast<std::int64_t>(frame_count())));
     append_kb(out, "MemFree:", pages_to_kb(static_cast<std::int64_t>(free_frames())));
-    // Nothing is reclaimable yet beyond free frames, so MemAvailable is MemFree.
+    // Anonymous memory is not available without swapping, and there is no page cache yet.
     append_kb(out, "MemAvailable:", pages_to_kb(static_cast<std::int64_t>(free_frames())));
+    append_kb(out, "SwapCached:", pages_to_kb(m_swap ? static_cast<std::int64_t>(m_swap->cache().pages()) : 0));
+    append_kb(out, "Active:", pages_to_kb(lru(LruList::ActiveAnon) + lru(LruList::ActiveFile)));
+    append_kb(out, "Inactive:", pages_to_kb(lru(LruList::InactiveAnon) + lru(LruList::InactiveFile)));
+    append_kb(out, "Active(anon):", pages_to_kb(lru(LruList::ActiveAnon)));
+    append_kb(out, "Inactive(anon):", pages_to_kb(lru(LruList::InactiveAnon)));
+    append_kb(out, "SwapTotal:", pages_to_kb(swap_total));
+    append_kb(out, "SwapFree:", pages_to_kb(swap_free));
+    append_kb(out, "Writeback:", pages_to_kb(m_stat.value(VmStatItem::NrWriteback)));
     append_kb(out, "AnonPages:", pages_to_kb(m_stat.value(VmStatItem::NrAnonPages)));
     append_kb(out, "PageTables:", pages_to_kb(m_stat.value(VmStatItem::NrPageTablePages)));
     return out;
@@ -25,6 +36,11 @@ std::string Machine::vmstat() const
 {
     std::string out;
     append_format(out, "nr_free_pages %zu\n", free_frames());
+    append_format(out, "nr_inactive_anon %zu\n", m_lruvec.size(LruList::InactiveAnon));
+    append_format(out, "nr_active_anon %zu\n", m_lruvec.size(LruList::ActiveAnon));
+    append_format(out, "nr_unevictable %zu\n", m_lruvec.size(LruList::Unevictable));
+    append_format(out, "nr_swapcached %llu\n",
+        static_cast<unsigned long long>(m_swap ? m_swap->cache().pages() : 0));
     for (unsigned i = 0; i < VmStat::kItems; ++i) {
         auto item = static_cast<VmStatItem>(i);
         append_format(out, "%s %lld\n", VmStat::name(item), static_cast<long long>(m_stat.value(item)));
@@ -39,6 +55,14 @@ std::string Machine::buddyinfo() const
     for (std::size_t blocks : m_allocator.buddy().free_blocks())
         append_format(out, "%6zu ", blocks);
     out += '\n';
+    return out;
+}
+
+std::string Machine::swaps() const
+{
+    std::string out = SwapDevice::swaps_heading();
+    if (m_swap)
+        out += m_swap->device().swaps_line();
     return out;
 }
 

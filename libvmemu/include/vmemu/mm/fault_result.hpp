@@ -10,6 +10,7 @@ enum class FaultResult : std::uint8_t {
     AccessError, // the VMA forbids the access: SIGSEGV with SEGV_ACCERR
     OutOfMemory, // no frame could be found (VM_FAULT_OOM)
     MapLimit,    // the kernel-mapping budget (vm.max_map_count) is exhausted
+    SigBus,      // the page's data is lost: a swap-in failed (VM_FAULT_SIGBUS)
 };
 
 } // namespace vmemu

@@ -1,14 +1,18 @@
 #pragma once
 #include <cstdint>
 #include <vmemu/base/pfn.hpp>
+#include <vmemu/swap/swap_entry.hpp>
 
 namespace vmemu {
 
 // A page-table entry in the x86-64 layout: hardware bits present, write, user, accessed,
 // dirty; the frame number in bits 12..51; and three of the bits the hardware leaves to software
 // (9, 10 and 11) recording what the hardware view, the real kernel's mapping, currently grants.
-// Invariant: hw_mapped() implies present(), and hw_writable() implies writable(): the hardware
-// view is never more permissive than the PTE.
+// Invariant: hw_mapped() implies present() and accessed(), and hw_writable() implies
+// writable(): the hardware view is never more permissive than the PTE, and a page without its
+// accessed bit is kept out of the hardware view, so that its next touch sets the bit.
+// A swap PTE is not present and carries the swap entry (the slot, bits 12..43) and the
+// workingset shadow of the eviction (bits 44..61), as Linux keeps shadows for evicted pages.
 class Pte {
 public:
     static constexpr std::uint64_t kPresent = 1u << 0;
@@ -21,6 +25,11 @@ public:
     static constexpr std::uint64_t kHwExec = 1u << 11;
     static constexpr std::uint64_t kHwBits = kHwMapped | kHwWrite | kHwExec;
     static constexpr std::uint64_t kPfnMask = ((std::uint64_t { 1 } << 52) - 1) & ~std::uint64_t { 0xfff };
+    static constexpr std::uint64_t kSwap = std::uint64_t { 1 } << 62;
+    static constexpr unsigned kSwapOffsetShift = 12;
+    static constexpr unsigned kShadowShift = 44;
+    static constexpr unsigned kShadowBits = 18;
+    static constexpr std::uint64_t kShadowMask = (std::uint64_t { 1 } << kShadowBits) - 1;
 
     constexpr Pte() = default;
     constexpr explicit Pte(std::uint64_t raw)
@@ -28,6 +37,11 @@ public:
     {
     }
     static constexpr Pte make(Pfn pfn, std::uint64_t bits) { return Pte((pfn.get() << 12) | bits); }
+    static constexpr Pte make_swap(SwapEntry entry, std::uint64_t shadow)
+    {
+        return Pte(kSwap | (std::uint64_t { entry.offset() } << kSwapOffsetShift) | ((shadow & kShadowMask) << kShadowShift)
+            | (std::uint64_t { entry.type() & 31 } << 1));
+    }
 
     constexpr std::uint64_t raw() const { return m_raw; }
     constexpr bool none() const { return m_raw == 0; }
@@ -39,6 +53,12 @@ public:
     constexpr bool hw_writable() const { return m_raw & kHwWrite; }
     constexpr bool hw_exec() const { return m_raw & kHwExec; }
     constexpr Pfn pfn() const { return Pfn((m_raw & kPfnMask) >> 12); }
+    constexpr bool is_swap() const { return !present() && (m_raw & kSwap); }
+    constexpr SwapEntry swap_entry() const
+    {
+        return SwapEntry(static_cast<std::uint32_t>((m_raw >> 1) & 31), static_cast<std::uint32_t>(m_raw >> kSwapOffsetShift));
+    }
+    constexpr std::uint64_t shadow() const { return (m_raw >> kShadowShift) & kShadowMask; }
 
     constexpr Pte with(std::uint64_t bits) const { return Pte(m_raw | bits); }
     constexpr Pte without(std::uint64_t bits) const { return Pte(m_raw & ~bits); }

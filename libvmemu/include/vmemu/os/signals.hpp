@@ -29,6 +29,8 @@ private:
 
 // write(2) to stderr of a NUL-terminated string, retried on EINTR; for messages from the fault path.
 void write_stderr(const char* text) noexcept;
+// Formats value in decimal into buffer (at least 21 bytes); returns buffer.
+char* format_decimal(unsigned long value, char* buffer) noexcept;
 // Formats value as 0x-prefixed hex into buffer (at least 19 bytes); returns buffer.
 char* format_hex(unsigned long value, char* buffer) noexcept;
 

@@ -8,6 +8,18 @@
 namespace vmemu {
 
 enum class ZeroFill : bool { No, Yes };
+// Whether an allocation may reclaim (GFP_KERNEL) or must not (GFP_NOWAIT): callers that hold a
+// page_table_lock, and readahead, must not.
+enum class MayReclaim : bool { No, Yes };
+
+// What the allocator asks of reclaim (mm/vmscan.c), installed by the Machine: waking kswapd
+// below the low watermark, and direct reclaim when an allocation would go below min.
+struct ReclaimHooks {
+    void* context { nullptr };
+    void (*wake_kswapd)(void* context) { nullptr };
+    // Frees frames or starts their writeback; true while progress is still possible.
+    bool (*direct_reclaim)(void* context, std::size_t pages) { nullptr };
+};
 
 // The page allocator front end (__alloc_pages): buddy allocation plus zeroing, the
 // pgalloc/pgfree counters and the watermarks. Every frame it hands out has refcount 1 and is
@@ -17,10 +29,16 @@ class PageAllocator {
 public:
     PageAllocator(FrameArena& arena, VmStat& stat);
 
-    std::optional<Pfn> alloc_page(ZeroFill zero) { return alloc_contig(1, std::nullopt, zero); }
+    std::optional<Pfn> alloc_page(ZeroFill zero, MayReclaim reclaim = MayReclaim::Yes)
+    {
+        return alloc_contig(1, std::nullopt, zero, reclaim);
+    }
     // count physically contiguous frames, starting at preferred when those frames are free,
-    // else wherever a block of the next power of two is free.
-    std::optional<Pfn> alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero);
+    // else wherever a block of the next power of two is free. With MayReclaim::Yes an
+    // allocation that would take free frames below the min watermark reclaims first.
+    std::optional<Pfn> alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero,
+        MayReclaim reclaim = MayReclaim::Yes);
+    void set_reclaim_hooks(const ReclaimHooks& hooks) { m_hooks = hooks; }
     void free_page(Pfn pfn) { free_contig(pfn, 1); }
     void free_contig(Pfn first, std::size_t count);
 
@@ -30,10 +48,13 @@ public:
     const Watermarks& watermarks() const { return m_watermarks; }
 
 private:
+    std::optional<Pfn> take(std::size_t count, std::optional<Pfn> preferred);
+
     FrameArena& m_arena;
     VmStat& m_stat;
     BuddyAllocator m_buddy;
     Watermarks m_watermarks;
+    ReclaimHooks m_hooks;
 };
 
 } // namespace vmemu

@@ -26,6 +26,8 @@ enum class PageFlag : std::uint32_t {
     // vmemu's own: the frame's contents are known to be zero (it came fresh from the memfd and
     // has not been handed out since), so allocating it with ZeroFill::Yes needs no memset.
     Zeroed = 1u << 16,
+    Error = 1u << 17,     // PG_error: the last I/O of the page failed
+    Readahead = 1u << 18, // PG_readahead: read by swap readahead, not yet faulted on
 };
 
 // What a frame is used for, like Linux's page_type (PageBuddy, PageTable) for frames that are

@@ -1,0 +1,58 @@
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vmemu/phys/page_frame.hpp>
+
+namespace vmemu {
+
+class Machine;
+
+enum class ReclaimMode : std::uint8_t { Kswapd, Direct };
+
+// Page reclaim, as mm/vmscan.c does it for anonymous memory: the inactive list is scanned
+// from its tail in batches of SWAP_CLUSTER_MAX; a page whose PTE was referenced gets a second
+// chance (and is activated when referenced twice); an unreferenced one gets a swap slot, is
+// unmapped everywhere (its PTE becomes a swap entry with a workingset shadow) and written out,
+// and its frame is freed when the write completes. The active list is aged into the inactive
+// one when the inactive list becomes smaller than it.
+// Accessed bits cost faults: only pages reclaim is considering lose theirs, and losing it
+// takes them out of the hardware view so that their next touch sets it again.
+// Locking: takes the Machine's spaces lock (shared) around reverse-map walks, then the
+// address space's page_table_lock, then the lru_lock. Never called with a page_table_lock held.
+class Vmscan {
+public:
+    static constexpr std::size_t kSwapClusterMax = 32;
+
+    explicit Vmscan(Machine& machine)
+        : m_machine(machine)
+    {
+    }
+
+    // shrink_node(): reclaims until nr_to_reclaim frames are freed or on their way out.
+    // Returns how many; 0 means nothing can be reclaimed now.
+    std::size_t shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode);
+    // try_to_free_pages(): direct reclaim for an allocation of pages frames, waiting for the
+    // writeback it starts. True once free frames reach min + pages; false when reclaim cannot
+    // get there.
+    bool direct_reclaim(std::size_t pages);
+    // The completion of a swap write (from the device's completion thread).
+    void end_swap_write(PageFrame& page, int result, ReclaimMode mode);
+    // Frames freed by reclaim so far: direct reclaim sleeps on it.
+    std::atomic<std::uint32_t>& freed_sequence() { return m_freed_sequence; }
+
+private:
+    void shrink_active_list(std::size_t nr_to_scan, ReclaimMode mode);
+    std::size_t shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode);
+    std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode);
+    // page_referenced(): whether the page's PTE was accessed since the last look (and clears it).
+    bool page_referenced(PageFrame& page);
+    // Wakes direct reclaimers: a write completed or frames were freed.
+    void note_progress();
+
+    Machine& m_machine;
+    std::atomic<std::uint32_t> m_freed_sequence { 0 };
+    std::atomic<bool> m_write_error_logged { false };
+};
+
+} // namespace vmemu

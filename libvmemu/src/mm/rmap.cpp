@@ -1,0 +1,67 @@
+// The reverse map (mm/rmap.c) for anonymous pages: from a page to its PTE, for reclaim.
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+bool AddressSpace::page_referenced_one(PageFrame& page)
+{
+    VirtAddr address(page.index << kPageShift);
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    if (!slot)
+        return false;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (!pte.present() || pte.pfn() != m_machine.arena().pfn_of(page) || !pte.accessed())
+        return false;
+    // ptep_clear_flush_young(): the hardware view must let go too, or the next access would
+    // not be seen.
+    if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
+        return true;
+    slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);
+    return true;
+}
+
+AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, SwapEntry entry, std::uint64_t shadow)
+{
+    VirtAddr address(page.index << kPageShift);
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    if (!slot)
+        return UnmapResult::NotMapped;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (!pte.present() || pte.pfn() != m_machine.arena().pfn_of(page))
+        return UnmapResult::NotMapped;
+    if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
+        return UnmapResult::Failed;
+    if (!m_machine.swap()->device().slots().add_reference(entry.offset()))
+        return UnmapResult::Failed;
+    slot->store(Pte::make_swap(entry, shadow).raw(), std::memory_order_release);
+    page.mapcount.fetch_sub(1, std::memory_order_acq_rel);
+    page.refcount.fetch_sub(1, std::memory_order_acq_rel); // the mapping's; never the last
+    m_machine.stat().dec(VmStatItem::NrAnonPages);
+    return UnmapResult::Unmapped;
+}
+
+void AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
+{
+    VirtAddr address(page.index << kPageShift);
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    if (!slot)
+        return;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (!pte.is_swap() || pte.swap_entry() != entry)
+        return;
+    // Present but write-protected and unaccessed: a read maps it, a write makes it writable
+    // again through do_wp_page(), as for the only user of a private page.
+    Pfn pfn = m_machine.arena().pfn_of(page);
+    slot->store(Pte::make(pfn, Pte::kPresent | Pte::kUser | Pte::kDirty).raw(), std::memory_order_release);
+    page.mapcount.fetch_add(1, std::memory_order_acq_rel);
+    page.refcount.fetch_add(1, std::memory_order_acq_rel);
+    m_machine.stat().inc(VmStatItem::NrAnonPages);
+    m_machine.swap()->device().slots().drop_reference(entry.offset());
+}
+
+} // namespace vmemu

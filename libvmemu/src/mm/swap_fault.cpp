@@ -1,0 +1,79 @@
+// do_swap_page() (mm/memory.c): a fault on a swap PTE brings the page back, from the swap
+// cache when it is still there (a minor fault) or from the device (a major fault).
+// Async-signal-safe like the rest of the fault path: waiting for I/O is a futex sleep.
+#include <sched.h>
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
+{
+    SwapState& swap = *m_machine.swap();
+    SwapEntry entry = seen.swap_entry();
+    PageFrame* page = nullptr;
+    for (;;) {
+        page = swap.lookup_get(entry);
+        if (page)
+            break;
+        bool no_memory = false;
+        page = swap.read_swap_page(entry, &no_memory);
+        if (page) {
+            m_machine.stat().inc(VmStatItem::PgMajFault);
+            break;
+        }
+        if (no_memory)
+            return FaultResult::OutOfMemory;
+        // Another fault is reading the slot, or reclaim is freeing its cached copy: look again
+        // unless the PTE changed meanwhile.
+        if (m_page_table.lookup(address) != seen)
+            return FaultResult::Handled;
+        sched_yield();
+    }
+    SwapState::wait_on_page_flag(*page, PageFlag::Locked);
+    if (page->test(PageFlag::Error)) {
+        m_machine.put_page(*page);
+        return FaultResult::SigBus; // never a zero page in place of lost data
+    }
+    SwapState::wait_on_page_flag(*page, PageFlag::Writeback);
+    if (page->test(PageFlag::Readahead)) {
+        page->clear(PageFlag::Readahead);
+        m_machine.stat().inc(VmStatItem::SwapRaHit);
+        swap.note_readahead_hit();
+    }
+
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    if (Pte(slot->load(std::memory_order_acquire)) != seen) {
+        m_machine.put_page(*page);
+        return FaultResult::Handled;
+    }
+    Pfn pfn = m_machine.arena().pfn_of(*page);
+    std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kDirty;
+    if (vma.flags() & VmFlags::Write)
+        bits |= Pte::kWrite;
+    FaultResult result = install_locked(vma, address, pfn, 1, bits);
+    if (result != FaultResult::Handled) {
+        m_machine.put_page(*page);
+        return result;
+    }
+    // The caller's reference becomes the mapping's.
+    page->mapcount.fetch_add(1, std::memory_order_acq_rel);
+    page->mapping = this;
+    page->index = address.vpn();
+    m_machine.stat().inc(VmStatItem::NrAnonPages);
+    // The PTE no longer refers to the slot, and the page leaves the cache: it is dirty again,
+    // and the slot is free for others.
+    swap.device().slots().drop_reference(entry.offset());
+    swap.delete_from_swap_cache(*page);
+    // workingset_refault(): a page evicted recently enough belongs to the workingset.
+    m_machine.stat().inc(VmStatItem::WorkingsetRefaultAnon);
+    if (m_machine.workingset().refault_should_activate(m_machine.lruvec(), seen.shadow())) {
+        m_machine.stat().inc(VmStatItem::WorkingsetActivateAnon);
+        m_machine.lruvec().activate(*page);
+    }
+    return FaultResult::Handled;
+}
+
+} // namespace vmemu

@@ -1,0 +1,66 @@
+#include <csignal>
+#include <pthread.h>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/reclaim/kswapd.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
+
+namespace vmemu {
+
+Kswapd::Kswapd(Machine& machine)
+    : m_machine(machine)
+{
+    m_thread = std::thread([this] {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr); // the program's signals are not for kswapd
+        pthread_setname_np(pthread_self(), "vmemu-kswapd");
+        run();
+    });
+}
+
+Kswapd::~Kswapd()
+{
+    m_stop.store(true, std::memory_order_release);
+    wake();
+    m_thread.join();
+}
+
+void Kswapd::wake()
+{
+    m_wakeups.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(m_wakeups, 1);
+}
+
+void Kswapd::resume()
+{
+    m_paused.fetch_sub(1, std::memory_order_acq_rel);
+    wake();
+}
+
+void Kswapd::run()
+{
+    const Watermarks& marks = m_machine.page_allocator().watermarks();
+    while (!m_stop.load(std::memory_order_acquire)) {
+        std::uint32_t seen = m_wakeups.load(std::memory_order_acquire);
+        bool below_low = m_machine.free_frames() < marks.low;
+        if (below_low && m_paused.load(std::memory_order_acquire) == 0) {
+            m_runs.fetch_add(1, std::memory_order_relaxed);
+            // balance_pgdat(): up to the high watermark, in SWAP_CLUSTER_MAX batches.
+            while (m_machine.free_frames() < marks.high && !m_stop.load(std::memory_order_acquire)
+                && m_paused.load(std::memory_order_acquire) == 0) {
+                std::uint32_t sequence = m_machine.vmscan().freed_sequence().load(std::memory_order_acquire);
+                std::size_t progress = m_machine.vmscan().shrink_node(Vmscan::kSwapClusterMax, ReclaimMode::Kswapd);
+                if (progress == 0)
+                    break; // nothing reclaimable: sleep until woken again
+                // Let the writeback catch up rather than unmapping ever more pages.
+                if (m_machine.free_frames() < marks.high && m_machine.swap()
+                    && m_machine.swap()->device().in_flight() > 4 * Vmscan::kSwapClusterMax)
+                    os::futex_wait(m_machine.vmscan().freed_sequence(), sequence);
+            }
+        }
+        os::futex_wait(m_wakeups, seen); // returns at once if woken meanwhile
+    }
+}
+
+} // namespace vmemu

@@ -1,0 +1,237 @@
+#include <bit>
+#include <sched.h>
+#include <vmemu/base/assert.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
+
+namespace vmemu {
+
+namespace {
+// The device hands back what was submitted: a frame number, and whether direct reclaim wrote it.
+constexpr std::uint64_t kDirectBit = std::uint64_t { 1 } << 61;
+} // namespace
+
+VmResult<std::unique_ptr<SwapState>> SwapState::create(const SwapDeviceConfig& config, Machine& machine)
+{
+    std::unique_ptr<SwapState> state(new SwapState(machine));
+    state->m_device = VM_TRY(SwapDevice::create(config, &SwapState::on_completion, state.get()));
+    state->m_cache = std::make_unique<SwapCache>(state->m_device->header().last_page);
+    return state;
+}
+
+SwapState::~SwapState()
+{
+    m_device.reset(); // waits for the I/O in flight, whose completions use the cache
+}
+
+std::uint64_t swap_io_user_data(Pfn pfn, ReclaimMode mode)
+{
+    return pfn.get() | (mode == ReclaimMode::Direct ? kDirectBit : 0);
+}
+
+void SwapState::on_completion(void* context, std::uint64_t user_data, IoDirection direction, int result)
+{
+    auto* self = static_cast<SwapState*>(context);
+    PageFrame& page = self->m_machine.arena().frame(Pfn(user_data & ~kDirectBit));
+    if (direction == IoDirection::Read)
+        self->end_read(page, result);
+    else
+        self->m_machine.vmscan().end_swap_write(page, result,
+            (user_data & kDirectBit) ? ReclaimMode::Direct : ReclaimMode::Kswapd);
+}
+
+bool SwapState::get_page_unless_zero(PageFrame& page)
+{
+    std::int32_t count = page.refcount.load(std::memory_order_acquire);
+    while (count > 0) {
+        if (page.refcount.compare_exchange_weak(count, count + 1, std::memory_order_acq_rel))
+            return true;
+    }
+    return false;
+}
+
+bool SwapState::freeze_refs(PageFrame& page, std::int32_t expected)
+{
+    return page.refcount.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+}
+
+void SwapState::wait_on_page_flag(PageFrame& page, PageFlag flag)
+{
+    for (;;) {
+        std::uint32_t flags = page.flags.load(std::memory_order_acquire);
+        if (!(flags & static_cast<std::uint32_t>(flag)))
+            return;
+        os::futex_wait(page.flags, flags);
+    }
+}
+
+void SwapState::clear_and_wake(PageFrame& page, PageFlag flag)
+{
+    page.clear(flag);
+    os::futex_wake(page.flags, INT32_MAX);
+}
+
+std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)
+{
+    std::uint32_t slots[64];
+    VM_ASSERT(count <= 64);
+    std::size_t got = m_device->slots().alloc(count, slots);
+    for (std::size_t i = 0; i < got; ++i) {
+        PageFrame& page = *pages[i];
+        page.private_data = slots[i];
+        page.refcount.fetch_add(1, std::memory_order_acq_rel); // the cache's
+        page.set(PageFlag::SwapCache);
+        VM_ASSERT(m_cache->insert(slots[i], m_machine.arena().pfn_of(page).get()));
+    }
+    return got;
+}
+
+void SwapState::delete_from_swap_cache(PageFrame& page)
+{
+    auto slot = static_cast<std::uint32_t>(page.private_data);
+    VM_ASSERT(page.test(PageFlag::SwapCache));
+    m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
+    page.clear(PageFlag::SwapCache);
+    page.private_data = 0;
+    m_device->slots().drop_cache(slot);
+    VM_ASSERT(page.refcount.fetch_sub(1, std::memory_order_acq_rel) > 1);
+}
+
+bool SwapState::try_free_cached_page(PageFrame& page)
+{
+    if (page.test(PageFlag::Locked) || page.test(PageFlag::Writeback) || page.mapcount.load() != 0)
+        return false;
+    if (!freeze_refs(page, 2))
+        return false;
+    // Nobody can find the page any more: lookups fail on a zero count.
+    auto slot = static_cast<std::uint32_t>(page.private_data);
+    m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
+    page.clear(PageFlag::SwapCache);
+    page.private_data = 0;
+    m_device->slots().drop_cache(slot);
+    m_machine.release_page(page);
+    return true;
+}
+
+void SwapState::swap_free(SwapEntry entry)
+{
+    std::uint8_t left = m_device->slots().drop_reference(entry.offset());
+    if (left != SwapSlots::kHasCache)
+        return;
+    // Only the cache holds the slot: its page is of no further use.
+    PageFrame* page = lookup_get(entry);
+    if (!page)
+        return;
+    if (!try_free_cached_page(*page))
+        m_machine.put_page(*page);
+}
+
+PageFrame* SwapState::lookup_get(SwapEntry entry)
+{
+    auto frame = m_cache->lookup(entry.offset());
+    if (!frame)
+        return nullptr;
+    PageFrame& page = m_machine.arena().frame(Pfn(*frame));
+    if (!get_page_unless_zero(page))
+        return nullptr;
+    // The frame may have left the cache (and even been reused) before the reference was taken.
+    if (!page.test(PageFlag::SwapCache) || page.private_data != entry.offset()) {
+        m_machine.put_page(page);
+        return nullptr;
+    }
+    return &page;
+}
+
+PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
+{
+    *no_memory = false;
+    SwapSlots& slots = m_device->slots();
+    if (!slots.take_cache(entry.offset()))
+        return nullptr; // another fault reads it, or it is being freed
+    auto pfn = m_machine.page_allocator().alloc_page(ZeroFill::No);
+    if (!pfn) {
+        slots.drop_cache(entry.offset());
+        *no_memory = true;
+        return nullptr;
+    }
+    SwapIo reads[kReadaroundPages];
+    std::size_t count = 0;
+    auto prepare = [&](Pfn frame, std::uint32_t slot, bool readahead) {
+        PageFrame& page = m_machine.arena().frame(frame);
+        // The allocation's reference becomes the cache's; the faulting caller takes one more.
+        // (An add, not a store: a stale lookup may hold a speculative reference right now.)
+        if (!readahead)
+            page.refcount.fetch_add(1, std::memory_order_acq_rel);
+        page.private_data = slot;
+        page.set(PageFlag::SwapBacked);
+        page.set(PageFlag::SwapCache);
+        page.set(PageFlag::Locked);
+        if (readahead)
+            page.set(PageFlag::Readahead);
+        VM_ASSERT(m_cache->insert(slot, frame.get()));
+        reads[count++] = SwapIo { slot, m_machine.arena().direct_map(frame), frame.get(), IoDirection::Read };
+    };
+    prepare(*pfn, entry.offset(), false);
+    // Cluster readahead: the other used slots of the aligned window, as swap_cluster_readahead().
+    std::uint32_t window = readahead_window(entry.offset());
+    std::uint32_t base = entry.offset() & ~(window - 1);
+    for (std::uint32_t slot = base; window > 1 && slot < base + window && slot <= slots.last_page(); ++slot) {
+        if (slot == 0 || slot == entry.offset() || m_cache->lookup(slot) || !slots.take_cache(slot))
+            continue;
+        auto frame = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::No);
+        if (!frame) {
+            slots.drop_cache(slot);
+            break;
+        }
+        prepare(*frame, slot, true);
+        m_machine.stat().inc(VmStatItem::SwapRa);
+    }
+    m_device->submit(reads, count);
+    return &m_machine.arena().frame(*pfn);
+}
+
+std::uint32_t SwapState::readahead_window(std::uint32_t offset)
+{
+    std::uint32_t hits = m_readahead_hits.exchange(0, std::memory_order_relaxed);
+    std::uint32_t previous = m_last_readahead_offset.exchange(offset, std::memory_order_relaxed);
+    std::uint32_t pages = hits + 2;
+    if (pages == 2) {
+        // No hits: only a fault next to the previous one earns a window.
+        if (offset != previous + 1 && offset + 1 != previous)
+            pages = 1;
+    } else {
+        pages = std::bit_ceil(pages);
+    }
+    pages = std::min(pages, kReadaroundPages);
+    // Do not shrink faster than by half at a time.
+    std::uint32_t last = m_last_readahead_window.load(std::memory_order_relaxed) / 2;
+    pages = std::max(pages, last);
+    m_last_readahead_window.store(pages, std::memory_order_relaxed);
+    return std::bit_ceil(pages);
+}
+
+void SwapState::end_read(PageFrame& page, int result)
+{
+    if (result < 0) {
+        // The page never held the slot's data: it leaves the cache, and the fault that waits
+        // for it raises SIGBUS.
+        m_machine.stat().inc(VmStatItem::SwapReadError);
+        page.set(PageFlag::Error);
+        page.clear(PageFlag::Readahead);
+        auto slot = static_cast<std::uint32_t>(page.private_data);
+        m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
+        page.clear(PageFlag::SwapCache);
+        page.private_data = 0;
+        m_device->slots().drop_cache(slot);
+        clear_and_wake(page, PageFlag::Locked);
+        m_machine.put_page(page);
+        return;
+    }
+    m_machine.stat().inc(VmStatItem::PswpIn);
+    m_machine.lruvec().add(page);
+    clear_and_wake(page, PageFlag::Locked);
+}
+
+} // namespace vmemu

@@ -1,0 +1,231 @@
+#include <vmemu/address_space.hpp>
+#include <vmemu/base/log.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+std::uint64_t swap_io_user_data(Pfn pfn, ReclaimMode mode);
+
+namespace {
+VmStatItem scan_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgScanKswapd : VmStatItem::PgScanDirect; }
+VmStatItem steal_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgStealKswapd : VmStatItem::PgStealDirect; }
+} // namespace
+
+void Vmscan::note_progress()
+{
+    m_freed_sequence.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(m_freed_sequence, INT32_MAX);
+}
+
+bool Vmscan::page_referenced(PageFrame& page)
+{
+    SharedLock spaces(m_machine.spaces_lock());
+    AddressSpace* space = m_machine.space_of_locked(page);
+    return space && space->page_referenced_one(page);
+}
+
+void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
+{
+    Lruvec& lruvec = m_machine.lruvec();
+    PageFrame* pages[kSwapClusterMax];
+    std::size_t taken = lruvec.isolate(LruList::ActiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
+    m_machine.stat().add(VmStatItem::PgRefill, static_cast<std::int64_t>(taken));
+    std::size_t deactivated = 0;
+    for (std::size_t i = 0; i < taken; ++i) {
+        PageFrame& page = *pages[i];
+        // Anonymous pages are deactivated whether referenced or not; looking clears the bits,
+        // so that the inactive list sees only references made from now on.
+        if (page.mapcount.load(std::memory_order_acquire) > 0)
+            (void)page_referenced(page);
+        page.clear(PageFlag::Active);
+        page.clear(PageFlag::Referenced);
+        ++deactivated;
+        if (lruvec.putback(page))
+            m_machine.release_page(page);
+    }
+    m_machine.stat().add(VmStatItem::PgDeactivate, static_cast<std::int64_t>(deactivated));
+}
+
+std::size_t Vmscan::shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode)
+{
+    PageFrame* pages[kSwapClusterMax];
+    std::size_t taken = m_machine.lruvec().isolate(LruList::InactiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
+    m_machine.stat().add(scan_item(mode), static_cast<std::int64_t>(taken));
+    return taken ? shrink_page_list(pages, taken, mode) : 0;
+}
+
+std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode)
+{
+    Lruvec& lruvec = m_machine.lruvec();
+    SwapState* swap = m_machine.swap();
+    std::size_t freed = 0;
+    PageFrame* to_swap[kSwapClusterMax];
+    std::size_t swapping = 0;
+    auto keep = [&](PageFrame& page) {
+        if (lruvec.putback(page)) {
+            m_machine.release_page(page);
+            ++freed;
+        }
+    };
+    auto activate = [&](PageFrame& page) {
+        page.set(PageFlag::Active);
+        m_machine.stat().inc(VmStatItem::PgActivate);
+        lruvec.age_nonresident(1);
+        keep(page);
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+        PageFrame& page = *pages[i];
+        bool mapped = page.mapcount.load(std::memory_order_acquire) > 0;
+        if (!mapped && page.test(PageFlag::SwapCache)) {
+            // A copy of a slot nobody maps (readahead, or left behind): drop it.
+            if (swap->try_free_cached_page(page)) {
+                ++freed;
+                m_machine.stat().inc(steal_item(mode));
+            } else {
+                keep(page);
+            }
+            continue;
+        }
+        if (!mapped || page.test(PageFlag::Unevictable) || !swap) {
+            keep(page);
+            continue;
+        }
+        // folio_check_references(): every mapped page was referenced by the fault that
+        // instantiated it, so a page must be seen referenced twice to be activated.
+        bool referenced_ptes = page_referenced(page);
+        bool referenced_page = page.test(PageFlag::Referenced);
+        page.clear(PageFlag::Referenced);
+        if (referenced_ptes) {
+            page.set(PageFlag::Referenced);
+            if (referenced_page)
+                activate(page);
+            else
+                keep(page);
+            continue;
+        }
+        to_swap[swapping++] = &page;
+    }
+    if (swapping == 0)
+        return freed;
+
+    std::size_t with_slots = swap->add_to_swap(to_swap, swapping);
+    for (std::size_t i = with_slots; i < swapping; ++i)
+        activate(*to_swap[i]); // swap is full: keep them, as Linux does
+    SwapIo writes[kSwapClusterMax];
+    std::size_t writing = 0;
+    for (std::size_t i = 0; i < with_slots; ++i) {
+        PageFrame& page = *to_swap[i];
+        SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+        std::uint64_t shadow = m_machine.workingset().eviction_shadow(lruvec);
+        AddressSpace::UnmapResult unmapped;
+        {
+            SharedLock spaces(m_machine.spaces_lock());
+            AddressSpace* space = m_machine.space_of_locked(page);
+            unmapped = space ? space->try_to_unmap_one(page, entry, shadow) : AddressSpace::UnmapResult::NotMapped;
+        }
+        if (unmapped != AddressSpace::UnmapResult::Unmapped) {
+            // Raced with munmap, or the kernel refused to drop the hardware view.
+            swap->delete_from_swap_cache(page);
+            keep(page);
+            continue;
+        }
+        // try_to_unmap() dropped the mapping's reference; the cache's and the isolation's
+        // remain until the write completes.
+        lruvec.age_nonresident(1);
+        page.set(PageFlag::Writeback);
+        m_machine.stat().inc(VmStatItem::NrWriteback);
+        Pfn pfn = m_machine.arena().pfn_of(page);
+        writes[writing++] = SwapIo { entry.offset(), m_machine.arena().direct_map(pfn), swap_io_user_data(pfn, mode),
+            IoDirection::Write };
+    }
+    if (writing)
+        swap->device().submit(writes, writing); // one submission for the batch
+    if (freed)
+        note_progress();
+    return freed + writing;
+}
+
+void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
+{
+    SwapState& swap = *m_machine.swap();
+    m_machine.stat().dec(VmStatItem::NrWriteback);
+    if (result < 0) {
+        // The page is not on disk: it goes back into its PTE, resident and dirty, and reclaim
+        // moves on. The error is counted every time and logged once.
+        m_machine.stat().inc(VmStatItem::SwapWriteError);
+        if (!m_write_error_logged.exchange(true))
+            log().error("swap write failed ({}); the pages stay in memory", -result);
+        SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+        {
+            SharedLock spaces(m_machine.spaces_lock());
+            if (AddressSpace* space = m_machine.space_of_locked(page))
+                space->restore_swap_pte(page, entry);
+        }
+        swap.delete_from_swap_cache(page);
+        SwapState::clear_and_wake(page, PageFlag::Writeback);
+        page.set(PageFlag::Active);
+        if (m_machine.lruvec().putback(page))
+            m_machine.release_page(page);
+        note_progress();
+        return;
+    }
+    m_machine.stat().inc(VmStatItem::PswpOut);
+    SwapState::clear_and_wake(page, PageFlag::Writeback);
+    // The cache's and the isolation's references are the last ones unless a fault took one.
+    if (swap.try_free_cached_page(page)) {
+        m_machine.stat().inc(steal_item(mode));
+    } else if (m_machine.lruvec().putback(page)) {
+        m_machine.release_page(page);
+    }
+    note_progress(); // direct reclaim waits for every completion, freeing or not
+}
+
+std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
+{
+    Lruvec& lruvec = m_machine.lruvec();
+    std::size_t reclaimed = 0;
+    // Scan at most the whole inactive list twice per call.
+    std::size_t budget = 2 * (lruvec.size(LruList::InactiveAnon) + lruvec.size(LruList::ActiveAnon)) + kSwapClusterMax;
+    std::size_t scanned = 0;
+    while (reclaimed < nr_to_reclaim && scanned < budget) {
+        // inactive_is_low(): keep the inactive list at least as long as the active one.
+        if (lruvec.size(LruList::InactiveAnon) < lruvec.size(LruList::ActiveAnon))
+            shrink_active_list(kSwapClusterMax, mode);
+        if (lruvec.size(LruList::InactiveAnon) == 0) {
+            if (lruvec.size(LruList::ActiveAnon) == 0)
+                break;
+            shrink_active_list(kSwapClusterMax, mode);
+        }
+        reclaimed += shrink_inactive_list(kSwapClusterMax, mode);
+        scanned += kSwapClusterMax;
+    }
+    return reclaimed;
+}
+
+bool Vmscan::direct_reclaim(std::size_t pages)
+{
+    SwapState* swap = m_machine.swap();
+    const Watermarks& marks = m_machine.page_allocator().watermarks();
+    std::size_t target = marks.min + pages;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        if (m_machine.free_frames() >= target)
+            return true;
+        std::uint32_t sequence = m_freed_sequence.load(std::memory_order_acquire);
+        std::size_t progress = shrink_node(std::max(pages, kSwapClusterMax), ReclaimMode::Direct);
+        if (m_machine.free_frames() >= target)
+            return true;
+        bool in_flight = swap && swap->device().in_flight() > 0;
+        if (progress == 0 && !in_flight)
+            return false; // nothing left to reclaim
+        // Writeback frees frames when it completes: wait for a completion.
+        if (in_flight)
+            os::futex_wait(m_freed_sequence, sequence);
+    }
+    return m_machine.free_frames() >= target;
+}
+
+} // namespace vmemu

@@ -1,0 +1,306 @@
+#include <random>
+#include <regex>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+#include <vmemu/reclaim/kswapd.hpp>
+#include "test_support.hpp"
+
+namespace vmemu {
+namespace {
+
+using test::map_anon;
+
+std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes, bool kswapd = true,
+    OomPolicy policy = OomPolicy::Kill)
+{
+    MachineConfig config { .frames = frames, .oom_policy = policy, .kswapd = kswapd };
+    config.swap = SwapDeviceConfig { .bytes = swap_bytes };
+    auto machine = Machine::create(config);
+    EXPECT_TRUE(machine) << (machine ? "" : machine.error().what());
+    return std::move(*machine);
+}
+
+// Each page carries its number and a generation at three places, so that a page that comes
+// back wrong, from the wrong slot or half written, is caught.
+std::uint32_t signature(std::size_t page, std::size_t word, std::uint32_t generation)
+{
+    return static_cast<std::uint32_t>((page * 2654435761u) ^ (word * 40503u) ^ (generation * 97u));
+}
+constexpr std::size_t kWords[] = { 0, 517, 1023 };
+
+void write_page(std::uint32_t* words, std::size_t page, std::uint32_t generation)
+{
+    for (std::size_t word : kWords)
+        words[page * 1024 + word] = signature(page, word, generation);
+}
+
+bool page_is(const std::uint32_t* words, std::size_t page, std::uint32_t generation)
+{
+    for (std::size_t word : kWords) {
+        if (words[page * 1024 + word] != signature(page, word, generation))
+            return false;
+    }
+    return true;
+}
+
+void thrash_and_verify(Machine& machine, AddressSpace& space, std::size_t pages, int rounds)
+{
+    VirtAddr area = map_anon(space, pages * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    std::vector<std::uint32_t> generation(pages, 1);
+    for (std::size_t page = 0; page < pages; ++page)
+        write_page(words, page, 1);
+    std::mt19937 random(11);
+    for (int step = 0; step < rounds; ++step) {
+        std::size_t page = random() % pages;
+        ASSERT_TRUE(page_is(words, page, generation[page])) << "page " << page << " step " << step;
+        if (random() % 2)
+            write_page(words, page, ++generation[page]);
+    }
+    for (std::size_t page = 0; page < pages; ++page)
+        ASSERT_TRUE(page_is(words, page, generation[page])) << "page " << page;
+    space.verify_invariants();
+    machine.verify_invariants();
+    EXPECT_GT(machine.stat().value(VmStatItem::PswpOut), 0);
+    EXPECT_GT(machine.stat().value(VmStatItem::PswpIn), 0);
+    EXPECT_GT(machine.stat().value(VmStatItem::PgMajFault), 0);
+    EXPECT_EQ(machine.stat().value(VmStatItem::SwapWriteError), 0);
+    // Everything goes back when the mapping goes.
+    ASSERT_TRUE(space.munmap(area, pages * kPageSize));
+    machine.wait_for_swap_io();
+    EXPECT_EQ(machine.swap()->device().slots().nr_free(), machine.swap()->device().slots().total_slots());
+    EXPECT_EQ(machine.swap()->cache().pages(), 0u);
+    EXPECT_EQ(machine.stat().value(VmStatItem::NrAnonPages), 0);
+    machine.verify_invariants();
+}
+
+TEST(Reclaim, AWorkingSetFourTimesTheFramesReadsBackIntactWithDirectReclaim)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    thrash_and_verify(*machine, *space, 2048, 20000);
+    EXPECT_GT(machine->stat().value(VmStatItem::PgStealDirect), 0);
+    EXPECT_EQ(machine->stat().value(VmStatItem::PgScanKswapd), 0);
+}
+
+TEST(Reclaim, AWorkingSetFourTimesTheFramesReadsBackIntactWithKswapd)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, true);
+    auto space = test::make_space(*machine);
+    thrash_and_verify(*machine, *space, 2048, 20000);
+    EXPECT_GT(machine->stat().value(VmStatItem::PgStealKswapd), 0);
+    EXPECT_GT(machine->kswapd()->runs(), 0u);
+}
+
+TEST(Reclaim, ThreadsThrashingAtOnceKeepTheirData)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, true);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 1024;
+    constexpr unsigned kThreads = 3;
+    std::vector<VirtAddr> areas;
+    for (unsigned t = 0; t < kThreads; ++t)
+        areas.push_back(map_anon(*space, kPages * kPageSize));
+    test::SpinBarrier barrier(kThreads);
+    std::vector<int> wrong(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            auto* words = areas[t].ptr<std::uint32_t>();
+            std::vector<std::uint32_t> generation(kPages, 1);
+            for (std::size_t page = 0; page < kPages; ++page)
+                write_page(words, page, 1);
+            barrier.arrive_and_wait();
+            std::mt19937 random(t);
+            for (int step = 0; step < 8000; ++step) {
+                std::size_t page = random() % kPages;
+                wrong[t] += !page_is(words, page, generation[page]);
+                if (random() % 2)
+                    write_page(words, page, ++generation[page]);
+            }
+            for (std::size_t page = 0; page < kPages; ++page)
+                wrong[t] += !page_is(words, page, generation[page]);
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    for (unsigned t = 0; t < kThreads; ++t)
+        EXPECT_EQ(wrong[t], 0) << "thread " << t;
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpIn), 0);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+TEST(Reclaim, ASecondChanceKeepsTheHotSetResident)
+{
+    // 64 hot pages touched between every two cold ones, over a cold scan of 4x the frames.
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kHot = 64;
+    constexpr std::size_t kCold = 2048;
+    VirtAddr hot = map_anon(*space, kHot * kPageSize);
+    VirtAddr cold = map_anon(*space, kCold * kPageSize);
+    auto* hot_bytes = hot.ptr<volatile char>();
+    auto* cold_bytes = cold.ptr<volatile char>();
+    for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t page = 0; page < kCold; ++page) {
+            cold_bytes[page * kPageSize] = 1;
+            if (page % 2 == 0) {
+                for (std::size_t h = 0; h < kHot; ++h)
+                    hot_bytes[h * kPageSize] = 2;
+            }
+        }
+    }
+    // The last scan over the hot set costs no major fault: it stayed in memory.
+    auto major = machine->stat().value(VmStatItem::PgMajFault);
+    for (std::size_t h = 0; h < kHot; ++h)
+        EXPECT_EQ(hot_bytes[h * kPageSize], 2);
+    EXPECT_EQ(machine->stat().value(VmStatItem::PgMajFault), major);
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), 1000);
+    EXPECT_GT(machine->stat().value(VmStatItem::PgActivate), 0);
+}
+
+TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 256 * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < 256; ++page)
+        write_page(words, page, 7);
+    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 1000000);
+    machine->reclaim(256);
+    machine->wait_for_swap_io();
+    EXPECT_GT(machine->stat().value(VmStatItem::SwapWriteError), 0);
+    EXPECT_EQ(machine->stat().value(VmStatItem::PswpOut), 0);
+    EXPECT_EQ(machine->swap()->device().slots().nr_free(), machine->swap()->device().slots().total_slots());
+    space->verify_invariants();
+    machine->verify_invariants();
+    for (std::size_t page = 0; page < 256; ++page)
+        ASSERT_TRUE(page_is(words, page, 7)) << page;
+    EXPECT_EQ(machine->stat().value(VmStatItem::PgMajFault), 0); // never left memory
+    // Writes to restored pages land, and once the disk works again the pages can leave.
+    for (std::size_t page = 0; page < 256; ++page)
+        write_page(words, page, 8);
+    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 0);
+    machine->reclaim(256);
+    machine->wait_for_swap_io();
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), 0);
+    for (std::size_t page = 0; page < 256; ++page)
+        ASSERT_TRUE(page_is(words, page, 8)) << page;
+    space->verify_invariants();
+}
+
+TEST(Reclaim, ShortWritesAreErrorsToo)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 64 * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < 64; ++page)
+        write_page(words, page, 3);
+    machine->swap()->device().inject_short_writes(1000000);
+    machine->reclaim(64);
+    machine->wait_for_swap_io();
+    EXPECT_GT(machine->stat().value(VmStatItem::SwapWriteError), 0);
+    for (std::size_t page = 0; page < 64; ++page)
+        ASSERT_TRUE(page_is(words, page, 3)) << page;
+    machine->swap()->device().inject_short_writes(0);
+}
+
+TEST(ReclaimDeathTest, AFailedSwapReadIsSigbusNeverAZeroPage)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto run = [] {
+        struct rlimit no_core { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 256 * kPageSize);
+        for (std::size_t page = 0; page < 256; ++page)
+            area.ptr<volatile char>()[page * kPageSize] = 1;
+        machine->reclaim(256);
+        machine->wait_for_swap_io();
+        machine->swap()->device().inject_failures(IoDirection::Read, EIO, 1000000);
+        for (std::size_t page = 0; page < 256; ++page)
+            (void)area.ptr<volatile char>()[page * kPageSize];
+        std::exit(0);
+    };
+    EXPECT_EXIT(run(), ::testing::KilledBySignal(SIGBUS), "swap-in failed \\(I/O error\\)");
+}
+
+TEST(ReclaimDeathTest, FramesAndSwapBothGoneKillsWithAReport)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto run = [] {
+        auto machine = make_swapping_machine(256, 1 * test::kMiB, true);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 1024 * kPageSize);
+        for (std::size_t page = 0; page < 1024; ++page)
+            area.ptr<volatile char>()[page * kPageSize] = 1;
+        std::exit(0);
+    };
+    EXPECT_EXIT(run(), ::testing::KilledBySignal(SIGKILL),
+        "vmemu: Out of memory: Killed process [0-9]+ \\(reclaim_test\\) .* swap:1020kB of 1020kB");
+}
+
+TEST(Reclaim, StrictCommitRefusesMappingsBeyondFramesAndSwap)
+{
+    auto machine = make_swapping_machine(512, 1 * test::kMiB, false, OomPolicy::FailMappings);
+    auto space = test::make_space(*machine);
+    constexpr int kRw = PROT_READ | PROT_WRITE;
+    EXPECT_EQ(test::error_of(space->mmap(VirtAddr(), 4 * test::kMiB, kRw, MAP_PRIVATE | MAP_ANONYMOUS)), ENOMEM);
+    EXPECT_EQ(space->vma_count(), 0u);
+    auto fits = space->mmap(VirtAddr(), 2 * test::kMiB, kRw, MAP_PRIVATE | MAP_ANONYMOUS);
+    ASSERT_TRUE(fits);
+    // Unreserved mappings are not charged; unmapping gives the charge back.
+    EXPECT_TRUE(space->mmap(VirtAddr(), 64 * test::kMiB, kRw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE));
+    EXPECT_EQ(test::error_of(space->mmap(VirtAddr(), test::kMiB, kRw, MAP_PRIVATE | MAP_ANONYMOUS)), ENOMEM);
+    ASSERT_TRUE(space->munmap(*fits, 2 * test::kMiB));
+    EXPECT_TRUE(space->mmap(VirtAddr(), test::kMiB, kRw, MAP_PRIVATE | MAP_ANONYMOUS));
+}
+
+TEST(Reclaim, MeminfoVmstatAndSwapsShowTheSwap)
+{
+    auto machine = make_swapping_machine(512, 4 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    auto meminfo = machine->meminfo();
+    EXPECT_NE(meminfo.find("SwapTotal:          4092 kB\n"), std::string::npos) << meminfo;
+    EXPECT_NE(meminfo.find("SwapFree:           4092 kB\n"), std::string::npos) << meminfo;
+    VirtAddr area = map_anon(*space, 256 * kPageSize);
+    for (std::size_t page = 0; page < 256; ++page)
+        area.ptr<volatile char>()[page * kPageSize] = 1;
+    EXPECT_NE(machine->meminfo().find("Inactive(anon):     1024 kB\n"), std::string::npos) << machine->meminfo();
+    machine->reclaim(128);
+    machine->wait_for_swap_io();
+    std::int64_t out = machine->stat().value(VmStatItem::PswpOut);
+    EXPECT_GT(out, 0);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "SwapFree:       %8lld kB\n", static_cast<long long>(4092 - out * 4));
+    EXPECT_NE(machine->meminfo().find(expected), std::string::npos) << machine->meminfo();
+    std::string swaps = machine->swaps();
+    EXPECT_EQ(swaps.rfind("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n", 0), 0u);
+    EXPECT_TRUE(std::regex_search(swaps, std::regex("file\t\t4092\t\t" + std::to_string(out * 4) + "\t\t-2\n")))
+        << swaps;
+    auto vmstat = machine->vmstat();
+    EXPECT_NE(vmstat.find("\npswpout " + std::to_string(out) + "\n"), std::string::npos);
+    EXPECT_NE(vmstat.find("\nnr_inactive_anon "), std::string::npos);
+}
+
+TEST(Reclaim, KswapdPausedByTheGuardLeavesReclaimToTheFault)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, true);
+    auto space = test::make_space(*machine);
+    {
+        ScopedReclaimPause pause(*machine->kswapd());
+        VirtAddr area = map_anon(*space, 1024 * kPageSize);
+        for (std::size_t page = 0; page < 1024; ++page)
+            area.ptr<volatile char>()[page * kPageSize] = 1;
+        EXPECT_EQ(machine->stat().value(VmStatItem::PgScanKswapd), 0);
+        EXPECT_GT(machine->stat().value(VmStatItem::PgScanDirect), 0);
+    }
+}
+
+} // namespace
+} // namespace vmemu
