@@ -3,6 +3,11 @@
 #include <sys/resource.h>
 #include <thread>
 #include <vector>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/reclaim/kswapd.hpp>
 #include "test_support.hpp"
 
@@ -300,6 +305,126 @@ TEST(Reclaim, KswapdPausedByTheGuardLeavesReclaimToTheFault)
         EXPECT_EQ(machine->stat().value(VmStatItem::PgScanKswapd), 0);
         EXPECT_GT(machine->stat().value(VmStatItem::PgScanDirect), 0);
     }
+}
+
+} // namespace
+} // namespace vmemu
+
+namespace vmemu {
+namespace {
+
+TEST(Reclaim, MlockedPagesStayInMemoryAndMunlockLetsThemGo)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr locked = map_anon(*space, 128 * kPageSize);
+    auto* words = locked.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < 128; ++page)
+        write_page(words, page, 5);
+    ASSERT_TRUE(space->mlock(locked.offset(100), 128 * kPageSize - 100)); // widened to whole pages
+    EXPECT_NE(machine->meminfo().find("Unevictable:         512 kB\n"), std::string::npos) << machine->meminfo();
+    EXPECT_NE(machine->meminfo().find("Mlocked:             512 kB\n"), std::string::npos);
+    EXPECT_NE(space->smaps().find("VmFlags: rd wr mr mw me lo ac \n"), std::string::npos) << space->smaps();
+    // Thrash something else, four times the frames.
+    VirtAddr other = map_anon(*space, 2048 * kPageSize);
+    for (std::size_t page = 0; page < 2048; ++page)
+        other.ptr<volatile char>()[page * kPageSize] = 1;
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), 1000);
+    auto major = machine->stat().value(VmStatItem::PgMajFault);
+    for (std::size_t page = 0; page < 128; ++page)
+        ASSERT_TRUE(page_is(words, page, 5));
+    EXPECT_EQ(machine->stat().value(VmStatItem::PgMajFault), major); // never swapped
+    // MADV_PAGEOUT and MADV_DONTNEED refuse locked memory, as in Linux.
+    EXPECT_EQ(test::error_of(space->madvise(locked, 128 * kPageSize, MADV_PAGEOUT)), EINVAL);
+    EXPECT_EQ(test::error_of(space->madvise(locked, 128 * kPageSize, MADV_DONTNEED)), EINVAL);
+    ASSERT_TRUE(space->munlock(locked, 128 * kPageSize));
+    EXPECT_NE(machine->meminfo().find("Unevictable:           0 kB\n"), std::string::npos);
+    EXPECT_EQ(machine->stat().value(VmStatItem::UnevictablePgsMunlocked), 128);
+    ASSERT_TRUE(space->madvise(locked, 128 * kPageSize, MADV_PAGEOUT));
+    machine->wait_for_swap_io();
+    for (std::size_t page = 0; page < 128; ++page)
+        ASSERT_TRUE(page_is(words, page, 5));
+    EXPECT_GT(machine->stat().value(VmStatItem::PgMajFault), major);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+TEST(Reclaim, MapLockedFaultsInLockedPages)
+{
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 64 * kPageSize, PROT_READ | PROT_WRITE, MAP_LOCKED);
+    EXPECT_EQ(space->rss_pages(), 64u);
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrMlock), 64);
+    ASSERT_TRUE(space->munmap(area, 64 * kPageSize));
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrMlock), 0);
+    machine->verify_invariants();
+}
+
+TEST(Reclaim, MlockRejectsBadArguments)
+{
+    auto machine = make_swapping_machine(512, 4 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    EXPECT_EQ(test::error_of(space->mlock(area, SIZE_MAX)), EINVAL);
+    EXPECT_EQ(test::error_of(space->mlock(space->reservation_start(), kPageSize)), ENOMEM);
+    EXPECT_EQ(test::error_of(space->mlock(area.page_offset(-1), 2 * kPageSize)), ENOMEM);
+    EXPECT_EQ(test::error_of(space->munlock(space->reservation_start(), kPageSize)), ENOMEM);
+    EXPECT_TRUE(space->mlock(area, 0));
+    // Without CAP_IPC_LOCK, RLIMIT_MEMLOCK rules: 0 is EPERM, too small is ENOMEM. (In a child
+    // that gives up the capability; the child cannot use the parent's emulated memory, but
+    // these calls fail before they would touch it.)
+    pid_t child = fork();
+    if (child == 0) {
+        __user_cap_header_struct header { _LINUX_CAPABILITY_VERSION_3, 0 };
+        __user_cap_data_struct data[2] {};
+        syscall(SYS_capget, &header, data);
+        data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+        syscall(SYS_capset, &header, data);
+        if (os::can_lock_without_limit())
+            _exit(1);
+        // Lowering a limit needs no privilege; raising one would.
+        struct rlimit one_page { kPageSize, kPageSize };
+        setrlimit(RLIMIT_MEMLOCK, &one_page);
+        if (test::error_of(space->mlock(area, 2 * kPageSize)) != ENOMEM)
+            _exit(2);
+        struct rlimit zero { 0, 0 };
+        setrlimit(RLIMIT_MEMLOCK, &zero);
+        _exit(test::error_of(space->mlock(area, kPageSize)) == EPERM ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
+{
+    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 64 * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < 64; ++page)
+        write_page(words, page, 9);
+    // MADV_COLD: the pages lose their accessed bits.
+    EXPECT_NE(space->smaps().find("Referenced:          256 kB"), std::string::npos);
+    ASSERT_TRUE(space->madvise(area, 64 * kPageSize, MADV_COLD));
+    EXPECT_NE(space->smaps().find("Referenced:            0 kB"), std::string::npos) << space->smaps();
+    // MADV_PAGEOUT: out now, referenced or not.
+    ASSERT_TRUE(space->madvise(area, 64 * kPageSize, MADV_PAGEOUT));
+    machine->wait_for_swap_io();
+    EXPECT_EQ(space->rss_pages(), 0u);
+    EXPECT_EQ(machine->stat().value(VmStatItem::PswpOut), 64);
+    // MADV_WILLNEED: back into the swap cache ahead of use; the touches are then minor faults.
+    ASSERT_TRUE(space->madvise(area, 64 * kPageSize, MADV_WILLNEED));
+    machine->wait_for_swap_io();
+    EXPECT_EQ(machine->swap()->cache().pages(), 64u);
+    auto major = machine->stat().value(VmStatItem::PgMajFault);
+    for (std::size_t page = 0; page < 64; ++page)
+        ASSERT_TRUE(page_is(words, page, 9)) << page;
+    EXPECT_EQ(machine->stat().value(VmStatItem::PgMajFault), major);
+    EXPECT_EQ(machine->swap()->cache().pages(), 0u);
+    space->verify_invariants();
+    machine->verify_invariants();
 }
 
 } // namespace

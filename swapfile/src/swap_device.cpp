@@ -164,9 +164,13 @@ void SwapDevice::reap_completions()
             m_handler(m_context, user_data & ~kWriteBit, direction, result);
             if (m_in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1)
                 os::futex_wake(m_in_flight, INT32_MAX);
+            m_completions.fetch_add(1, std::memory_order_acq_rel);
+            os::futex_wake(m_completions, INT32_MAX);
         }
     }
 }
+
+void SwapDevice::wait_for_completion(std::uint32_t seen) const { os::futex_wait(m_completions, seen); }
 
 void SwapDevice::inject_failures(IoDirection direction, int error, unsigned count)
 {

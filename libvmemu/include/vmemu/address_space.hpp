@@ -52,14 +52,23 @@ public:
     VmResult<void> munmap(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range); all or nothing.
     VmResult<void> mprotect(VirtAddr address, std::size_t length, int prot) VM_EXCLUDES(m_mmap_lock);
-    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED
-    // and MADV_FREE (as MADV_DONTNEED); the advice about huge pages, KSM, core dumps and fork is
-    // accepted and changes nothing. EINVAL (misaligned, overflowing, unknown advice), ENOMEM
+    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED (swap-in ahead,
+    // without waiting), MADV_DONTNEED, MADV_FREE (as MADV_DONTNEED), MADV_COLD (to the inactive
+    // list) and MADV_PAGEOUT (swapped out now); the advice about huge pages, KSM, core dumps
+    // and fork is accepted and changes nothing. EINVAL for DONTNEED, FREE, COLD and PAGEOUT on
+    // locked memory. EINVAL (misaligned, overflowing, unknown advice), ENOMEM
     // (a hole in the range: the mapped parts still take the advice, as in Linux).
     VmResult<void> madvise(VirtAddr address, std::size_t length, int advice) VM_EXCLUDES(m_mmap_lock);
     // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as Linux.
     VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
         VirtAddr new_address = VirtAddr()) VM_EXCLUDES(m_mmap_lock);
+
+    // mlock(2) and munlock(2): the range (widened to whole pages) is faulted in, its pages go to
+    // the unevictable list and never to swap, and later faults in it are locked too.
+    // ENOMEM (a hole, or over RLIMIT_MEMLOCK without CAP_IPC_LOCK), EPERM (RLIMIT_MEMLOCK is 0
+    // without CAP_IPC_LOCK), EINVAL (overflow).
+    VmResult<void> mlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
+    VmResult<void> munlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
 
     // The fault entry point of every fault source. Async-signal-safe: no allocation, no
     // exception, no logging. Takes m_mmap_lock shared and m_page_table_lock.
@@ -127,7 +136,9 @@ private:
     VmResult<void> split_at_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
-    void populate(VirtAddr start, VirtAddr end, FaultAccess access) VM_EXCLUDES(m_mmap_lock);
+    // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
+    // writable and reads elsewhere. Stops at the first fault that fails.
+    void populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
     // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
     // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP). ENOMEM changes nothing.
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
@@ -142,7 +153,16 @@ private:
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
     // Gives new anonymous frames their owner and puts them on the LRU.
-    void add_new_anon_pages_locked(Pfn first, std::size_t count, VirtAddr address) VM_REQUIRES(m_page_table_lock);
+    void add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)
+        VM_REQUIRES(m_page_table_lock);
+    // madvise.cpp: MADV_WILLNEED (swap-in ahead), MADV_COLD and MADV_PAGEOUT on [start, end).
+    void swapin_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    void deactivate_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    void pageout_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    // mlock.cpp: moves the present pages of [start, end) to or from the unevictable list.
+    void set_pages_locked_locked(VirtAddr start, VirtAddr end, bool locked) VM_REQUIRES(m_mmap_lock);
+    VmResult<void> apply_vm_flag_locked(VirtAddr start, VirtAddr end, std::uint32_t flag, bool set)
+        VM_REQUIRES(m_mmap_lock);
     // Commit accounting of a VMA's pages (VM_ACCOUNT): false, charging nothing, over the limit.
     bool charge(std::uint32_t vm_flags, std::size_t pages);
     void uncharge(std::uint32_t vm_flags, std::size_t pages);

@@ -1,6 +1,7 @@
 // madvise(2) on an AddressSpace (mm/madvise.c).
 #include <sys/mman.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -38,6 +39,8 @@ bool advice_is_known(int advice)
     case MADV_WILLNEED:
     case MADV_DONTNEED:
     case MADV_FREE:
+    case MADV_COLD:
+    case MADV_PAGEOUT:
         return true;
     default:
         return advice_is_a_no_op(advice);
@@ -53,6 +56,74 @@ std::uint32_t read_hint_flags(int advice)
     return 0;
 }
 } // namespace
+
+void AddressSpace::swapin_range_locked(VirtAddr start, VirtAddr end)
+{
+    SwapState* swap = m_machine.swap();
+    if (!swap)
+        return; // anonymous memory without swap has nothing to read ahead
+    // swapin_walk_pmd_entry(): every swap PTE's page is read into the swap cache, without waiting.
+    SwapEntry entries[64];
+    std::size_t count = 0;
+    auto flush = [&] {
+        swap->swapin_async(entries, count);
+        count = 0;
+    };
+    m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_acquire));
+        if (!pte.is_swap())
+            return;
+        entries[count++] = pte.swap_entry();
+        if (count == 64)
+            flush();
+    });
+    flush();
+}
+
+void AddressSpace::deactivate_range_locked(VirtAddr start, VirtAddr end)
+{
+    // madvise_cold(): the pages lose their accessed bits and go to the inactive list.
+    ScopedLock ptl(m_page_table_lock);
+    FrameArena& arena = m_machine.arena();
+    m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) VM_REQUIRES(m_page_table_lock) {
+        Pte pte(slot.load(std::memory_order_acquire));
+        if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
+            return;
+        if (pte.accessed()) {
+            if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
+                return;
+            slot.fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);
+        }
+        if (m_machine.lruvec().deactivate(arena.frame(pte.pfn())))
+            m_machine.stat().inc(VmStatItem::PgDeactivate);
+    });
+}
+
+void AddressSpace::pageout_range_locked(VirtAddr start, VirtAddr end)
+{
+    if (!m_machine.swap())
+        return; // nowhere to put anonymous pages
+    // madvise_pageout(): the pages are isolated under the page table lock, so that they stay
+    // ours, and then reclaimed whether referenced or not.
+    PageFrame* pages[Vmscan::kSwapClusterMax];
+    VirtAddr cursor = start;
+    while (cursor < end) {
+        std::size_t count = 0;
+        {
+            ScopedLock ptl(m_page_table_lock);
+            FrameArena& arena = m_machine.arena();
+            for (; cursor < end && count < Vmscan::kSwapClusterMax; cursor = cursor.offset(kPageSize)) {
+                Pte pte = m_page_table.lookup(cursor);
+                if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
+                    continue;
+                PageFrame& page = arena.frame(pte.pfn());
+                if (m_machine.lruvec().isolate_page(page))
+                    pages[count++] = &page;
+            }
+        }
+        m_machine.vmscan().reclaim_pages(pages, count);
+    }
+}
 
 VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int advice)
 {
@@ -77,9 +148,23 @@ VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int a
     bool hole = !range_fully_mapped_locked(start, end);
     if (!m_vmas.find_vma_intersection(start, end))
         return vm_fail(ENOMEM, "madvise: range is not mapped");
+    // MADV_DONTNEED, MADV_FREE, MADV_COLD and MADV_PAGEOUT refuse locked memory.
+    if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_COLD || advice == MADV_PAGEOUT) {
+        for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+            if (vma->flags() & VmFlags::Locked)
+                return vm_fail(EINVAL, "madvise: the range is locked (mlock)");
+        }
+    }
     switch (advice) {
     case MADV_WILLNEED:
-        break; // anonymous memory without swap has nothing to read ahead
+        swapin_range_locked(start, end);
+        break;
+    case MADV_COLD:
+        deactivate_range_locked(start, end);
+        break;
+    case MADV_PAGEOUT:
+        pageout_range_locked(start, end);
+        break;
     case MADV_FREE: // the pages may be freed at once: as MADV_DONTNEED, which Linux may also do
     case MADV_DONTNEED:
         for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))

@@ -106,7 +106,7 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
             if (result != FaultResult::Handled)
                 installed = 0;
         }
-        add_new_anon_pages_locked(*first, installed, address);
+        add_new_anon_pages_locked(vma, *first, installed, address);
     }
     if (installed < count)
         allocator.free_contig(*first + installed, count - installed);
@@ -118,15 +118,22 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     return result;
 }
 
-void AddressSpace::add_new_anon_pages_locked(Pfn first, std::size_t count, VirtAddr address)
+void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)
 {
     // The frames are reachable through their PTEs now; reclaim finds them on the LRU from here.
+    bool locked = vma.flags() & VmFlags::Locked;
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& frame = m_machine.arena().frame(first + i);
         frame.mapcount.store(1, std::memory_order_relaxed);
         frame.mapping = this;
         frame.index = address.vpn() + i;
         frame.set(PageFlag::SwapBacked);
+        if (locked) {
+            frame.set(PageFlag::Mlocked);
+            frame.set(PageFlag::Unevictable);
+            m_machine.stat().inc(VmStatItem::NrMlock);
+            m_machine.stat().inc(VmStatItem::UnevictablePgsMlocked);
+        }
         m_machine.lruvec().add(frame);
     }
 }
@@ -170,7 +177,7 @@ FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
         } else {
             result = install_locked(vma, address, *fresh, 1, kAnonPteBits | Pte::kWrite | Pte::kDirty);
             if (result == FaultResult::Handled) {
-                add_new_anon_pages_locked(*fresh, 1, address);
+                add_new_anon_pages_locked(vma, *fresh, 1, address);
                 m_machine.stat().dec(VmStatItem::NrZeroPageMappings);
                 m_machine.stat().inc(VmStatItem::NrAnonPages);
                 return result;
@@ -238,6 +245,10 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
         }
         ++anon_pages;
         PageFrame& frame = arena.frame(pte.pfn());
+        if (m_machine.lruvec().munlock_page(frame)) {
+            m_machine.stat().dec(VmStatItem::NrMlock);
+            m_machine.stat().inc(VmStatItem::UnevictablePgsMunlocked);
+        }
         frame.mapcount.fetch_sub(1, std::memory_order_acq_rel);
         m_machine.put_page(frame);
     });

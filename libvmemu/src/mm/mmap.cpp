@@ -60,6 +60,8 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             start = VM_TRY(get_unmapped_area_locked(hint, size));
         }
         std::uint32_t vm_flags = vm_flags_from_prot(prot) | VmFlags::MayRead | VmFlags::MayWrite | VmFlags::MayExec;
+        if (flags & MAP_LOCKED)
+            vm_flags |= VmFlags::Locked;
         if (flags & MAP_NORESERVE)
             vm_flags |= VmFlags::NoReserve;
         else
@@ -74,7 +76,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         m_vmas.try_merge_around(**vma);
     }
     if ((flags & (MAP_POPULATE | MAP_LOCKED)) && (prot & kAccessProt))
-        populate(start, start.offset(size), (prot & PROT_WRITE) ? FaultAccess::Write : FaultAccess::Read);
+        populate(start, start.offset(size), std::nullopt);
     return start;
 }
 
@@ -193,18 +195,23 @@ void AddressSpace::uncharge(std::uint32_t vm_flags, std::size_t pages)
         m_machine.uncommit(pages);
 }
 
-void AddressSpace::populate(VirtAddr start, VirtAddr end, FaultAccess access)
+void AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access)
 {
     // mm_populate(): fault the range in as the first touches would, fault-around included.
     for (VirtAddr page = start; page < end; page = page.offset(kPageSize)) {
         bool mapped;
+        FaultAccess wanted;
         {
             // Page tables may be freed by a racing munmap unless the lock is held.
             SharedLock guard(m_mmap_lock);
+            Vma* vma = m_vmas.find_vma(page);
+            if (!vma || vma->start() > page)
+                return;
+            wanted = access.value_or((vma->flags() & VmFlags::Write) ? FaultAccess::Write : FaultAccess::Read);
             Pte pte = m_page_table.lookup(page);
-            mapped = pte.present() && pte.hw_mapped() && (access != FaultAccess::Write || pte.hw_writable());
+            mapped = pte.present() && pte.hw_mapped() && (wanted != FaultAccess::Write || pte.hw_writable());
         }
-        if (!mapped && handle_mm_fault(page, access) != FaultResult::Handled)
+        if (!mapped && handle_mm_fault(page, wanted) != FaultResult::Handled)
             return;
     }
 }

@@ -67,6 +67,10 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
     // and the slot is free for others.
     swap.device().slots().drop_reference(entry.offset());
     swap.delete_from_swap_cache(*page);
+    if ((vma.flags() & VmFlags::Locked) && m_machine.lruvec().mlock_page(*page)) {
+        m_machine.stat().inc(VmStatItem::NrMlock);
+        m_machine.stat().inc(VmStatItem::UnevictablePgsMlocked);
+    }
     // workingset_refault(): a page evicted recently enough belongs to the workingset.
     m_machine.stat().inc(VmStatItem::WorkingsetRefaultAnon);
     if (m_machine.workingset().refault_should_activate(m_machine.lruvec(), seen.shadow())) {

@@ -110,3 +110,29 @@ std::size_t current_map_count() noexcept
 }
 
 } // namespace vmemu::os
+
+#include <cstdint>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+namespace vmemu::os {
+
+std::size_t memlock_limit() noexcept
+{
+    struct rlimit limit {};
+    if (::getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX;
+    return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+bool can_lock_without_limit() noexcept
+{
+    __user_cap_header_struct header { _LINUX_CAPABILITY_VERSION_3, 0 };
+    __user_cap_data_struct data[2] {};
+    if (::syscall(SYS_capget, &header, data) != 0)
+        return false;
+    return data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
+} // namespace vmemu::os

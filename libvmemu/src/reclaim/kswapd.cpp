@@ -49,14 +49,15 @@ void Kswapd::run()
             // balance_pgdat(): up to the high watermark, in SWAP_CLUSTER_MAX batches.
             while (m_machine.free_frames() < marks.high && !m_stop.load(std::memory_order_acquire)
                 && m_paused.load(std::memory_order_acquire) == 0) {
-                std::uint32_t sequence = m_machine.vmscan().freed_sequence().load(std::memory_order_acquire);
+                SwapState* swap = m_machine.swap();
+                std::uint32_t completions = swap ? swap->device().completions() : 0;
                 std::size_t progress = m_machine.vmscan().shrink_node(Vmscan::kSwapClusterMax, ReclaimMode::Kswapd);
                 if (progress == 0)
                     break; // nothing reclaimable: sleep until woken again
                 // Let the writeback catch up rather than unmapping ever more pages.
-                if (m_machine.free_frames() < marks.high && m_machine.swap()
-                    && m_machine.swap()->device().in_flight() > 4 * Vmscan::kSwapClusterMax)
-                    os::futex_wait(m_machine.vmscan().freed_sequence(), sequence);
+                if (m_machine.free_frames() < marks.high && swap
+                    && swap->device().in_flight() > 4 * Vmscan::kSwapClusterMax)
+                    swap->device().wait_for_completion(completions);
             }
         }
         os::futex_wait(m_wakeups, seen); // returns at once if woken meanwhile

@@ -61,6 +61,29 @@ std::size_t Lruvec::isolate(LruList list, std::size_t count, PageFrame** out)
     return taken;
 }
 
+bool Lruvec::isolate_page(PageFrame& page)
+{
+    ScopedLock guard(m_lock);
+    if (!page.test(PageFlag::Lru) || page.test(PageFlag::Unevictable))
+        return false;
+    del_locked(page);
+    page.refcount.fetch_add(1, std::memory_order_acq_rel);
+    return true;
+}
+
+bool Lruvec::deactivate(PageFrame& page)
+{
+    ScopedLock guard(m_lock);
+    if (!page.test(PageFlag::Lru) || page.test(PageFlag::Unevictable))
+        return false;
+    bool was_active = page.test(PageFlag::Active);
+    del_locked(page);
+    page.clear(PageFlag::Active);
+    page.clear(PageFlag::Referenced);
+    add_locked(page);
+    return was_active;
+}
+
 bool Lruvec::putback(PageFrame& page)
 {
     ScopedLock guard(m_lock);
@@ -100,6 +123,37 @@ void Lruvec::activate(PageFrame& page)
     if (listed)
         add_locked(page);
     age_nonresident(1);
+}
+
+bool Lruvec::mlock_page(PageFrame& page)
+{
+    ScopedLock guard(m_lock);
+    if (page.test(PageFlag::Mlocked))
+        return false;
+    bool listed = page.test(PageFlag::Lru);
+    if (listed)
+        del_locked(page);
+    page.set(PageFlag::Mlocked);
+    page.set(PageFlag::Unevictable);
+    page.clear(PageFlag::Active);
+    if (listed)
+        add_locked(page);
+    return true;
+}
+
+bool Lruvec::munlock_page(PageFrame& page)
+{
+    ScopedLock guard(m_lock);
+    if (!page.test(PageFlag::Mlocked))
+        return false;
+    bool listed = page.test(PageFlag::Lru);
+    if (listed)
+        del_locked(page);
+    page.clear(PageFlag::Mlocked);
+    page.clear(PageFlag::Unevictable);
+    if (listed)
+        add_locked(page);
+    return true;
 }
 
 void Lruvec::verify_invariants() const

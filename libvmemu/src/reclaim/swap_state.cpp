@@ -158,22 +158,7 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
     }
     SwapIo reads[kReadaroundPages];
     std::size_t count = 0;
-    auto prepare = [&](Pfn frame, std::uint32_t slot, bool readahead) {
-        PageFrame& page = m_machine.arena().frame(frame);
-        // The allocation's reference becomes the cache's; the faulting caller takes one more.
-        // (An add, not a store: a stale lookup may hold a speculative reference right now.)
-        if (!readahead)
-            page.refcount.fetch_add(1, std::memory_order_acq_rel);
-        page.private_data = slot;
-        page.set(PageFlag::SwapBacked);
-        page.set(PageFlag::SwapCache);
-        page.set(PageFlag::Locked);
-        if (readahead)
-            page.set(PageFlag::Readahead);
-        VM_ASSERT(m_cache->insert(slot, frame.get()));
-        reads[count++] = SwapIo { slot, m_machine.arena().direct_map(frame), frame.get(), IoDirection::Read };
-    };
-    prepare(*pfn, entry.offset(), false);
+    prepare_read(*pfn, entry.offset(), Readahead::No, reads[count++]);
     // Cluster readahead: the other used slots of the aligned window, as swap_cluster_readahead().
     std::uint32_t window = readahead_window(entry.offset());
     std::uint32_t base = entry.offset() & ~(window - 1);
@@ -185,11 +170,49 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
             slots.drop_cache(slot);
             break;
         }
-        prepare(*frame, slot, true);
+        prepare_read(*frame, slot, Readahead::Yes, reads[count++]);
         m_machine.stat().inc(VmStatItem::SwapRa);
     }
     m_device->submit(reads, count);
     return &m_machine.arena().frame(*pfn);
+}
+
+void SwapState::prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead, SwapIo& io)
+{
+    PageFrame& page = m_machine.arena().frame(frame);
+    // The allocation's reference becomes the cache's; a faulting caller takes one more.
+    // (An add, not a store: a stale lookup may hold a speculative reference right now.)
+    if (readahead == Readahead::No)
+        page.refcount.fetch_add(1, std::memory_order_acq_rel);
+    page.private_data = slot;
+    page.set(PageFlag::SwapBacked);
+    page.set(PageFlag::SwapCache);
+    page.set(PageFlag::Locked);
+    if (readahead == Readahead::Yes)
+        page.set(PageFlag::Readahead);
+    VM_ASSERT(m_cache->insert(slot, frame.get()));
+    io = SwapIo { slot, m_machine.arena().direct_map(frame), frame.get(), IoDirection::Read };
+}
+
+std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count)
+{
+    SwapIo reads[64];
+    std::size_t queued = 0;
+    for (std::size_t i = 0; i < count && queued < 64; ++i) {
+        std::uint32_t slot = entries[i].offset();
+        if (m_cache->lookup(slot) || !m_device->slots().take_cache(slot))
+            continue;
+        auto frame = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::No);
+        if (!frame) {
+            m_device->slots().drop_cache(slot);
+            break;
+        }
+        prepare_read(*frame, slot, Readahead::Yes, reads[queued++]);
+        m_machine.stat().inc(VmStatItem::SwapRa);
+    }
+    if (queued)
+        m_device->submit(reads, queued);
+    return queued;
 }
 
 std::uint32_t SwapState::readahead_window(std::uint32_t offset)

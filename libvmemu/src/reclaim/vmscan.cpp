@@ -15,12 +15,6 @@ VmStatItem scan_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? Vm
 VmStatItem steal_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgStealKswapd : VmStatItem::PgStealDirect; }
 } // namespace
 
-void Vmscan::note_progress()
-{
-    m_freed_sequence.fetch_add(1, std::memory_order_acq_rel);
-    os::futex_wake(m_freed_sequence, INT32_MAX);
-}
-
 bool Vmscan::page_referenced(PageFrame& page)
 {
     SharedLock spaces(m_machine.spaces_lock());
@@ -55,10 +49,10 @@ std::size_t Vmscan::shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mod
     PageFrame* pages[kSwapClusterMax];
     std::size_t taken = m_machine.lruvec().isolate(LruList::InactiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
     m_machine.stat().add(scan_item(mode), static_cast<std::int64_t>(taken));
-    return taken ? shrink_page_list(pages, taken, mode) : 0;
+    return taken ? shrink_page_list(pages, taken, mode, References::Check) : 0;
 }
 
-std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode)
+std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references)
 {
     Lruvec& lruvec = m_machine.lruvec();
     SwapState* swap = m_machine.swap();
@@ -92,6 +86,10 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         }
         if (!mapped || page.test(PageFlag::Unevictable) || !swap) {
             keep(page);
+            continue;
+        }
+        if (references == References::Ignore) {
+            to_swap[swapping++] = &page;
             continue;
         }
         // folio_check_references(): every mapped page was referenced by the fault that
@@ -144,8 +142,6 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     }
     if (writing)
         swap->device().submit(writes, writing); // one submission for the batch
-    if (freed)
-        note_progress();
     return freed + writing;
 }
 
@@ -170,7 +166,6 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
         page.set(PageFlag::Active);
         if (m_machine.lruvec().putback(page))
             m_machine.release_page(page);
-        note_progress();
         return;
     }
     m_machine.stat().inc(VmStatItem::PswpOut);
@@ -181,7 +176,6 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
     } else if (m_machine.lruvec().putback(page)) {
         m_machine.release_page(page);
     }
-    note_progress(); // direct reclaim waits for every completion, freeing or not
 }
 
 std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
@@ -206,6 +200,15 @@ std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
     return reclaimed;
 }
 
+std::size_t Vmscan::reclaim_pages(PageFrame** pages, std::size_t count)
+{
+    std::size_t done = 0;
+    for (std::size_t first = 0; first < count; first += kSwapClusterMax)
+        done += shrink_page_list(pages + first, std::min(kSwapClusterMax, count - first), ReclaimMode::Direct,
+            References::Ignore);
+    return done;
+}
+
 bool Vmscan::direct_reclaim(std::size_t pages)
 {
     SwapState* swap = m_machine.swap();
@@ -214,7 +217,7 @@ bool Vmscan::direct_reclaim(std::size_t pages)
     for (int attempt = 0; attempt < 16; ++attempt) {
         if (m_machine.free_frames() >= target)
             return true;
-        std::uint32_t sequence = m_freed_sequence.load(std::memory_order_acquire);
+        std::uint32_t completions = swap ? swap->device().completions() : 0;
         std::size_t progress = shrink_node(std::max(pages, kSwapClusterMax), ReclaimMode::Direct);
         if (m_machine.free_frames() >= target)
             return true;
@@ -223,7 +226,7 @@ bool Vmscan::direct_reclaim(std::size_t pages)
             return false; // nothing left to reclaim
         // Writeback frees frames when it completes: wait for a completion.
         if (in_flight)
-            os::futex_wait(m_freed_sequence, sequence);
+            swap->device().wait_for_completion(completions);
     }
     return m_machine.free_frames() >= target;
 }

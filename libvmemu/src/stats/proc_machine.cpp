@@ -24,6 +24,8 @@ std::string Machine::meminfo() const
     append_kb(out, "Inactive:", pages_to_kb(lru(LruList::InactiveAnon) + lru(LruList::InactiveFile)));
     append_kb(out, "Active(anon):", pages_to_kb(lru(LruList::ActiveAnon)));
     append_kb(out, "Inactive(anon):", pages_to_kb(lru(LruList::InactiveAnon)));
+    append_kb(out, "Unevictable:", pages_to_kb(lru(LruList::Unevictable)));
+    append_kb(out, "Mlocked:", pages_to_kb(m_stat.value(VmStatItem::NrMlock)));
     append_kb(out, "SwapTotal:", pages_to_kb(swap_total));
     append_kb(out, "SwapFree:", pages_to_kb(swap_free));
     append_kb(out, "Writeback:", pages_to_kb(m_stat.value(VmStatItem::NrWriteback)));

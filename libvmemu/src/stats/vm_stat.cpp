@@ -10,6 +10,7 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::NrZeroPageMappings: return "nr_zero_page_mappings";
     case VmStatItem::NrKernelMappings: return "nr_kernel_mappings";
     case VmStatItem::NrWriteback: return "nr_writeback";
+    case VmStatItem::NrMlock: return "nr_mlock";
     case VmStatItem::PgAllocNormal: return "pgalloc_normal";
     case VmStatItem::PgFree: return "pgfree";
     case VmStatItem::PgFault: return "pgfault";
@@ -33,6 +34,8 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::SwapRa: return "swap_ra";
     case VmStatItem::SwapRaHit: return "swap_ra_hit";
     case VmStatItem::OomKill: return "oom_kill";
+    case VmStatItem::UnevictablePgsMlocked: return "unevictable_pgs_mlocked";
+    case VmStatItem::UnevictablePgsMunlocked: return "unevictable_pgs_munlocked";
     case VmStatItem::SwapWriteError: return "swap_write_error";
     case VmStatItem::SwapReadError: return "swap_read_error";
     case VmStatItem::SegvMapErr: return "segv_maperr";

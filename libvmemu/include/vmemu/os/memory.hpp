@@ -47,3 +47,12 @@ std::size_t max_map_count() noexcept;
 std::size_t current_map_count() noexcept;
 
 } // namespace vmemu::os
+
+namespace vmemu::os {
+
+// RLIMIT_MEMLOCK in bytes (RLIM_INFINITY as SIZE_MAX), and whether the process may lock
+// memory beyond it (CAP_IPC_LOCK in its effective set).
+std::size_t memlock_limit() noexcept;
+bool can_lock_without_limit() noexcept;
+
+} // namespace vmemu::os

@@ -35,6 +35,10 @@ public:
     // isolate_lru_folios(): takes up to count pages from the tail of list, each with a
     // reference. Returns how many it wrote to out.
     std::size_t isolate(LruList list, std::size_t count, PageFrame** out) VM_EXCLUDES(m_lock);
+    // Takes page off its list with a reference, if it is on one (folio_isolate_lru()).
+    bool isolate_page(PageFrame& page) VM_EXCLUDES(m_lock);
+    // deactivate: to the inactive list, unreferenced (MADV_COLD).
+    bool deactivate(PageFrame& page) VM_EXCLUDES(m_lock);
     // Puts an isolated page back on the list its flags name, and drops the isolation reference.
     // Returns true if that was the last reference: the caller frees the page.
     bool putback(PageFrame& page) VM_EXCLUDES(m_lock);
@@ -42,6 +46,11 @@ public:
     void mark_page_accessed(PageFrame& page) VM_EXCLUDES(m_lock);
     // Moves a page on an inactive list to the active one (the refault of a recent eviction).
     void activate(PageFrame& page) VM_EXCLUDES(m_lock);
+    // mlock_folio() and munlock_folio(): to the unevictable list with PG_mlocked, or back to
+    // the inactive list. A page that reclaim has isolated only changes flags; putback() then
+    // puts it where they say. Returns true if the page's state changed.
+    bool mlock_page(PageFrame& page) VM_EXCLUDES(m_lock);
+    bool munlock_page(PageFrame& page) VM_EXCLUDES(m_lock);
 
     std::size_t size(LruList list) const { return m_sizes[static_cast<unsigned>(list)].load(std::memory_order_relaxed); }
     // lruvec->nonresident_age: evictions and activations, the clock of the workingset code.

@@ -52,6 +52,10 @@ public:
     // when another fault is reading it already or no frame is free (*no_memory says which).
     PageFrame* read_swap_page(SwapEntry entry, bool* no_memory);
 
+    // read_swap_cache_async() for MADV_WILLNEED: starts reading the entries that are not in the
+    // cache already, without waiting and without reclaim. Returns how many reads it started.
+    std::size_t swapin_async(const SwapEntry* entries, std::size_t count);
+
     // The completion of a read (the device's handler calls it in the completion thread).
     void end_read(PageFrame& page, int result);
 
@@ -77,6 +81,10 @@ private:
     // __swapin_nr_pages(): the window follows the hits since the last fault, and is one page
     // for faults that neither hit nor continue a run.
     std::uint32_t readahead_window(std::uint32_t offset);
+    // Puts a fresh frame in the cache for slot, locked for its read, and fills io. With
+    // Readahead::Yes the cache holds the only reference; otherwise the caller holds one too.
+    enum class Readahead : bool { No, Yes };
+    void prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead, SwapIo& io);
 
     Machine& m_machine;
     std::atomic<std::uint32_t> m_readahead_hits { 0 };

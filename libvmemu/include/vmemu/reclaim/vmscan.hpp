@@ -36,22 +36,21 @@ public:
     // writeback it starts. True once free frames reach min + pages; false when reclaim cannot
     // get there.
     bool direct_reclaim(std::size_t pages);
+    // reclaim_pages() for MADV_PAGEOUT: swaps out pages the caller isolated (Lruvec::
+    // isolate_page()), referenced or not. Returns how many leave memory.
+    std::size_t reclaim_pages(PageFrame** pages, std::size_t count);
     // The completion of a swap write (from the device's completion thread).
     void end_swap_write(PageFrame& page, int result, ReclaimMode mode);
-    // Frames freed by reclaim so far: direct reclaim sleeps on it.
-    std::atomic<std::uint32_t>& freed_sequence() { return m_freed_sequence; }
 
 private:
     void shrink_active_list(std::size_t nr_to_scan, ReclaimMode mode);
     std::size_t shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode);
-    std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode);
+    enum class References : bool { Check, Ignore };
+    std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references);
     // page_referenced(): whether the page's PTE was accessed since the last look (and clears it).
     bool page_referenced(PageFrame& page);
-    // Wakes direct reclaimers: a write completed or frames were freed.
-    void note_progress();
 
     Machine& m_machine;
-    std::atomic<std::uint32_t> m_freed_sequence { 0 };
     std::atomic<bool> m_write_error_logged { false };
 };
 

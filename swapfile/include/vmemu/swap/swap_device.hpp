@@ -59,6 +59,10 @@ public:
     const SwapSlots& slots() const { return m_slots; }
     const SwapHeaderInfo& header() const { return m_header; }
     std::uint32_t in_flight() const { return m_in_flight.load(std::memory_order_acquire); }
+    // Completions so far. A thread that saw in_flight() > 0 after reading this may sleep in
+    // wait_for_completion(seen): the count moves after in_flight() does.
+    std::uint32_t completions() const { return m_completions.load(std::memory_order_acquire); }
+    void wait_for_completion(std::uint32_t seen) const;
     // The file's line of /proc/swaps (after its heading), and the heading.
     std::string swaps_line() const;
     static const char* swaps_heading();
@@ -86,6 +90,7 @@ private:
     void* m_context;
     Mutex m_submit_lock;
     std::atomic<std::uint32_t> m_in_flight { 0 };
+    mutable std::atomic<std::uint32_t> m_completions { 0 };
     std::atomic<int> m_inject_read_error { 0 };
     std::atomic<unsigned> m_inject_reads { 0 };
     std::atomic<int> m_inject_write_error { 0 };
