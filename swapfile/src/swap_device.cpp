@@ -124,24 +124,6 @@ void SwapDevice::submit(const SwapIo* requests, std::size_t count)
     while (m_ring->submit() == -EINTR) { }
 }
 
-int SwapDevice::apply_injection(IoDirection direction, int result)
-{
-    auto take = [](std::atomic<unsigned>& counter) {
-        unsigned value = counter.load(std::memory_order_relaxed);
-        while (value > 0 && !counter.compare_exchange_weak(value, value - 1, std::memory_order_relaxed)) { }
-        return value > 0;
-    };
-    if (direction == IoDirection::Write) {
-        if (take(m_inject_writes))
-            return -m_inject_write_error.load(std::memory_order_relaxed);
-        if (take(m_inject_short_writes))
-            return static_cast<int>(kPage / 2);
-    } else if (take(m_inject_reads)) {
-        return -m_inject_read_error.load(std::memory_order_relaxed);
-    }
-    return result;
-}
-
 void SwapDevice::reap_completions()
 {
     os::IoRing::Completion completions[64];
@@ -157,7 +139,7 @@ void SwapDevice::reap_completions()
                 continue;
             }
             IoDirection direction = (user_data & kWriteBit) ? IoDirection::Write : IoDirection::Read;
-            int result = apply_injection(direction, completions[i].result);
+            int result = completions[i].result;
             // A short transfer is an error too: the page is not on disk (or not in memory).
             if (result >= 0 && static_cast<std::uint64_t>(result) != kPage)
                 result = -EIO;
@@ -174,16 +156,10 @@ void SwapDevice::wait_for_completion(std::uint32_t seen) const { os::futex_wait(
 
 void SwapDevice::inject_failures(IoDirection direction, int error, unsigned count)
 {
-    if (direction == IoDirection::Write) {
-        m_inject_write_error.store(error);
-        m_inject_writes.store(count);
-    } else {
-        m_inject_read_error.store(error);
-        m_inject_reads.store(count);
-    }
+    m_ring->inject_errors(direction == IoDirection::Write ? os::IoRing::Op::Write : os::IoRing::Op::Read, error, count);
 }
 
-void SwapDevice::inject_short_writes(unsigned count) { m_inject_short_writes.store(count); }
+void SwapDevice::inject_short_writes(unsigned count) { m_ring->inject_short_writes(count); }
 
 const char* SwapDevice::swaps_heading() { return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"; }
 

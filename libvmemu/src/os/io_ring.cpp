@@ -1,5 +1,6 @@
 #include <liburing.h>
 #include <vmemu/os/io_ring.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu::os {
 
@@ -19,8 +20,51 @@ IoRing::IoRing(std::unique_ptr<io_uring> ring)
 
 IoRing::~IoRing() { io_uring_queue_exit(m_ring.get()); }
 
+bool IoRing::take_injection(std::atomic<unsigned>& counter)
+{
+    unsigned value = counter.load(std::memory_order_relaxed);
+    while (value > 0 && !counter.compare_exchange_weak(value, value - 1, std::memory_order_relaxed)) { }
+    return value > 0;
+}
+
+bool IoRing::queue_failure(std::uint64_t user_data, int result)
+{
+    {
+        ScopedLock guard(m_failures_lock);
+        Failure* free_entry = nullptr;
+        for (Failure& failure : m_failures) {
+            if (!failure.used) {
+                free_entry = &failure;
+                break;
+            }
+        }
+        if (!free_entry)
+            return false; // more injected failures in flight than the table holds: do the I/O
+        *free_entry = Failure { user_data, result, true };
+        m_pending_failures.fetch_add(1, std::memory_order_acq_rel);
+    }
+    while (!queue_nop(user_data))
+        submit();
+    return true;
+}
+
+void IoRing::inject_errors(Op op, int error, unsigned count)
+{
+    if (op == Op::Read) {
+        m_read_error.store(error);
+        m_read_errors.store(count);
+    } else {
+        m_write_error.store(error);
+        m_write_errors.store(count);
+    }
+}
+
+void IoRing::inject_short_writes(unsigned count) { m_short_writes.store(count); }
+
 bool IoRing::queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data)
 {
+    if (take_injection(m_read_errors) && queue_failure(user_data, -m_read_error.load()))
+        return true;
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -31,6 +75,10 @@ bool IoRing::queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t o
 
 bool IoRing::queue_write(int fd, const void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data)
 {
+    if (take_injection(m_write_errors) && queue_failure(user_data, -m_write_error.load()))
+        return true;
+    if (take_injection(m_short_writes))
+        bytes /= 2; // a real write of half the bytes
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -66,6 +114,19 @@ int IoRing::wait_completions(Completion* out, unsigned max)
         out[taken++] = Completion { io_uring_cqe_get_data64(cqe), cqe->res };
     }
     io_uring_cq_advance(m_ring.get(), taken);
+    if (m_pending_failures.load(std::memory_order_acquire) != 0) {
+        ScopedLock guard(m_failures_lock);
+        for (unsigned i = 0; i < taken; ++i) {
+            for (Failure& failure : m_failures) {
+                if (failure.used && failure.user_data == out[i].user_data && out[i].result == 0) {
+                    out[i].result = failure.result;
+                    failure.used = false;
+                    m_pending_failures.fetch_sub(1, std::memory_order_acq_rel);
+                    break;
+                }
+            }
+        }
+    }
     return static_cast<int>(taken);
 }
 

@@ -3,7 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <array>
 #include <vmemu/base/vm_error.hpp>
+#include <vmemu/sync/spinlock.hpp>
 
 struct io_uring;
 
@@ -34,9 +36,33 @@ public:
     // The count taken, or -errno (EINTR included).
     int wait_completions(Completion* out, unsigned max);
 
+    // Fault injection, for tests: the next count reads (or writes) never reach the file and
+    // complete with -error, as from a failing disk; the next count writes with short_writes
+    // transfer half their bytes.
+    enum class Op : std::uint8_t { Read, Write };
+    void inject_errors(Op op, int error, unsigned count);
+    void inject_short_writes(unsigned count);
+
 private:
     explicit IoRing(std::unique_ptr<io_uring> ring);
+    // A request that fails by injection: queued as a NOP whose completion takes this result.
+    bool queue_failure(std::uint64_t user_data, int result);
+    bool take_injection(std::atomic<unsigned>& counter);
+
     std::unique_ptr<io_uring> m_ring;
+    std::atomic<unsigned> m_read_errors { 0 };
+    std::atomic<unsigned> m_write_errors { 0 };
+    std::atomic<int> m_read_error { 0 };
+    std::atomic<int> m_write_error { 0 };
+    std::atomic<unsigned> m_short_writes { 0 };
+    struct Failure {
+        std::uint64_t user_data;
+        int result;
+        bool used;
+    };
+    Spinlock m_failures_lock;
+    std::array<Failure, 256> m_failures {};
+    std::atomic<unsigned> m_pending_failures { 0 };
 };
 
 } // namespace vmemu::os

@@ -67,8 +67,8 @@ public:
     std::string swaps_line() const;
     static const char* swaps_heading();
 
-    // Fault injection for tests: the next count completions in direction report -error, or,
-    // with short_write, a write of half a page.
+    // Fault injection for tests, through the os/ layer's io_uring: the next count requests in
+    // direction fail with -error without reaching the file, or write half a page.
     void inject_failures(IoDirection direction, int error, unsigned count);
     void inject_short_writes(unsigned count);
 
@@ -76,7 +76,6 @@ private:
     SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
         CompletionHandler handler, void* context);
     void reap_completions();
-    int apply_injection(IoDirection direction, int result);
 
     static constexpr std::uint64_t kWriteBit = std::uint64_t { 1 } << 63;
     static constexpr std::uint64_t kStopBit = std::uint64_t { 1 } << 62;
@@ -91,11 +90,6 @@ private:
     Mutex m_submit_lock;
     std::atomic<std::uint32_t> m_in_flight { 0 };
     mutable std::atomic<std::uint32_t> m_completions { 0 };
-    std::atomic<int> m_inject_read_error { 0 };
-    std::atomic<unsigned> m_inject_reads { 0 };
-    std::atomic<int> m_inject_write_error { 0 };
-    std::atomic<unsigned> m_inject_writes { 0 };
-    std::atomic<unsigned> m_inject_short_writes { 0 };
     std::thread m_completion_thread;
 };
 
