@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <random>
 #include <regex>
 #include <sys/resource.h>
@@ -425,6 +426,40 @@ TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
     EXPECT_EQ(machine->swap()->cache().pages(), 0u);
     space->verify_invariants();
     machine->verify_invariants();
+}
+
+} // namespace
+} // namespace vmemu
+
+namespace vmemu {
+namespace {
+
+TEST(Reclaim, SequentialSwapInsReadAheadAlongTheVmaWhereverTheSlotsAre)
+{
+    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 256;
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < kPages; ++page)
+        write_page(words, page, 4);
+    // Page out one page at a time in a random order: consecutive slots hold pages far apart.
+    std::vector<std::size_t> order(kPages);
+    for (std::size_t page = 0; page < kPages; ++page)
+        order[page] = page;
+    std::shuffle(order.begin(), order.end(), std::mt19937(5));
+    for (std::size_t page : order)
+        ASSERT_TRUE(space->madvise(area.page_offset(static_cast<std::int64_t>(page)), kPageSize, MADV_PAGEOUT));
+    machine->wait_for_swap_io();
+    ASSERT_EQ(space->rss_pages(), 0u);
+    auto hits = machine->stat().value(VmStatItem::SwapRaHit);
+    auto major = machine->stat().value(VmStatItem::PgMajFault);
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_TRUE(page_is(words, page, 4)) << page;
+    // Most pages came in ahead of their fault.
+    EXPECT_GT(machine->stat().value(VmStatItem::SwapRaHit) - hits, static_cast<std::int64_t>(kPages / 2));
+    EXPECT_LT(machine->stat().value(VmStatItem::PgMajFault) - major, static_cast<std::int64_t>(kPages / 2));
+    space->verify_invariants();
 }
 
 } // namespace

@@ -152,6 +152,7 @@ private:
         VM_REQUIRES_SHARED(m_mmap_lock);
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    void swap_vma_readahead(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     // Gives new anonymous frames their owner and puts them on the LRU.
     void add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)
         VM_REQUIRES(m_page_table_lock);

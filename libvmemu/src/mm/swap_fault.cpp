@@ -8,6 +8,28 @@
 
 namespace vmemu {
 
+void AddressSpace::swap_vma_readahead(Vma& vma, VirtAddr address)
+{
+    // swap_vma_readahead(): when swap faults walk the VMA in order, the next pages' entries are
+    // read ahead wherever their slots are, within the VMA and this PTE table.
+    bool sequential = vma.swapin_is_sequential(address.vpn());
+    vma.record_swapin(address.vpn());
+    if (!sequential || (vma.flags() & VmFlags::RandRead))
+        return;
+    SwapEntry entries[SwapState::kReadaroundPages];
+    std::size_t count = 0;
+    std::uint64_t index = address.vpn() & (PageTable::kEntries - 1);
+    std::size_t room = std::min<std::size_t>(PageTable::kEntries - 1 - index, pages_between(address, vma.end()) - 1);
+    PageTable::Entry* slot = m_page_table.walk(address);
+    for (std::size_t i = 1; i <= std::min<std::size_t>(room, SwapState::kReadaroundPages); ++i) {
+        Pte pte(slot[i].load(std::memory_order_acquire));
+        if (pte.is_swap())
+            entries[count++] = pte.swap_entry();
+    }
+    if (count)
+        m_machine.swap()->swapin_async(entries, count);
+}
+
 FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
 {
     SwapState& swap = *m_machine.swap();
@@ -31,6 +53,7 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
             return FaultResult::Handled;
         sched_yield();
     }
+    swap_vma_readahead(vma, address);
     SwapState::wait_on_page_flag(*page, PageFlag::Locked);
     if (page->test(PageFlag::Error)) {
         m_machine.put_page(*page);

@@ -91,6 +91,10 @@ public:
         m_window.store(window, std::memory_order_relaxed);
     }
 
+    // Swap faults: the page a sequential stream of swap-ins would fault next (VMA readahead).
+    bool swapin_is_sequential(std::uint64_t vpn) const { return m_next_swapin_vpn.load(std::memory_order_relaxed) == vpn; }
+    void record_swapin(std::uint64_t vpn) { m_next_swapin_vpn.store(vpn + 1, std::memory_order_relaxed); }
+
     VmaTreeHook tree_hook;
 
 private:
@@ -100,6 +104,7 @@ private:
     std::uint64_t m_pgoff;
     std::atomic<std::uint64_t> m_next_vpn { 0 };
     std::atomic<std::uint32_t> m_window { 0 };
+    std::atomic<std::uint64_t> m_next_swapin_vpn { 0 };
 };
 
 } // namespace vmemu
