@@ -1,0 +1,354 @@
+// vs_kernel: the same workloads three ways in one run, side by side:
+//   1. vmemu with F frames and a private swap file;
+//   2. the kernel, in a memory cgroup (v1) limited to F, with a swap file of the same size on
+//      the same disk (set up and removed by this harness; needs root);
+//   3. the kernel with no limit, the floor.
+// Workloads, over a working set of 4 x F in 4 KiB pages: random reads and writes (each access
+// checks the page's signature and writes a new one half of the time), and sequential scans.
+//
+//   vs_kernel [--frames SIZE] [--accesses N] [--passes N] [--swap-dir DIR]
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <random>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+#include <vmemu/swap/swap_header.hpp>
+#include <vmemu/vmemu.hpp>
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+struct Settings {
+    std::size_t frames_bytes { std::size_t { 64 } << 20 };
+    std::size_t accesses { 200000 };
+    unsigned passes { 2 };
+    std::string swap_dir { "/var/tmp" };
+};
+
+struct Result {
+    double random_seconds { 0 };
+    double scan_seconds { 0 };
+    long wrong { -1 };
+    long memory_kb { 0 }; // vmemu: what the machine holds in memory (see under_vmemu())
+};
+
+std::uint32_t signature(std::size_t page, std::uint32_t generation)
+{
+    return static_cast<std::uint32_t>(page * 2654435761u) ^ (generation * 97u);
+}
+
+long status_kb(const char* field)
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind(field, 0) == 0)
+            return std::atol(line.c_str() + std::strlen(field));
+    }
+    return 0;
+}
+
+// Pages of a file in the page cache (mincore over a mapping of it).
+long cached_kb(int fd)
+{
+    struct stat status {};
+    if (fstat(fd, &status) != 0 || status.st_size == 0)
+        return 0;
+    auto bytes = static_cast<std::size_t>(status.st_size);
+    void* map = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return 0;
+    std::vector<unsigned char> resident((bytes + kPage - 1) / kPage);
+    long pages = 0;
+    if (mincore(map, bytes, resident.data()) == 0) {
+        for (unsigned char bit : resident)
+            pages += bit & 1;
+    }
+    munmap(map, bytes);
+    return pages * static_cast<long>(kPage / 1024);
+}
+
+// The workloads, on any memory. Each page's first word carries its signature.
+Result run_workloads(char* base, std::size_t pages, const Settings& settings)
+{
+    Result result;
+    result.wrong = 0;
+    std::vector<std::uint32_t> generation(pages, 1);
+    auto word = [&](std::size_t page) { return reinterpret_cast<volatile std::uint32_t*>(base + page * kPage); };
+    for (std::size_t page = 0; page < pages; ++page)
+        *word(page) = signature(page, 1);
+
+    std::mt19937_64 random(42);
+    auto started = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < settings.accesses; ++i) {
+        std::size_t page = random() % pages;
+        result.wrong += *word(page) != signature(page, generation[page]);
+        if (random() & 1)
+            *word(page) = signature(page, ++generation[page]);
+    }
+    result.random_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    started = std::chrono::steady_clock::now();
+    for (unsigned pass = 0; pass < settings.passes; ++pass) {
+        for (std::size_t page = 0; page < pages; ++page) {
+            result.wrong += *word(page) != signature(page, generation[page]);
+            *word(page) = signature(page, ++generation[page]);
+        }
+    }
+    result.scan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return result;
+}
+
+// Runs body in a child process and hands back its Result.
+template<typename Body>
+Result in_child(Body body)
+{
+    std::fflush(stdout); // or the child would print the parent's buffered lines again
+    auto* shared = static_cast<Result*>(
+        mmap(nullptr, sizeof(Result), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    *shared = Result {};
+    pid_t child = fork();
+    if (child == 0) {
+        *shared = body();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    Result result = *shared;
+    munmap(shared, sizeof(Result));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        result.wrong = -1;
+    return result;
+}
+
+Result native(const Settings& settings, std::size_t pages)
+{
+    void* region = mmap(nullptr, pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED)
+        return {};
+    madvise(region, pages * kPage, MADV_NOHUGEPAGE);
+    Result result = run_workloads(static_cast<char*>(region), pages, settings);
+    munmap(region, pages * kPage);
+    return result;
+}
+
+Result under_vmemu(const Settings& settings, std::size_t pages, long* metadata_kb, long* baseline_kb)
+{
+    vmemu::MachineConfig config { .frames = settings.frames_bytes / kPage };
+    vmemu::SwapDeviceConfig swap;
+    swap.bytes = settings.frames_bytes + pages * kPage;
+    config.swap = swap;
+    setenv("TMPDIR", settings.swap_dir.c_str(), 1);
+    *baseline_kb = status_kb("RssAnon:");
+    auto machine = vmemu::Machine::create(config);
+    if (!machine) {
+        std::fprintf(stderr, "vs_kernel: vmemu: %s\n", machine.error().what());
+        return {};
+    }
+    auto space = (*machine)->create_address_space(std::size_t { 64 } << 30);
+    auto region = (*space)->mmap(vmemu::VirtAddr(), pages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    Result result = run_workloads(region->ptr<char>(), pages, settings);
+    // What vmemu holds: the frames the memfd has allocated (each counted once, though the
+    // direct map and the emulated addresses both map them, which VmRSS counts twice), the
+    // anonymous memory it added (mem_map, swap tables), and the swap file's page cache, which
+    // O_DIRECT keeps empty. The workload's own bookkeeping (4 bytes a page) is in the anonymous
+    // part too.
+    struct stat arena {};
+    fstat((*machine)->arena().fd(), &arena);
+    int swap_fd = -1;
+    long frames_kb = static_cast<long>(arena.st_blocks * 512 / 1024);
+    long anon_kb = status_kb("RssAnon:") - *baseline_kb;
+    long swap_cache_kb = 0;
+    for (int fd = 3; fd < 1024 && swap_fd < 0; ++fd) {
+        char link[64], target[512];
+        std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t length = readlink(link, target, sizeof target - 1);
+        if (length > 0 && std::string(target, static_cast<std::size_t>(length)).find(settings.swap_dir) == 0) {
+            swap_fd = fd;
+            swap_cache_kb = cached_kb(fd);
+        }
+    }
+    result.memory_kb = frames_kb + anon_kb + swap_cache_kb;
+    std::printf("vmemu memory: frames %ld kB + anonymous %ld kB + swap file page cache %ld kB\n", frames_kb, anon_kb,
+        swap_cache_kb);
+    std::fflush(stdout);
+    *metadata_kb = static_cast<long>((*machine)->frame_count() * sizeof(vmemu::PageFrame) / 1024);
+    return result;
+}
+
+// The kernel's side of the comparison: a swap file and a memory cgroup, removed afterwards.
+class KernelLimit {
+public:
+    KernelLimit(const Settings& settings, std::size_t swap_bytes)
+    {
+        m_swap_path = settings.swap_dir + "/vmemu-vs-kernel-" + std::to_string(getpid()) + ".swap";
+        m_cgroup = "/sys/fs/cgroup/memory/vmemu-vs-kernel-" + std::to_string(getpid());
+        int fd = open(m_swap_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || posix_fallocate(fd, 0, static_cast<off_t>(swap_bytes)) != 0) {
+            fail("cannot create the swap file");
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        alignas(4096) static std::byte header[kPage];
+        vmemu::SwapHeaderInfo info;
+        info.last_page = static_cast<std::uint32_t>(swap_bytes / kPage - 1);
+        info.uuid = vmemu::SwapHeaderInfo::random_uuid();
+        info.label = "vs_kernel";
+        (void)info.encode(header);
+        bool written = pwrite(fd, header, kPage, 0) == static_cast<ssize_t>(kPage) && fsync(fd) == 0;
+        close(fd);
+        if (!written || swapon(m_swap_path.c_str(), 0) != 0) {
+            fail("swapon failed");
+            return;
+        }
+        m_swap_on = true;
+        if (mkdir(m_cgroup.c_str(), 0755) != 0) {
+            fail("cannot create the memory cgroup (cgroup v1 at /sys/fs/cgroup/memory)");
+            return;
+        }
+        m_cgroup_made = true;
+        if (!write_file(m_cgroup + "/memory.limit_in_bytes", std::to_string(settings.frames_bytes)))
+            fail("cannot set memory.limit_in_bytes");
+    }
+    ~KernelLimit()
+    {
+        if (m_cgroup_made)
+            rmdir(m_cgroup.c_str());
+        if (m_swap_on)
+            swapoff(m_swap_path.c_str());
+        unlink(m_swap_path.c_str());
+    }
+    bool ready() const { return m_error.empty(); }
+    const std::string& error() const { return m_error; }
+    bool enter() const { return write_file(m_cgroup + "/cgroup.procs", std::to_string(getpid())); }
+
+private:
+    static bool write_file(const std::string& path, const std::string& text)
+    {
+        std::ofstream out(path);
+        out << text;
+        out.flush();
+        return static_cast<bool>(out);
+    }
+    void fail(const std::string& what)
+    {
+        if (m_error.empty())
+            m_error = what + " (" + std::strerror(errno) + ")";
+    }
+
+    std::string m_swap_path;
+    std::string m_cgroup;
+    bool m_swap_on { false };
+    bool m_cgroup_made { false };
+    std::string m_error;
+};
+
+std::size_t parse_size(const char* text)
+{
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(text, &end, 10);
+    unsigned shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (end == text || (shift ? end[1] : end[0]) != '\0' || value == 0) {
+        std::fprintf(stderr, "vs_kernel: malformed size '%s'\n", text);
+        std::exit(2);
+    }
+    return static_cast<std::size_t>(value << shift);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Settings settings;
+    for (int i = 1; i < argc; ++i) {
+        std::string option = argv[i];
+        if (i + 1 >= argc) {
+            std::fprintf(stderr, "vs_kernel: %s needs a value\n", option.c_str());
+            return 2;
+        }
+        const char* value = argv[++i];
+        if (option == "--frames")
+            settings.frames_bytes = parse_size(value);
+        else if (option == "--accesses")
+            settings.accesses = parse_size(value);
+        else if (option == "--passes")
+            settings.passes = static_cast<unsigned>(parse_size(value));
+        else if (option == "--swap-dir")
+            settings.swap_dir = value;
+        else {
+            std::fprintf(stderr, "vs_kernel: unknown option %s\n", option.c_str());
+            return 2;
+        }
+    }
+    std::size_t pages = 4 * settings.frames_bytes / kPage;
+    std::printf("vs_kernel: working set %zu MiB (4 x F), F = %zu MiB, %zu random accesses, %u scan passes, swap in %s\n",
+        pages * kPage >> 20, settings.frames_bytes >> 20, settings.accesses, settings.passes, settings.swap_dir.c_str());
+
+    long metadata_kb = 0;
+    long baseline_kb = 0;
+    Result vmemu_result = in_child([&] { return under_vmemu(settings, pages, &metadata_kb, &baseline_kb); });
+    // vmemu's metadata: mem_map (page tables live in the frames), the swap_map, the swap cache
+    // table, and the workload's generation table, all computed as the child allocated them.
+    std::size_t swap_slots = (settings.frames_bytes + pages * kPage) / kPage;
+    metadata_kb = static_cast<long>((settings.frames_bytes / kPage * sizeof(vmemu::PageFrame) + swap_slots * (1 + 8 + 4)
+                                        + pages * 4) / 1024);
+
+    Result limited;
+    bool have_limited = false;
+    if (geteuid() != 0) {
+        std::printf("vs_kernel: the kernel-with-limit run needs root (swapon and a memory cgroup): skipped\n");
+    } else {
+        KernelLimit limit(settings, settings.frames_bytes + pages * kPage + kPage);
+        if (!limit.ready()) {
+            std::printf("vs_kernel: cannot set up the kernel-with-limit run: %s: skipped\n", limit.error().c_str());
+        } else {
+            limited = in_child([&] {
+                if (!limit.enter())
+                    _exit(3);
+                return native(settings, pages);
+            });
+            have_limited = limited.wrong == 0;
+        }
+    }
+    Result floor = in_child([&] { return native(settings, pages); });
+
+    auto us_per_access = [&](const Result& r) { return r.random_seconds * 1e6 / static_cast<double>(settings.accesses); };
+    auto scan_mib_s = [&](const Result& r) {
+        return static_cast<double>(settings.passes * pages * kPage) / (1 << 20) / r.scan_seconds;
+    };
+    std::printf("\n%-26s %14s %16s %8s\n", "system", "random us/acc", "scan MiB/s", "errors");
+    std::printf("%-26s %14.2f %16.1f %8ld\n", "vmemu, F frames", us_per_access(vmemu_result), scan_mib_s(vmemu_result),
+        vmemu_result.wrong);
+    if (have_limited)
+        std::printf("%-26s %14.2f %16.1f %8ld\n", "kernel, cgroup limit F", us_per_access(limited), scan_mib_s(limited),
+            limited.wrong);
+    std::printf("%-26s %14.2f %16.1f %8ld\n", "kernel, no limit", us_per_access(floor), scan_mib_s(floor), floor.wrong);
+    std::printf("\nratios:\n");
+    if (have_limited) {
+        std::printf("  random, vmemu / kernel-with-limit (time per access)  = %5.3f  (target <= 1.0)\n",
+            us_per_access(vmemu_result) / us_per_access(limited));
+        std::printf("  scan, vmemu / kernel-with-limit (throughput)         = %5.3f  (target >= 1.5)\n",
+            scan_mib_s(vmemu_result) / scan_mib_s(limited));
+    }
+    std::printf("  random, vmemu / kernel-no-limit (time per access)    = %5.3f\n",
+        us_per_access(vmemu_result) / us_per_access(floor));
+    long budget_kb = static_cast<long>(settings.frames_bytes / 1024) + metadata_kb;
+    // Allow the 16 zero frames and 1 MiB for the allocator's slack and the threads' stacks.
+    budget_kb += 16 * 4 + 1024;
+    std::printf("\nmemory: vmemu holds %ld kB; F plus metadata is %ld kB: %s\n", vmemu_result.memory_kb, budget_kb,
+        vmemu_result.memory_kb <= budget_kb ? "within" : "OVER");
+    bool ok = vmemu_result.wrong == 0 && floor.wrong == 0 && (!have_limited || limited.wrong == 0);
+    return ok ? 0 : 1;
+}
