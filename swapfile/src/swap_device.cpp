@@ -67,7 +67,14 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
     if (!ring)
         return fail(ring.error());
     std::string path = config.path.empty() ? fd_path(fd) : config.path;
-    return std::unique_ptr<SwapDevice>(new SwapDevice(fd, std::move(path), header, std::move(*ring), handler, context));
+    std::unique_ptr<SwapDevice> device(new SwapDevice(fd, std::move(path), header, std::move(*ring), handler, context));
+    for (SyncRing& sync : device->m_sync_rings) {
+        auto small = os::IoRing::create(4);
+        if (!small)
+            return std::unexpected(small.error()); // the device closes the file
+        sync.ring = std::move(*small);
+    }
+    return device;
 }
 
 SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
@@ -152,11 +159,41 @@ void SwapDevice::reap_completions()
     }
 }
 
+int SwapDevice::read_now(std::uint32_t slot, std::byte* page)
+{
+    VM_ASSERT(slot >= 1 && slot <= m_header.last_page);
+    for (SyncRing& sync : m_sync_rings) {
+        bool expected = false;
+        if (!sync.busy.compare_exchange_strong(expected, true, std::memory_order_acquire))
+            continue;
+        int result = -EIO;
+        if (sync.ring->queue_read(m_fd, page, kPage, std::uint64_t { slot } * kPage, slot)) {
+            int submitted;
+            while ((submitted = sync.ring->submit()) == -EINTR) { }
+            os::IoRing::Completion completion {};
+            int taken = -EINTR;
+            while (submitted >= 0 && (taken = sync.ring->wait_completions(&completion, 1)) == -EINTR) { }
+            if (submitted < 0)
+                result = submitted;
+            else if (taken == 1)
+                result = completion.result >= 0 && static_cast<std::uint64_t>(completion.result) != kPage
+                    ? -EIO // a short read is an error too
+                    : completion.result;
+        }
+        sync.busy.store(false, std::memory_order_release);
+        return result;
+    }
+    return -EBUSY;
+}
+
 void SwapDevice::wait_for_completion(std::uint32_t seen) const { os::futex_wait(m_completions, seen); }
 
 void SwapDevice::inject_failures(IoDirection direction, int error, unsigned count)
 {
-    m_ring->inject_errors(direction == IoDirection::Write ? os::IoRing::Op::Write : os::IoRing::Op::Read, error, count);
+    auto op = direction == IoDirection::Write ? os::IoRing::Op::Write : os::IoRing::Op::Read;
+    m_ring->inject_errors(op, error, count);
+    for (SyncRing& sync : m_sync_rings)
+        sync.ring->inject_errors(op, error, count);
 }
 
 void SwapDevice::inject_short_writes(unsigned count) { m_ring->inject_short_writes(count); }

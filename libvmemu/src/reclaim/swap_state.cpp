@@ -158,7 +158,8 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
     }
     SwapIo reads[kReadaroundPages];
     std::size_t count = 0;
-    prepare_read(*pfn, entry.offset(), Readahead::No, reads[count++]);
+    SwapIo own;
+    prepare_read(*pfn, entry.offset(), Readahead::No, own);
     // Cluster readahead: the other used slots of the aligned window, as swap_cluster_readahead().
     std::uint32_t window = readahead_window(entry.offset());
     std::uint32_t base = entry.offset() & ~(window - 1);
@@ -173,8 +174,17 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
         prepare_read(*frame, slot, Readahead::Yes, reads[count++]);
         m_machine.stat().inc(VmStatItem::SwapRa);
     }
-    m_device->submit(reads, count);
-    return &m_machine.arena().frame(*pfn);
+    // The readahead goes to the completion thread; the faulting page is read and completed
+    // right here when a ring of the pool is free, which saves two context switches.
+    if (count)
+        m_device->submit(reads, count);
+    PageFrame& page = m_machine.arena().frame(*pfn);
+    int result = m_device->read_now(own.slot, own.page);
+    if (result == -EBUSY)
+        m_device->submit(&own, 1);
+    else
+        end_read(page, result);
+    return &page;
 }
 
 void SwapState::prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead, SwapIo& io)

@@ -1,4 +1,5 @@
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,11 @@ public:
 
     // Submits the requests, in one io_uring_submit when the queue can hold them. Async-signal-safe.
     void submit(const SwapIo* requests, std::size_t count) VM_EXCLUDES(m_submit_lock);
+    // Reads slot into page and waits for it in the calling thread, on a ring of its own from a
+    // small pool, so that a swap fault does not wait for the completion thread to wake it.
+    // Returns the bytes read or -errno; -EBUSY when every ring of the pool is busy (the caller
+    // then goes through submit()). Async-signal-safe.
+    int read_now(std::uint32_t slot, std::byte* page);
 
     SwapSlots& slots() { return m_slots; }
     const SwapSlots& slots() const { return m_slots; }
@@ -85,6 +91,12 @@ private:
     SwapHeaderInfo m_header;
     SwapSlots m_slots;
     std::unique_ptr<os::IoRing> m_ring;
+    static constexpr std::size_t kSyncRings = 4;
+    struct SyncRing {
+        std::unique_ptr<os::IoRing> ring;
+        std::atomic<bool> busy { false };
+    };
+    std::array<SyncRing, kSyncRings> m_sync_rings;
     CompletionHandler m_handler;
     void* m_context;
     Mutex m_submit_lock;
