@@ -99,7 +99,7 @@ SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::uni
 SwapDevice::~SwapDevice()
 {
     while (m_in_flight.load(std::memory_order_acquire) != 0)
-        os::futex_wait(m_in_flight, m_in_flight.load());
+        wait_for_completion(m_completions.load(std::memory_order_acquire));
     {
         ScopedLock guard(m_submit_lock);
         while (!m_ring->queue_nop(kStopBit))
@@ -151,11 +151,12 @@ void SwapDevice::reap_completions()
             if (result >= 0 && static_cast<std::uint64_t>(result) != kPage)
                 result = -EIO;
             m_handler(m_context, user_data & ~kWriteBit, direction, result);
-            if (m_in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1)
-                os::futex_wake(m_in_flight, INT32_MAX);
-            m_completions.fetch_add(1, std::memory_order_acq_rel);
-            os::futex_wake(m_completions, INT32_MAX);
+            m_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+            m_completions.fetch_add(1, std::memory_order_seq_cst);
         }
+        // One wake-up for the batch, and none when nobody waits.
+        if (count > 0 && m_completion_waiters.load(std::memory_order_seq_cst) != 0)
+            os::futex_wake(m_completions, INT32_MAX);
     }
 }
 
@@ -186,7 +187,12 @@ int SwapDevice::read_now(std::uint32_t slot, std::byte* page)
     return -EBUSY;
 }
 
-void SwapDevice::wait_for_completion(std::uint32_t seen) const { os::futex_wait(m_completions, seen); }
+void SwapDevice::wait_for_completion(std::uint32_t seen) const
+{
+    m_completion_waiters.fetch_add(1, std::memory_order_seq_cst);
+    os::futex_wait(m_completions, seen);
+    m_completion_waiters.fetch_sub(1, std::memory_order_seq_cst);
+}
 
 void SwapDevice::inject_failures(IoDirection direction, int error, unsigned count)
 {

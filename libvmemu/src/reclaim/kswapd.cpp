@@ -28,8 +28,10 @@ Kswapd::~Kswapd()
 
 void Kswapd::wake()
 {
-    m_wakeups.fetch_add(1, std::memory_order_acq_rel);
-    os::futex_wake(m_wakeups, 1);
+    m_wakeups.fetch_add(1, std::memory_order_seq_cst);
+    // While kswapd works, the faults that call this cost no system call.
+    if (m_sleeping.load(std::memory_order_seq_cst))
+        os::futex_wake(m_wakeups, 1);
 }
 
 void Kswapd::resume()
@@ -60,7 +62,9 @@ void Kswapd::run()
                     swap->device().wait_for_completion(completions);
             }
         }
+        m_sleeping.store(true, std::memory_order_seq_cst);
         os::futex_wait(m_wakeups, seen); // returns at once if woken meanwhile
+        m_sleeping.store(false, std::memory_order_seq_cst);
     }
 }
 

@@ -59,9 +59,14 @@ bool SwapState::freeze_refs(PageFrame& page, std::int32_t expected)
 
 void SwapState::wait_on_page_flag(PageFrame& page, PageFlag flag)
 {
+    auto bit = static_cast<std::uint32_t>(flag);
+    auto waiters = static_cast<std::uint32_t>(PageFlag::Waiters);
     for (;;) {
-        std::uint32_t flags = page.flags.load(std::memory_order_acquire);
-        if (!(flags & static_cast<std::uint32_t>(flag)))
+        if (!(page.flags.load(std::memory_order_acquire) & bit))
+            return;
+        // PG_waiters first, so that the clearer sees it and pays for a wake-up.
+        std::uint32_t flags = page.flags.fetch_or(waiters, std::memory_order_acq_rel) | waiters;
+        if (!(flags & bit))
             return;
         os::futex_wait(page.flags, flags);
     }
@@ -69,8 +74,11 @@ void SwapState::wait_on_page_flag(PageFrame& page, PageFlag flag)
 
 void SwapState::clear_and_wake(PageFrame& page, PageFlag flag)
 {
-    page.clear(flag);
-    os::futex_wake(page.flags, INT32_MAX);
+    // Nobody to wake unless a waiter said so: no system call on the common path.
+    auto waiters = static_cast<std::uint32_t>(PageFlag::Waiters);
+    std::uint32_t old = page.flags.fetch_and(~(static_cast<std::uint32_t>(flag) | waiters), std::memory_order_acq_rel);
+    if (old & waiters)
+        os::futex_wake(page.flags, INT32_MAX);
 }
 
 std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)

@@ -28,6 +28,7 @@ enum class PageFlag : std::uint32_t {
     Zeroed = 1u << 16,
     Error = 1u << 17,     // PG_error: the last I/O of the page failed
     Readahead = 1u << 18, // PG_readahead: read by swap readahead, not yet faulted on
+    Waiters = 1u << 19,   // PG_waiters: someone sleeps on this page's flags word
 };
 
 // What a frame is used for, like Linux's page_type (PageBuddy, PageTable) for frames that are

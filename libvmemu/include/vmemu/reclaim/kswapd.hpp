@@ -29,6 +29,7 @@ private:
 
     Machine& m_machine;
     std::atomic<std::uint32_t> m_wakeups { 0 };
+    std::atomic<bool> m_sleeping { false };
     std::atomic<bool> m_stop { false };
     std::atomic<int> m_paused { 0 };
     std::atomic<std::uint64_t> m_runs { 0 };

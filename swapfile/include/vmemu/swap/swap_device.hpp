@@ -102,6 +102,7 @@ private:
     Mutex m_submit_lock;
     std::atomic<std::uint32_t> m_in_flight { 0 };
     mutable std::atomic<std::uint32_t> m_completions { 0 };
+    mutable std::atomic<std::uint32_t> m_completion_waiters { 0 };
     std::thread m_completion_thread;
 };
 
