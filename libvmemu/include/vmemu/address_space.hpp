@@ -104,10 +104,10 @@ public:
     // page_referenced_one(): true if the PTE was accessed; clears the bit and takes the page
     // out of the hardware view, so that the next touch sets it again.
     bool page_referenced_one(PageFrame& page) VM_EXCLUDES(m_page_table_lock);
-    // try_to_unmap_one(): replaces the PTE with entry (and the workingset shadow) and drops the
-    // mapping's reference, which is never the last (the caller holds the page).
-    UnmapResult try_to_unmap_one(PageFrame& page, SwapEntry entry, std::uint64_t shadow)
-        VM_EXCLUDES(m_page_table_lock);
+    // try_to_unmap_one(): replaces the PTE with the swap entry of the page's swap-cache slot
+    // (and the workingset shadow) and drops the mapping's reference, which is never the last
+    // (the caller holds the page). Failed if the page left the swap cache meanwhile (a write).
+    UnmapResult try_to_unmap_one(PageFrame& page, std::uint64_t shadow) VM_EXCLUDES(m_page_table_lock);
     // After a failed swap write: the PTE maps the page again (dirty, write-protected, out of
     // the hardware view), if it still holds entry.
     void restore_swap_pte(PageFrame& page, SwapEntry entry) VM_EXCLUDES(m_page_table_lock);
@@ -151,7 +151,8 @@ private:
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
     // swap_fault.cpp
-    FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
+        VM_REQUIRES_SHARED(m_mmap_lock);
     void swap_vma_readahead(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     // Gives new anonymous frames their owner and puts them on the LRU.
     void add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)

@@ -92,6 +92,9 @@ void AddressSpace::verify_invariants() const
         VM_ASSERT(frame.refcount.load() >= 1);
         VM_ASSERT(frame.mapcount.load() >= 1);
         VM_ASSERT(frame.mapping == this && frame.index == address.vpn());
+        // A clean copy in the swap cache is write-protected; only a page that reclaim has taken
+        // off the LRU (between add_to_swap() and try_to_unmap()) may be both.
+        VM_ASSERT(!(pte.writable() && frame.test(PageFlag::SwapCache) && frame.test(PageFlag::Lru)));
     };
     m_page_table.for_each_slot(m_reservation_start, m_reservation_end, check);
 }

@@ -35,7 +35,7 @@ FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) 
     if (pte.none())
         return access == FaultAccess::Write ? do_anonymous_page(*vma, page) : do_zero_page(*vma, page);
     if (pte.is_swap())
-        return do_swap_page(*vma, page, pte);
+        return do_swap_page(*vma, page, pte, access);
     if (access == FaultAccess::Write && !pte.writable())
         return do_wp_page(*vma, page, pte);
     return sync_hardware_view(*vma, page, *slot);
@@ -162,6 +162,11 @@ FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
         Pte pte(slot->load(std::memory_order_acquire));
         if (pte != seen)
             return FaultResult::Handled;
+        // A page kept in the swap cache after a read fault is clean: its slot still holds its
+        // data. Writing it makes the slot stale, so the page leaves the cache first.
+        PageFrame& page = arena.frame(pte.pfn());
+        if (page.test(PageFlag::SwapCache))
+            m_machine.swap()->delete_from_swap_cache(page);
         return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
     }
     // The first write to a zero-page mapping: a fresh zeroed frame replaces it.
@@ -200,9 +205,11 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     std::uint64_t wanted = hw_bits(hw_prot(vma, pte.writable()));
     if ((pte.raw() & Pte::kHwBits) == wanted)
         return FaultResult::Handled; // a racing fault already did
+    // Neighbours without their accessed bit stay out: reclaim is watching for their next touch.
     auto lags_in_step = [&](PageTable::Entry& other, std::int64_t distance) {
         Pte neighbour(other.load(std::memory_order_acquire));
-        return neighbour.present() && !neighbour.hw_mapped() && neighbour.writable() == pte.writable()
+        return neighbour.present() && !neighbour.hw_mapped() && neighbour.accessed()
+            && neighbour.writable() == pte.writable()
             && neighbour.pfn().get() == pte.pfn().get() + static_cast<std::uint64_t>(distance);
     };
     std::uint64_t index = address.vpn() & (PageTable::kEntries - 1);
@@ -250,6 +257,9 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
             m_machine.stat().inc(VmStatItem::UnevictablePgsMunlocked);
         }
         frame.mapcount.fetch_sub(1, std::memory_order_acq_rel);
+        // A clean page kept in the swap cache goes with its slot, unless reclaim holds it.
+        if (frame.test(PageFlag::SwapCache) && m_machine.swap()->try_free_cached_page(frame))
+            return;
         m_machine.put_page(frame);
     });
     m_machine.stat().add(VmStatItem::NrAnonPages, -anon_pages);

@@ -47,7 +47,10 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
             Pte pte(slot.load(std::memory_order_relaxed));
             if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
                 return;
-            slot.store((writable ? pte.with(Pte::kWrite) : pte.without(Pte::kWrite)).raw(), std::memory_order_release);
+            // A clean copy in the swap cache stays write-protected: its first write must go
+            // through do_wp_page(), which lets go of the stale slot.
+            bool may_write = writable && !arena.frame(pte.pfn()).test(PageFlag::SwapCache);
+            slot.store((may_write ? pte.with(Pte::kWrite) : pte.without(Pte::kWrite)).raw(), std::memory_order_release);
         });
     }
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))

@@ -23,10 +23,14 @@ bool AddressSpace::page_referenced_one(PageFrame& page)
     return true;
 }
 
-AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, SwapEntry entry, std::uint64_t shadow)
+AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::uint64_t shadow)
 {
     VirtAddr address(page.index << kPageShift);
     ScopedLock ptl(m_page_table_lock);
+    // A write fault takes a clean page out of the swap cache under this lock.
+    if (!page.test(PageFlag::SwapCache))
+        return UnmapResult::Failed;
+    SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
     PageTable::Entry* slot = m_page_table.walk(address);
     if (!slot)
         return UnmapResult::NotMapped;

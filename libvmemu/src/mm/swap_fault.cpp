@@ -30,7 +30,7 @@ void AddressSpace::swap_vma_readahead(Vma& vma, VirtAddr address)
         m_machine.swap()->swapin_async(entries, count);
 }
 
-FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
+FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
 {
     SwapState& swap = *m_machine.swap();
     SwapEntry entry = seen.swap_entry();
@@ -73,9 +73,18 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
         return FaultResult::Handled;
     }
     Pfn pfn = m_machine.arena().pfn_of(*page);
-    std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kDirty;
-    if (vma.flags() & VmFlags::Write)
-        bits |= Pte::kWrite;
+    // should_try_to_free_swap(): after a read fault the page stays in the swap cache, clean and
+    // write-protected, so that reclaim can drop it again without writing it, unless swap is
+    // half full or the memory is locked. A write fault takes it out of the cache now.
+    SwapSlots& slots = swap.device().slots();
+    bool keep_cached = access != FaultAccess::Write && !(vma.flags() & VmFlags::Locked)
+        && slots.nr_free() > slots.total_slots() / 2;
+    std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
+    if (!keep_cached) {
+        bits |= Pte::kDirty;
+        if (vma.flags() & VmFlags::Write)
+            bits |= Pte::kWrite;
+    }
     FaultResult result = install_locked(vma, address, pfn, 1, bits);
     if (result != FaultResult::Handled) {
         m_machine.put_page(*page);
@@ -86,10 +95,11 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen)
     page->mapping = this;
     page->index = address.vpn();
     m_machine.stat().inc(VmStatItem::NrAnonPages);
-    // The PTE no longer refers to the slot, and the page leaves the cache: it is dirty again,
-    // and the slot is free for others.
-    swap.device().slots().drop_reference(entry.offset());
-    swap.delete_from_swap_cache(*page);
+    // The PTE no longer refers to the slot. Unless the page stays as a clean copy, it leaves
+    // the cache too, and the slot is free for others.
+    slots.drop_reference(entry.offset());
+    if (!keep_cached)
+        swap.delete_from_swap_cache(*page);
     if ((vma.flags() & VmFlags::Locked) && m_machine.lruvec().mlock_page(*page)) {
         m_machine.stat().inc(VmStatItem::NrMlock);
         m_machine.stat().inc(VmStatItem::UnevictablePgsMlocked);

@@ -1,4 +1,5 @@
 #include <csignal>
+#include <sched.h>
 #include <pthread.h>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
@@ -34,6 +35,13 @@ void Kswapd::wake()
         os::futex_wake(m_wakeups, 1);
 }
 
+void Kswapd::pause()
+{
+    m_paused.fetch_add(1, std::memory_order_seq_cst);
+    while (m_balancing.load(std::memory_order_seq_cst))
+        sched_yield();
+}
+
 void Kswapd::resume()
 {
     m_paused.fetch_sub(1, std::memory_order_acq_rel);
@@ -46,7 +54,8 @@ void Kswapd::run()
     while (!m_stop.load(std::memory_order_acquire)) {
         std::uint32_t seen = m_wakeups.load(std::memory_order_acquire);
         bool below_low = m_machine.free_frames() < marks.low;
-        if (below_low && m_paused.load(std::memory_order_acquire) == 0) {
+        m_balancing.store(true, std::memory_order_seq_cst);
+        if (below_low && m_paused.load(std::memory_order_seq_cst) == 0) {
             m_runs.fetch_add(1, std::memory_order_relaxed);
             // balance_pgdat(): up to the high watermark, in SWAP_CLUSTER_MAX batches.
             while (m_machine.free_frames() < marks.high && !m_stop.load(std::memory_order_acquire)
@@ -62,6 +71,7 @@ void Kswapd::run()
                     swap->device().wait_for_completion(completions);
             }
         }
+        m_balancing.store(false, std::memory_order_seq_cst);
         m_sleeping.store(true, std::memory_order_seq_cst);
         os::futex_wait(m_wakeups, seen); // returns at once if woken meanwhile
         m_sleeping.store(false, std::memory_order_seq_cst);

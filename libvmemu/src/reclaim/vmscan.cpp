@@ -110,35 +110,69 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     if (swapping == 0)
         return freed;
 
-    std::size_t with_slots = swap->add_to_swap(to_swap, swapping);
-    for (std::size_t i = with_slots; i < swapping; ++i)
-        activate(*to_swap[i]); // swap is full: keep them, as Linux does
+    // A page that kept a clean copy in the swap cache (a read fault brought it in and it has not
+    // been written since) needs no slot and no write: its slot still holds its data.
+    PageFrame* need_slot[kSwapClusterMax];
+    std::size_t needing = 0;
+    PageFrame* ready[kSwapClusterMax];
+    bool clean[kSwapClusterMax];
+    std::size_t readied = 0;
+    for (std::size_t i = 0; i < swapping; ++i) {
+        if (to_swap[i]->test(PageFlag::SwapCache)) {
+            clean[readied] = true;
+            ready[readied++] = to_swap[i];
+        } else {
+            need_slot[needing++] = to_swap[i];
+        }
+    }
+    std::size_t with_slots = swap->add_to_swap(need_slot, needing);
+    for (std::size_t i = with_slots; i < needing; ++i)
+        activate(*need_slot[i]); // swap is full: keep them, as Linux does
+    for (std::size_t i = 0; i < with_slots; ++i) {
+        clean[readied] = false;
+        ready[readied++] = need_slot[i];
+    }
     SwapIo writes[kSwapClusterMax];
     std::size_t writing = 0;
-    for (std::size_t i = 0; i < with_slots; ++i) {
-        PageFrame& page = *to_swap[i];
-        SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+    for (std::size_t i = 0; i < readied; ++i) {
+        PageFrame& page = *ready[i];
         std::uint64_t shadow = m_machine.workingset().eviction_shadow(lruvec);
         AddressSpace::UnmapResult unmapped;
         {
             SharedLock spaces(m_machine.spaces_lock());
             AddressSpace* space = m_machine.space_of_locked(page);
-            unmapped = space ? space->try_to_unmap_one(page, entry, shadow) : AddressSpace::UnmapResult::NotMapped;
+            unmapped = space ? space->try_to_unmap_one(page, shadow) : AddressSpace::UnmapResult::NotMapped;
         }
         if (unmapped != AddressSpace::UnmapResult::Unmapped) {
-            // Raced with munmap, or the kernel refused to drop the hardware view.
-            swap->delete_from_swap_cache(page);
+            // Raced with munmap or with a write, or the kernel refused to drop the hardware
+            // view: the page stays. A slot given to it just now goes back.
+            if (!clean[i] && page.test(PageFlag::SwapCache))
+                swap->delete_from_swap_cache(page);
+            // A clean copy whose mapping went away meanwhile goes now, slot and all.
+            if (clean[i] && page.mapcount.load(std::memory_order_acquire) == 0 && swap->try_free_cached_page(page)) {
+                ++freed;
+                continue;
+            }
             keep(page);
+            continue;
+        }
+        lruvec.age_nonresident(1);
+        if (clean[i]) {
+            if (swap->try_free_cached_page(page)) {
+                ++freed;
+                m_machine.stat().inc(steal_item(mode));
+            } else {
+                keep(page);
+            }
             continue;
         }
         // try_to_unmap() dropped the mapping's reference; the cache's and the isolation's
         // remain until the write completes.
-        lruvec.age_nonresident(1);
         page.set(PageFlag::Writeback);
         m_machine.stat().inc(VmStatItem::NrWriteback);
         Pfn pfn = m_machine.arena().pfn_of(page);
-        writes[writing++] = SwapIo { entry.offset(), m_machine.arena().direct_map(pfn), swap_io_user_data(pfn, mode),
-            IoDirection::Write };
+        writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),
+            swap_io_user_data(pfn, mode), IoDirection::Write };
     }
     if (writing)
         swap->device().submit(writes, writing); // one submission for the batch

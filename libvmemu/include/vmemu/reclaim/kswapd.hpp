@@ -19,8 +19,9 @@ public:
 
     // wakeup_kswapd(): async-signal-safe.
     void wake();
-    // Pauses reclaim by kswapd while held (tests use it to make reclaim deterministic).
-    void pause() { m_paused.fetch_add(1, std::memory_order_acq_rel); }
+    // Pauses reclaim by kswapd, waiting for a batch in progress to end (tests use it to make
+    // reclaim deterministic).
+    void pause();
     void resume();
     std::uint64_t runs() const { return m_runs.load(std::memory_order_relaxed); }
 
@@ -32,6 +33,7 @@ private:
     std::atomic<bool> m_sleeping { false };
     std::atomic<bool> m_stop { false };
     std::atomic<int> m_paused { 0 };
+    std::atomic<bool> m_balancing { false };
     std::atomic<std::uint64_t> m_runs { 0 };
     std::thread m_thread;
 };
