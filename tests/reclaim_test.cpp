@@ -487,3 +487,74 @@ TEST(Reclaim, SequentialSwapInsReadAheadAlongTheVmaWhereverTheSlotsAre)
 
 } // namespace
 } // namespace vmemu
+
+namespace vmemu {
+namespace {
+
+TEST(ReclaimRace, ReclaimRacingMadviseDontneedNeverTakesAPageBeingFreed)
+{
+    // madvise(MADV_DONTNEED) drops the last reference of pages that reclaim, in another thread,
+    // is isolating from the LRU at the same moment.
+    auto machine = make_swapping_machine(4096, 64 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 64;
+    std::atomic<bool> stop { false };
+    std::thread reclaimer([&] {
+        while (!stop.load())
+            (void)machine->reclaim(32);
+    });
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    auto* words = area.ptr<std::uint32_t>();
+    for (int round = 0; round < 3000; ++round) {
+        for (std::size_t page = 0; page < kPages; ++page)
+            write_page(words, page, static_cast<std::uint32_t>(round));
+        for (std::size_t page = 0; page < kPages; page += 7)
+            ASSERT_TRUE(page_is(words, page, static_cast<std::uint32_t>(round))) << round;
+        ASSERT_TRUE(space->madvise(area, kPages * kPageSize, MADV_DONTNEED));
+    }
+    stop = true;
+    reclaimer.join();
+    machine->wait_for_swap_io();
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+TEST(ReclaimRace, FailedWritesOfMovedPagesLoseNothing)
+{
+    // Every swap write fails while mremap moves the range back and forth: a page whose write
+    // failed must come back wherever its PTE has gone.
+    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 1u << 30);
+    constexpr std::size_t kPages = 64;
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    std::atomic<bool> stop { false };
+    std::thread reclaimer([&] {
+        while (!stop.load())
+            (void)machine->reclaim(32);
+    });
+    for (int round = 0; round < 300; ++round) {
+        auto* words = area.ptr<std::uint32_t>();
+        for (std::size_t page = 0; page < kPages; ++page)
+            write_page(words, page, static_cast<std::uint32_t>(round));
+        auto moved = space->mremap(area, kPages * kPageSize, kPages * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED,
+            area == space->reservation_start() ? area.offset(test::kMiB) : space->reservation_start());
+        ASSERT_TRUE(moved);
+        area = *moved;
+        words = area.ptr<std::uint32_t>();
+        for (std::size_t page = 0; page < kPages; ++page)
+            ASSERT_TRUE(page_is(words, page, static_cast<std::uint32_t>(round))) << "round " << round << " page " << page;
+    }
+    stop = true;
+    reclaimer.join();
+    machine->wait_for_swap_io();
+    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 0);
+    space->verify_invariants();
+    ASSERT_TRUE(space->munmap(area, kPages * kPageSize));
+    machine->wait_for_swap_io();
+    EXPECT_EQ(machine->swap()->device().slots().nr_free(), machine->swap()->device().slots().total_slots());
+    EXPECT_EQ(machine->swap()->cache().pages(), 0u);
+}
+
+} // namespace
+} // namespace vmemu

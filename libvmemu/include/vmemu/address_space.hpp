@@ -109,8 +109,9 @@ public:
     // (the caller holds the page). Failed if the page left the swap cache meanwhile (a write).
     UnmapResult try_to_unmap_one(PageFrame& page, std::uint64_t shadow) VM_EXCLUDES(m_page_table_lock);
     // After a failed swap write: the PTE maps the page again (dirty, write-protected, out of
-    // the hardware view), if it still holds entry.
-    void restore_swap_pte(PageFrame& page, SwapEntry entry) VM_EXCLUDES(m_page_table_lock);
+    // the hardware view) and the page leaves the swap cache, if the PTE still holds entry.
+    // Returns whether it did.
+    bool restore_swap_pte(PageFrame& page, SwapEntry entry) VM_EXCLUDES(m_page_table_lock);
 
     Machine& machine() const { return m_machine; }
 

@@ -127,6 +127,12 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
             slot.store(0, std::memory_order_release);
             if (pte.present() && !m_machine.arena().is_zero_pfn(pte.pfn()))
                 m_machine.arena().frame(pte.pfn()).index = to.vpn();
+            // A swapped page still in the swap cache follows too: a failed write puts it back
+            // where its PTE is now.
+            if (pte.is_swap()) {
+                if (auto cached = m_machine.swap()->cache().lookup(pte.swap_entry().offset()))
+                    m_machine.arena().frame(Pfn(*cached)).index = to.vpn();
+            }
         });
     }
     if (!keep_old)

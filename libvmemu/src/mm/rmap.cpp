@@ -48,16 +48,16 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     return UnmapResult::Unmapped;
 }
 
-void AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
+bool AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
 {
     VirtAddr address(page.index << kPageShift);
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
     if (!slot)
-        return;
+        return false;
     Pte pte(slot->load(std::memory_order_acquire));
     if (!pte.is_swap() || pte.swap_entry() != entry)
-        return;
+        return false;
     // Present but write-protected and unaccessed: a read maps it, a write makes it writable
     // again through do_wp_page(), as for the only user of a private page.
     Pfn pfn = m_machine.arena().pfn_of(page);
@@ -66,6 +66,10 @@ void AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
     page.refcount.fetch_add(1, std::memory_order_acq_rel);
     m_machine.stat().inc(VmStatItem::NrAnonPages);
     m_machine.swap()->device().slots().drop_reference(entry.offset());
+    // Out of the swap cache under this lock: the write fault a restored page may take next
+    // looks at PG_swapcache under it too.
+    m_machine.swap()->delete_from_swap_cache(page);
+    return true;
 }
 
 } // namespace vmemu

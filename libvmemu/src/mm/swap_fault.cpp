@@ -35,6 +35,7 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, Fau
     SwapState& swap = *m_machine.swap();
     SwapEntry entry = seen.swap_entry();
     PageFrame* page = nullptr;
+retry:
     for (;;) {
         page = swap.lookup_get(entry);
         if (page)
@@ -60,6 +61,14 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, Fau
         return FaultResult::SigBus; // never a zero page in place of lost data
     }
     SwapState::wait_on_page_flag(*page, PageFlag::Writeback);
+    // While we slept, the page may have left the cache (freed after a failed write, or taken by
+    // a racing fault): then it is not the entry's page any more.
+    if (!page->test(PageFlag::SwapCache) || page->private_data != entry.offset()) {
+        m_machine.put_page(*page);
+        if (m_page_table.lookup(address) != seen)
+            return FaultResult::Handled;
+        goto retry;
+    }
     if (page->test(PageFlag::Readahead)) {
         page->clear(PageFlag::Readahead);
         m_machine.stat().inc(VmStatItem::SwapRaHit);
@@ -68,9 +77,13 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, Fau
 
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
-    if (Pte(slot->load(std::memory_order_acquire)) != seen) {
-        m_machine.put_page(*page);
-        return FaultResult::Handled;
+    if (Pte(slot->load(std::memory_order_acquire)) != seen || !page->test(PageFlag::SwapCache)
+        || page->private_data != entry.offset()) {
+        // If the PTE went (munmap), the cached copy may be all that is left of the slot.
+        if (!(swap.device().slots().map_value(entry.offset()) == SwapSlots::kHasCache
+                && swap.try_free_cached_page(*page)))
+            m_machine.put_page(*page);
+        return FaultResult::Handled; // the access retries and faults again if it must
     }
     Pfn pfn = m_machine.arena().pfn_of(*page);
     // should_try_to_free_swap(): after a read fault the page stays in the swap cache, clean and
@@ -78,7 +91,7 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, Fau
     // half full or the memory is locked. A write fault takes it out of the cache now.
     SwapSlots& slots = swap.device().slots();
     bool keep_cached = access != FaultAccess::Write && !(vma.flags() & VmFlags::Locked)
-        && slots.nr_free() > slots.total_slots() / 2;
+        && !page->test(PageFlag::Dirty) && slots.nr_free() > slots.total_slots() / 2;
     std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
     if (!keep_cached) {
         bits |= Pte::kDirty;
@@ -90,10 +103,12 @@ FaultResult AddressSpace::do_swap_page(Vma& vma, VirtAddr address, Pte seen, Fau
         m_machine.put_page(*page);
         return result;
     }
-    // The caller's reference becomes the mapping's.
-    page->mapcount.fetch_add(1, std::memory_order_acq_rel);
+    // The caller's reference becomes the mapping's. The reverse map must be right before the
+    // page counts as mapped.
     page->mapping = this;
     page->index = address.vpn();
+    page->mapcount.fetch_add(1, std::memory_order_acq_rel);
+    page->clear(PageFlag::Dirty);
     m_machine.stat().inc(VmStatItem::NrAnonPages);
     // The PTE no longer refers to the slot. Unless the page stays as a clean copy, it leaves
     // the cache too, and the slot is free for others.

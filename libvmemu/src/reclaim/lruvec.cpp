@@ -4,6 +4,16 @@
 
 namespace vmemu {
 
+bool Lruvec::get_unless_zero(PageFrame& page)
+{
+    std::int32_t count = page.refcount.load(std::memory_order_acquire);
+    while (count > 0) {
+        if (page.refcount.compare_exchange_weak(count, count + 1, std::memory_order_acq_rel))
+            return true;
+    }
+    return false;
+}
+
 LruList Lruvec::list_of(const PageFrame& page)
 {
     if (page.test(PageFlag::Unevictable))
@@ -52,10 +62,16 @@ std::size_t Lruvec::isolate(LruList list, std::size_t count, PageFrame** out)
     ScopedLock guard(m_lock);
     auto& pages = m_lists[static_cast<unsigned>(list)];
     std::size_t taken = 0;
-    while (taken < count && !pages.empty()) {
-        PageFrame& page = pages.back();
-        del_locked(page);
-        page.refcount.fetch_add(1, std::memory_order_acq_rel);
+    auto it = pages.end();
+    while (taken < count && it != pages.begin()) {
+        PageFrame& page = *--it;
+        // A page whose last reference is going is on its way to release_page(), which takes
+        // it off the list: leave it there.
+        if (!get_unless_zero(page))
+            continue;
+        it = pages.erase(it);
+        m_sizes[static_cast<unsigned>(list)].fetch_sub(1, std::memory_order_relaxed);
+        page.clear(PageFlag::Lru);
         out[taken++] = &page;
     }
     return taken;
@@ -64,10 +80,9 @@ std::size_t Lruvec::isolate(LruList list, std::size_t count, PageFrame** out)
 bool Lruvec::isolate_page(PageFrame& page)
 {
     ScopedLock guard(m_lock);
-    if (!page.test(PageFlag::Lru) || page.test(PageFlag::Unevictable))
+    if (!page.test(PageFlag::Lru) || page.test(PageFlag::Unevictable) || !get_unless_zero(page))
         return false;
     del_locked(page);
-    page.refcount.fetch_add(1, std::memory_order_acq_rel);
     return true;
 }
 

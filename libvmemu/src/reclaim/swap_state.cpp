@@ -42,15 +42,7 @@ void SwapState::on_completion(void* context, std::uint64_t user_data, IoDirectio
             (user_data & kDirectBit) ? ReclaimMode::Direct : ReclaimMode::Kswapd);
 }
 
-bool SwapState::get_page_unless_zero(PageFrame& page)
-{
-    std::int32_t count = page.refcount.load(std::memory_order_acquire);
-    while (count > 0) {
-        if (page.refcount.compare_exchange_weak(count, count + 1, std::memory_order_acq_rel))
-            return true;
-    }
-    return false;
-}
+bool SwapState::get_page_unless_zero(PageFrame& page) { return Lruvec::get_unless_zero(page); }
 
 bool SwapState::freeze_refs(PageFrame& page, std::int32_t expected)
 {
@@ -109,10 +101,19 @@ void SwapState::delete_from_swap_cache(PageFrame& page)
 
 bool SwapState::try_free_cached_page(PageFrame& page)
 {
-    if (page.test(PageFlag::Locked) || page.test(PageFlag::Writeback) || page.mapcount.load() != 0)
+    auto busy = [&] {
+        return !page.test(PageFlag::SwapCache) || page.test(PageFlag::Locked) || page.test(PageFlag::Writeback)
+            || page.test(PageFlag::Dirty) || page.mapcount.load(std::memory_order_acquire) != 0;
+    };
+    if (busy() || !freeze_refs(page, 2))
         return false;
-    if (!freeze_refs(page, 2))
+    // Between the first look and the freeze a fault may have mapped the page and taken it out
+    // of the cache, leaving exactly two references of its own: look again now that nobody can
+    // take one.
+    if (busy()) {
+        page.refcount.store(2, std::memory_order_release);
         return false;
+    }
     // Nobody can find the page any more: lookups fail on a zero count.
     auto slot = static_cast<std::uint32_t>(page.private_data);
     m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
@@ -273,6 +274,19 @@ void SwapState::end_read(PageFrame& page, int result)
     m_machine.stat().inc(VmStatItem::PswpIn);
     m_machine.lruvec().add(page);
     clear_and_wake(page, PageFlag::Locked);
+    // Its PTE may have gone while the read was in flight (munmap of a range read ahead).
+    free_if_unused(page);
+}
+
+void SwapState::free_if_unused(PageFrame& page)
+{
+    auto slot = static_cast<std::uint32_t>(page.private_data);
+    if (!page.test(PageFlag::SwapCache) || m_device->slots().map_value(slot) != SwapSlots::kHasCache)
+        return;
+    if (!get_page_unless_zero(page))
+        return;
+    if (!try_free_cached_page(page))
+        m_machine.put_page(page);
 }
 
 } // namespace vmemu

@@ -137,6 +137,10 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     for (std::size_t i = 0; i < readied; ++i) {
         PageFrame& page = *ready[i];
         std::uint64_t shadow = m_machine.workingset().eviction_shadow(lruvec);
+        // PG_writeback before the swap PTE appears: a fault that finds the page in the swap
+        // cache must wait for the write, or it would free the slot under it.
+        if (!clean[i])
+            page.set(PageFlag::Writeback);
         AddressSpace::UnmapResult unmapped;
         {
             SharedLock spaces(m_machine.spaces_lock());
@@ -146,8 +150,11 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         if (unmapped != AddressSpace::UnmapResult::Unmapped) {
             // Raced with munmap or with a write, or the kernel refused to drop the hardware
             // view: the page stays. A slot given to it just now goes back.
-            if (!clean[i] && page.test(PageFlag::SwapCache))
-                swap->delete_from_swap_cache(page);
+            if (!clean[i]) {
+                SwapState::clear_and_wake(page, PageFlag::Writeback);
+                if (page.test(PageFlag::SwapCache))
+                    swap->delete_from_swap_cache(page);
+            }
             // A clean copy whose mapping went away meanwhile goes now, slot and all.
             if (clean[i] && page.mapcount.load(std::memory_order_acquire) == 0 && swap->try_free_cached_page(page)) {
                 ++freed;
@@ -168,7 +175,6 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         }
         // try_to_unmap() dropped the mapping's reference; the cache's and the isolation's
         // remain until the write completes.
-        page.set(PageFlag::Writeback);
         m_machine.stat().inc(VmStatItem::NrWriteback);
         Pfn pfn = m_machine.arena().pfn_of(page);
         writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),
@@ -190,12 +196,17 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
         if (!m_write_error_logged.exchange(true))
             log().error("swap write failed ({}); the pages stay in memory", -result);
         SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+        bool restored = false;
         {
             SharedLock spaces(m_machine.spaces_lock());
             if (AddressSpace* space = m_machine.space_of_locked(page))
-                space->restore_swap_pte(page, entry);
+                restored = space->restore_swap_pte(page, entry);
         }
-        swap.delete_from_swap_cache(page);
+        if (!restored) {
+            // The swap PTE is elsewhere (moved) or gone. The page stays in the cache, dirty:
+            // it is never dropped, and a fault on the entry finds it there.
+            page.set(PageFlag::Dirty);
+        }
         SwapState::clear_and_wake(page, PageFlag::Writeback);
         page.set(PageFlag::Active);
         if (m_machine.lruvec().putback(page))

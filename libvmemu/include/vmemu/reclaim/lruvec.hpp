@@ -28,6 +28,8 @@ public:
     Lruvec& operator=(const Lruvec&) = delete;
 
     static LruList list_of(const PageFrame& page);
+    // A reference, unless the count is already 0 (the page is being freed).
+    static bool get_unless_zero(PageFrame& page);
     // lru_cache_add(): puts page at the head of the list its flags name.
     void add(PageFrame& page) VM_EXCLUDES(m_lock);
     // Takes page off its list if it is on one (before it is freed). True if it was.

@@ -41,6 +41,8 @@ public:
     // Frees a page that only the cache and the caller still hold (refcount 2), when nothing
     // is in flight: it leaves the cache and goes back to the allocator. False if others hold it.
     bool try_free_cached_page(PageFrame& page);
+    // Frees page (in the swap cache) if no swap PTE refers to its slot any more and nobody holds it.
+    void free_if_unused(PageFrame& page);
     // swap_free(): a swap PTE that referred to entry is gone. If only the cache still holds
     // the slot, its page is freed too when nobody uses it.
     void swap_free(SwapEntry entry);
