@@ -160,4 +160,26 @@ inline VirtAddr map_region(const char* program, AddressSpace& space, std::size_t
     return *region;
 }
 
+// What every stress example starts with: a Machine sized by the options, an address space,
+// and a region of pages mapped in it. The address space dies before its Machine.
+struct Run {
+    std::unique_ptr<Machine> machine;
+    std::unique_ptr<AddressSpace> space;
+    VirtAddr region;
+    std::size_t pages { 0 };
+};
+
+inline Run start(const char* program, const Options& options, std::size_t pages)
+{
+    Run run;
+    run.machine = make_machine(program, options, pages * kPageSize);
+    auto space = run.machine->create_address_space(std::size_t { 64 } << 30);
+    if (!space)
+        usage_error(program, space.error().what());
+    run.space = std::move(*space);
+    run.region = map_region(program, *run.space, pages * kPageSize);
+    run.pages = pages;
+    return run;
+}
+
 } // namespace vmemu::example

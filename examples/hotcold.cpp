@@ -70,11 +70,9 @@ int main(int argc, char** argv)
     std::size_t hot = frames / 4;
     std::size_t cold = 4 * frames;
     std::size_t pages = hot + cold;
-    auto machine = make_machine(argv[0], options, pages * kPageSize);
-    auto space = machine->create_address_space(std::size_t { 64 } << 30);
-    if (!space)
-        usage_error(argv[0], space.error().what());
-    VirtAddr region = map_region(argv[0], **space, pages * kPageSize);
+    Run run = start(argv[0], options, pages);
+    Machine* machine = run.machine.get();
+    VirtAddr region = run.region;
     auto* words = region.ptr<std::uint32_t>();
     std::vector<std::uint32_t> generation(pages, 1);
     for (std::size_t page = 0; page < pages; ++page)
@@ -118,6 +116,6 @@ int main(int argc, char** argv)
     std::printf("\n%s: the hot set %s\n", kept_hot ? "ok" : "FAILED",
         kept_hot ? "stayed resident at least as well as under FIFO" : "was evicted more than under FIFO");
     std::printf("%s: every page read back %s\n", wrong ? "FAILED" : "ok", wrong ? "wrong" : "as written");
-    (void)(*space)->munmap(region, pages * kPageSize);
+    (void)run.space->munmap(region, pages * kPageSize);
     return wrong || !kept_hot ? 1 : 0;
 }

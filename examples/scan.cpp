@@ -14,11 +14,9 @@ int main(int argc, char** argv)
     std::size_t frames = options.frames_bytes / kPageSize;
     std::size_t pages = 2 * frames;
     constexpr std::uint32_t kPasses = 4;
-    auto machine = make_machine(argv[0], options, pages * kPageSize);
-    auto space = machine->create_address_space(std::size_t { 64 } << 30);
-    if (!space)
-        usage_error(argv[0], space.error().what());
-    VirtAddr region = map_region(argv[0], **space, pages * kPageSize);
+    Run run = start(argv[0], options, pages);
+    Machine* machine = run.machine.get();
+    VirtAddr region = run.region;
     auto* words = region.ptr<std::uint32_t>();
     std::printf("scan: %u passes over %zu pages (%zu MiB) on %zu frames (%zu MiB)\n", kPasses, pages,
         pages * kPageSize >> 20, frames, options.frames_bytes >> 20);
@@ -40,6 +38,6 @@ int main(int argc, char** argv)
         static_cast<long long>(stat(*machine, VmStatItem::SwapRa)));
     report(argv[0], *machine, options);
     std::printf("\n%s: every page read back %s\n", wrong ? "FAILED" : "ok", wrong ? "wrong" : "as written");
-    (void)(*space)->munmap(region, pages * kPageSize);
+    (void)run.space->munmap(region, pages * kPageSize);
     return wrong ? 1 : 0;
 }

@@ -17,11 +17,9 @@ int main(int argc, char** argv)
     Options options = parse_options(argc, argv);
     std::size_t frames = options.frames_bytes / kPageSize;
     std::size_t pages = 4 * frames;
-    auto machine = make_machine(argv[0], options, pages * kPageSize);
-    auto space = machine->create_address_space(std::size_t { 64 } << 30);
-    if (!space)
-        usage_error(argv[0], space.error().what());
-    VirtAddr region = map_region(argv[0], **space, pages * kPageSize);
+    Run run = start(argv[0], options, pages);
+    Machine* machine = run.machine.get();
+    VirtAddr region = run.region;
     auto* words = region.ptr<std::uint32_t>();
     std::vector<std::uint32_t> generation(pages, 1);
     std::printf("thrash: %zu pages (%zu MiB) of working set on %zu frames (%zu MiB), %u thread(s)\n", pages,
@@ -60,6 +58,6 @@ int main(int argc, char** argv)
         100.0 * static_cast<double>(major) / static_cast<double>(accesses));
     report(argv[0], *machine, options);
     std::printf("\n%s: every page read back %s\n", wrong ? "FAILED" : "ok", wrong ? "wrong" : "as written");
-    (void)(*space)->munmap(region, pages * kPageSize);
+    (void)run.space->munmap(region, pages * kPageSize);
     return wrong ? 1 : 0;
 }

@@ -151,6 +151,8 @@ private:
     FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
+    // rmap.cpp: the PTE that maps page at (page.mapping, page.index) here, if it does.
+    PageTable::Entry* pte_mapping_page_locked(const PageFrame& page) const VM_REQUIRES(m_page_table_lock);
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
         VM_REQUIRES_SHARED(m_mmap_lock);

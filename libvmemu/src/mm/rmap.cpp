@@ -5,15 +5,24 @@
 
 namespace vmemu {
 
+PageTable::Entry* AddressSpace::pte_mapping_page_locked(const PageFrame& page) const
+{
+    PageTable::Entry* slot = m_page_table.walk(VirtAddr(page.index << kPageShift));
+    if (!slot)
+        return nullptr;
+    Pte pte(slot->load(std::memory_order_acquire));
+    return pte.present() && pte.pfn() == m_machine.arena().pfn_of(page) ? slot : nullptr;
+}
+
 bool AddressSpace::page_referenced_one(PageFrame& page)
 {
     VirtAddr address(page.index << kPageShift);
     ScopedLock ptl(m_page_table_lock);
-    PageTable::Entry* slot = m_page_table.walk(address);
+    PageTable::Entry* slot = pte_mapping_page_locked(page);
     if (!slot)
         return false;
     Pte pte(slot->load(std::memory_order_acquire));
-    if (!pte.present() || pte.pfn() != m_machine.arena().pfn_of(page) || !pte.accessed())
+    if (!pte.accessed())
         return false;
     // ptep_clear_flush_young(): the hardware view must let go too, or the next access would
     // not be seen.
@@ -31,12 +40,10 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     if (!page.test(PageFlag::SwapCache))
         return UnmapResult::Failed;
     SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
-    PageTable::Entry* slot = m_page_table.walk(address);
+    PageTable::Entry* slot = pte_mapping_page_locked(page);
     if (!slot)
         return UnmapResult::NotMapped;
     Pte pte(slot->load(std::memory_order_acquire));
-    if (!pte.present() || pte.pfn() != m_machine.arena().pfn_of(page))
-        return UnmapResult::NotMapped;
     if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
         return UnmapResult::Failed;
     if (!m_machine.swap()->device().slots().add_reference(entry.offset()))

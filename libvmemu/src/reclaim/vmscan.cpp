@@ -65,6 +65,15 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
             ++freed;
         }
     };
+    // A clean copy in the swap cache goes without a write; otherwise it stays on the LRU.
+    auto free_or_keep = [&](PageFrame& page) {
+        if (swap->try_free_cached_page(page)) {
+            ++freed;
+            m_machine.stat().inc(steal_item(mode));
+        } else {
+            keep(page);
+        }
+    };
     auto activate = [&](PageFrame& page) {
         page.set(PageFlag::Active);
         m_machine.stat().inc(VmStatItem::PgActivate);
@@ -76,12 +85,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         bool mapped = page.mapcount.load(std::memory_order_acquire) > 0;
         if (!mapped && page.test(PageFlag::SwapCache)) {
             // A copy of a slot nobody maps (readahead, or left behind): drop it.
-            if (swap->try_free_cached_page(page)) {
-                ++freed;
-                m_machine.stat().inc(steal_item(mode));
-            } else {
-                keep(page);
-            }
+            free_or_keep(page);
             continue;
         }
         if (!mapped || page.test(PageFlag::Unevictable) || !swap) {
@@ -165,12 +169,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         }
         lruvec.age_nonresident(1);
         if (clean[i]) {
-            if (swap->try_free_cached_page(page)) {
-                ++freed;
-                m_machine.stat().inc(steal_item(mode));
-            } else {
-                keep(page);
-            }
+            free_or_keep(page);
             continue;
         }
         // try_to_unmap() dropped the mapping's reference; the cache's and the isolation's
