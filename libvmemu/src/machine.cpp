@@ -224,6 +224,13 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
 
 void Machine::verify_invariants() const
 {
+    // Frames in flight between their last reference and the buddy allocator count as neither
+    // allocated nor free: let kswapd's batch and the swap I/O finish first. (The program's own
+    // threads must be quiet too.)
+    std::optional<ScopedReclaimPause> pause;
+    if (m_kswapd)
+        pause.emplace(*m_kswapd);
+    wait_for_swap_io();
     os::ScopedAsyncSignalBlock signals;
     m_allocator.buddy().verify_invariants();
     m_lruvec.verify_invariants();

@@ -112,6 +112,8 @@ public:
     // The fault source's report and death when a fault finds no memory at all.
     [[noreturn]] void out_of_memory(std::uintptr_t address) const;
 
+    // Checks the buddy allocator, the LRU and the swap slots, after pausing kswapd and waiting
+    // for swap I/O. The program's threads must not be faulting meanwhile.
     void verify_invariants() const;
 
 private:
