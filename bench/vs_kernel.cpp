@@ -143,14 +143,14 @@ Result native(const Settings& settings, std::size_t pages)
     return result;
 }
 
-Result under_vmemu(const Settings& settings, std::size_t pages, long* metadata_kb, long* baseline_kb)
+Result under_vmemu(const Settings& settings, std::size_t pages)
 {
     vmemu::MachineConfig config { .frames = settings.frames_bytes / kPage };
     vmemu::SwapDeviceConfig swap;
     swap.bytes = settings.frames_bytes + pages * kPage;
     config.swap = swap;
     setenv("TMPDIR", settings.swap_dir.c_str(), 1);
-    *baseline_kb = status_kb("RssAnon:");
+    long baseline_kb = status_kb("RssAnon:");
     auto machine = vmemu::Machine::create(config);
     if (!machine) {
         std::fprintf(stderr, "vs_kernel: vmemu: %s\n", machine.error().what());
@@ -166,24 +166,22 @@ Result under_vmemu(const Settings& settings, std::size_t pages, long* metadata_k
     // part too.
     struct stat arena {};
     fstat((*machine)->arena().fd(), &arena);
-    int swap_fd = -1;
     long frames_kb = static_cast<long>(arena.st_blocks * 512 / 1024);
-    long anon_kb = status_kb("RssAnon:") - *baseline_kb;
+    long anon_kb = status_kb("RssAnon:") - baseline_kb;
     long swap_cache_kb = 0;
-    for (int fd = 3; fd < 1024 && swap_fd < 0; ++fd) {
+    for (int fd = 3; fd < 1024; ++fd) {
         char link[64], target[512];
         std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t length = readlink(link, target, sizeof target - 1);
         if (length > 0 && std::string(target, static_cast<std::size_t>(length)).find(settings.swap_dir) == 0) {
-            swap_fd = fd;
             swap_cache_kb = cached_kb(fd);
+            break;
         }
     }
     result.memory_kb = frames_kb + anon_kb + swap_cache_kb;
     std::printf("vmemu memory: frames %ld kB + anonymous %ld kB + swap file page cache %ld kB\n", frames_kb, anon_kb,
         swap_cache_kb);
     std::fflush(stdout);
-    *metadata_kb = static_cast<long>((*machine)->frame_count() * sizeof(vmemu::PageFrame) / 1024);
     return result;
 }
 
@@ -296,13 +294,11 @@ int main(int argc, char** argv)
     std::printf("vs_kernel: working set %zu MiB (4 x F), F = %zu MiB, %zu random accesses, %u scan passes, swap in %s\n",
         pages * kPage >> 20, settings.frames_bytes >> 20, settings.accesses, settings.passes, settings.swap_dir.c_str());
 
-    long metadata_kb = 0;
-    long baseline_kb = 0;
-    Result vmemu_result = in_child([&] { return under_vmemu(settings, pages, &metadata_kb, &baseline_kb); });
+    Result vmemu_result = in_child([&] { return under_vmemu(settings, pages); });
     // vmemu's metadata: mem_map (page tables live in the frames), the swap_map, the swap cache
     // table, and the workload's generation table, all computed as the child allocated them.
     std::size_t swap_slots = (settings.frames_bytes + pages * kPage) / kPage;
-    metadata_kb = static_cast<long>((settings.frames_bytes / kPage * sizeof(vmemu::PageFrame) + swap_slots * (1 + 8 + 4)
+    auto metadata_kb = static_cast<long>((settings.frames_bytes / kPage * sizeof(vmemu::PageFrame) + swap_slots * (1 + 8 + 4)
                                         + pages * 4) / 1024);
 
     Result limited;

@@ -26,7 +26,7 @@ SwapState::~SwapState()
     m_device.reset(); // waits for the I/O in flight, whose completions use the cache
 }
 
-std::uint64_t swap_io_user_data(Pfn pfn, ReclaimMode mode)
+std::uint64_t SwapState::write_user_data(Pfn pfn, ReclaimMode mode)
 {
     return pfn.get() | (mode == ReclaimMode::Direct ? kDirectBit : 0);
 }
@@ -41,8 +41,6 @@ void SwapState::on_completion(void* context, std::uint64_t user_data, IoDirectio
         self->m_machine.vmscan().end_swap_write(page, result,
             (user_data & kDirectBit) ? ReclaimMode::Direct : ReclaimMode::Kswapd);
 }
-
-bool SwapState::get_page_unless_zero(PageFrame& page) { return Lruvec::get_unless_zero(page); }
 
 bool SwapState::freeze_refs(PageFrame& page, std::int32_t expected)
 {
@@ -143,7 +141,7 @@ PageFrame* SwapState::lookup_get(SwapEntry entry)
     if (!frame)
         return nullptr;
     PageFrame& page = m_machine.arena().frame(Pfn(*frame));
-    if (!get_page_unless_zero(page))
+    if (!Lruvec::get_unless_zero(page))
         return nullptr;
     // The frame may have left the cache (and even been reused) before the reference was taken.
     if (!page.test(PageFlag::SwapCache) || page.private_data != entry.offset()) {
@@ -283,7 +281,7 @@ void SwapState::free_if_unused(PageFrame& page)
     auto slot = static_cast<std::uint32_t>(page.private_data);
     if (!page.test(PageFlag::SwapCache) || m_device->slots().map_value(slot) != SwapSlots::kHasCache)
         return;
-    if (!get_page_unless_zero(page))
+    if (!Lruvec::get_unless_zero(page))
         return;
     if (!try_free_cached_page(page))
         m_machine.put_page(page);

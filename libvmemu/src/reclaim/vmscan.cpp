@@ -8,8 +8,6 @@
 
 namespace vmemu {
 
-std::uint64_t swap_io_user_data(Pfn pfn, ReclaimMode mode);
-
 namespace {
 VmStatItem scan_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgScanKswapd : VmStatItem::PgScanDirect; }
 VmStatItem steal_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgStealKswapd : VmStatItem::PgStealDirect; }
@@ -177,7 +175,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         m_machine.stat().inc(VmStatItem::NrWriteback);
         Pfn pfn = m_machine.arena().pfn_of(page);
         writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),
-            swap_io_user_data(pfn, mode), IoDirection::Write };
+            SwapState::write_user_data(pfn, mode), IoDirection::Write };
     }
     if (writing)
         swap->device().submit(writes, writing); // one submission for the batch

@@ -51,7 +51,6 @@ public:
     constexpr bool dirty() const { return m_raw & kDirty; }
     constexpr bool hw_mapped() const { return m_raw & kHwMapped; }
     constexpr bool hw_writable() const { return m_raw & kHwWrite; }
-    constexpr bool hw_exec() const { return m_raw & kHwExec; }
     constexpr Pfn pfn() const { return Pfn((m_raw & kPfnMask) >> 12); }
     constexpr bool is_swap() const { return !present() && (m_raw & kSwap); }
     constexpr SwapEntry swap_entry() const

@@ -16,7 +16,6 @@ enum class HwProt : std::uint8_t {
     ReadExec = 5,
     ReadWriteExec = 7,
 };
-constexpr bool hw_prot_writable(HwProt prot) { return static_cast<unsigned>(prot) & 2; }
 
 enum class Populate : bool { No, Yes };
 

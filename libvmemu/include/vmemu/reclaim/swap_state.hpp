@@ -3,6 +3,7 @@
 #include <vmemu/base/pfn.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/phys/page_frame.hpp>
+#include <vmemu/reclaim/vmscan.hpp>
 #include <vmemu/swap/swap_cache.hpp>
 #include <vmemu/swap/swap_device.hpp>
 
@@ -64,9 +65,12 @@ public:
     // Sleep until the bit clears (the completion thread clears it and wakes the flags word).
     static void wait_on_page_flag(PageFrame& page, PageFlag flag);
     static void clear_and_wake(PageFrame& page, PageFlag flag);
-    static bool get_page_unless_zero(PageFrame& page);
     // Takes the last references (expected) at once, so that no lookup can take the page.
     static bool freeze_refs(PageFrame& page, std::int32_t expected);
+
+    // What a swap write hands the device, to be handed back at completion: the frame, and
+    // whether direct reclaim or kswapd wrote it.
+    static std::uint64_t write_user_data(Pfn pfn, ReclaimMode mode);
 
     // Pages read around a faulting slot at most: page-cluster 3, as Linux's default.
     static constexpr std::uint32_t kReadaroundPages = 8;

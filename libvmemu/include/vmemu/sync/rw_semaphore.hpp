@@ -15,7 +15,6 @@ public:
     void unlock() VM_RELEASE();
     void lock_shared() VM_ACQUIRE_SHARED();
     void unlock_shared() VM_RELEASE_SHARED();
-    bool is_locked_exclusive() const { return m_state.load(std::memory_order_relaxed) & kWriter; }
 
 private:
     static constexpr std::uint32_t kWriter = 1u << 31;
