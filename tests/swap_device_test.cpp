@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -157,10 +158,11 @@ TEST(SwapDevice, InjectedFailuresAndShortWritesAreReportedAsErrors)
     (*device)->inject_failures(IoDirection::Write, EIO, 1);
     (*device)->inject_short_writes(1);
     (*device)->inject_failures(IoDirection::Read, EIO, 1);
+    // Slots apart, so that each write is a request of its own.
     SwapIo batch[] = {
         { 1, pages.page(0), 0, IoDirection::Write },
-        { 2, pages.page(1), 1, IoDirection::Write },
-        { 3, pages.page(2), 2, IoDirection::Write },
+        { 3, pages.page(1), 1, IoDirection::Write },
+        { 5, pages.page(2), 2, IoDirection::Write },
     };
     (*device)->submit(batch, 3);
     completions.wait_for(3);
@@ -171,6 +173,45 @@ TEST(SwapDevice, InjectedFailuresAndShortWritesAreReportedAsErrors)
         + (completions.results[2] == -EIO);
     EXPECT_EQ(failed_writes, 2); // one EIO, one short write
     EXPECT_EQ(completions.results[3], -EIO);
+}
+
+TEST(SwapDevice, ConsecutiveSlotsAreOneRequestAndAShortOneFailsOnlyThePagesItMissed)
+{
+    Completions completions;
+    auto device = SwapDevice::create({ .bytes = 1 << 20 }, &Completions::handle, &completions);
+    ASSERT_TRUE(device);
+    AlignedPages pages(8);
+    for (std::uint32_t i = 0; i < 8; ++i)
+        std::memset(pages.page(i), static_cast<int>(0x40 + i), kPage);
+    // One request for slots 10..13: the injected short write reaches its first two pages.
+    (*device)->inject_short_writes(1);
+    std::vector<SwapIo> writes;
+    for (std::uint32_t i = 0; i < 4; ++i)
+        writes.push_back({ 10 + i, pages.page(i), i, IoDirection::Write });
+    (*device)->submit(writes.data(), writes.size());
+    completions.wait_for(4);
+    EXPECT_EQ(completions.results[0], static_cast<int>(kPage));
+    EXPECT_EQ(completions.results[1], static_cast<int>(kPage));
+    EXPECT_EQ(completions.results[2], -EIO);
+    EXPECT_EQ(completions.results[3], -EIO);
+    // The two written pages read back, in one request, exactly.
+    SwapIo reads[] = {
+        { 10, pages.page(4), 4, IoDirection::Read },
+        { 11, pages.page(5), 5, IoDirection::Read },
+    };
+    (*device)->submit(reads, 2);
+    completions.wait_for(6);
+    EXPECT_EQ(completions.results[4], static_cast<int>(kPage));
+    EXPECT_EQ(completions.results[5], static_cast<int>(kPage));
+    EXPECT_EQ(std::memcmp(pages.page(4), pages.page(0), 2 * kPage), 0);
+    // An injected error fails every page of the request.
+    (*device)->inject_failures(IoDirection::Write, EIO, 1);
+    for (std::uint32_t i = 0; i < 3; ++i)
+        writes[i].user_data = 6 + i;
+    (*device)->submit(writes.data(), 3);
+    completions.wait_for(9);
+    EXPECT_EQ(std::count(completions.results.begin() + 6, completions.results.begin() + 9, -EIO), 3);
+    EXPECT_EQ((*device)->in_flight(), 0u);
 }
 
 TEST(SwapDevice, PrivateFileIsUnnamedAndShowsInProcSwapsFormat)

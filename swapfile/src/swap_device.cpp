@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -86,6 +87,7 @@ SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::uni
     , m_ring(std::move(ring))
     , m_handler(handler)
     , m_context(context)
+    , m_runs(new Run[kRuns])
 {
     m_completion_thread = std::thread([this] {
         // The program's asynchronous signals belong to its own threads.
@@ -110,25 +112,88 @@ SwapDevice::~SwapDevice()
     ::close(m_fd);
 }
 
+SwapDevice::Run* SwapDevice::take_run()
+{
+    for (std::size_t i = 0; i < kRuns; ++i) {
+        Run& run = m_runs[(m_next_run + i) % kRuns];
+        if (!run.used.load(std::memory_order_acquire)) {
+            run.used.store(true, std::memory_order_relaxed);
+            m_next_run = (m_next_run + i + 1) % kRuns;
+            return &run;
+        }
+    }
+    return nullptr;
+}
+
 void SwapDevice::submit(const SwapIo* requests, std::size_t count)
 {
     ScopedLock guard(m_submit_lock);
     m_in_flight.fetch_add(static_cast<std::uint32_t>(count), std::memory_order_acq_rel);
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < count;) {
         const SwapIo& io = requests[i];
         VM_ASSERT(io.slot >= 1 && io.slot <= m_header.last_page);
-        VM_ASSERT(io.user_data < kStopBit);
+        VM_ASSERT(io.user_data < kRunBit);
+        std::size_t pages = 1;
+        while (i + pages < count && pages < kMaxRunPages && requests[i + pages].direction == io.direction
+            && requests[i + pages].slot == io.slot + pages)
+            ++pages;
+        Run* run = pages > 1 ? take_run() : nullptr;
+        if (!run)
+            pages = 1;
         std::uint64_t offset = std::uint64_t { io.slot } * kPage;
+        bool write = io.direction == IoDirection::Write;
+        std::uint64_t user_data = io.user_data;
+        if (run) {
+            run->count = static_cast<std::uint32_t>(pages);
+            for (std::size_t k = 0; k < pages; ++k) {
+                VM_ASSERT(requests[i + k].user_data < kRunBit);
+                run->user_data[k] = requests[i + k].user_data;
+                run->buffers[k] = iovec { requests[i + k].page, kPage };
+            }
+            user_data = kRunBit | static_cast<std::uint64_t>(run - m_runs.get());
+        }
+        if (write)
+            user_data |= kWriteBit;
         for (;;) {
-            bool queued = io.direction == IoDirection::Write
-                ? m_ring->queue_write(m_fd, io.page, kPage, offset, io.user_data | kWriteBit)
-                : m_ring->queue_read(m_fd, io.page, kPage, offset, io.user_data);
+            bool queued;
+            if (run)
+                queued = write ? m_ring->queue_writev(m_fd, run->buffers.data(), run->count, offset, user_data)
+                               : m_ring->queue_readv(m_fd, run->buffers.data(), run->count, offset, user_data);
+            else
+                queued = write ? m_ring->queue_write(m_fd, io.page, kPage, offset, user_data)
+                               : m_ring->queue_read(m_fd, io.page, kPage, offset, user_data);
             if (queued)
                 break;
             m_ring->submit(); // the submission queue is full
         }
+        i += pages;
     }
     while (m_ring->submit() == -EINTR) { }
+}
+
+void SwapDevice::complete(std::uint64_t user_data, IoDirection direction, int result)
+{
+    if (!(user_data & kRunBit)) {
+        // A short transfer is an error too: the page is not on disk (or not in memory).
+        if (result >= 0 && static_cast<std::uint64_t>(result) != kPage)
+            result = -EIO;
+        m_handler(m_context, user_data, direction, result);
+        m_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+        m_completions.fetch_add(1, std::memory_order_seq_cst);
+        return;
+    }
+    Run& run = m_runs[user_data & ~kRunBit];
+    std::uint32_t pages = run.count;
+    // The pages a short transfer reached are done; the others failed.
+    std::uint64_t done = result < 0 ? 0 : static_cast<std::uint64_t>(result) / kPage;
+    int failure = result < 0 ? result : -EIO;
+    std::array<std::uint64_t, kMaxRunPages> handed;
+    std::copy_n(run.user_data.begin(), pages, handed.begin());
+    run.used.store(false, std::memory_order_release);
+    for (std::uint32_t k = 0; k < pages; ++k)
+        m_handler(m_context, handed[k], direction, k < done ? static_cast<int>(kPage) : failure);
+    m_in_flight.fetch_sub(pages, std::memory_order_seq_cst);
+    m_completions.fetch_add(pages, std::memory_order_seq_cst);
 }
 
 void SwapDevice::reap_completions()
@@ -146,13 +211,7 @@ void SwapDevice::reap_completions()
                 continue;
             }
             IoDirection direction = (user_data & kWriteBit) ? IoDirection::Write : IoDirection::Read;
-            int result = completions[i].result;
-            // A short transfer is an error too: the page is not on disk (or not in memory).
-            if (result >= 0 && static_cast<std::uint64_t>(result) != kPage)
-                result = -EIO;
-            m_handler(m_context, user_data & ~kWriteBit, direction, result);
-            m_in_flight.fetch_sub(1, std::memory_order_seq_cst);
-            m_completions.fetch_add(1, std::memory_order_seq_cst);
+            complete(user_data & ~kWriteBit, direction, completions[i].result);
         }
         // One wake-up for the batch, and none when nobody waits.
         if (count > 0 && m_completion_waiters.load(std::memory_order_seq_cst) != 0)
@@ -169,8 +228,9 @@ int SwapDevice::read_now(std::uint32_t slot, std::byte* page)
             continue;
         int result = -EIO;
         if (sync.ring->queue_read(m_fd, page, kPage, std::uint64_t { slot } * kPage, slot)) {
+            // Submission and the wait in one system call.
             int submitted;
-            while ((submitted = sync.ring->submit()) == -EINTR) { }
+            while ((submitted = sync.ring->submit_and_wait(1)) == -EINTR) { }
             os::IoRing::Completion completion {};
             int taken = -EINTR;
             while (submitted >= 0 && (taken = sync.ring->wait_completions(&completion, 1)) == -EINTR) { }

@@ -87,6 +87,35 @@ bool IoRing::queue_write(int fd, const void* buffer, std::size_t bytes, std::uin
     return true;
 }
 
+bool IoRing::queue_readv(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data)
+{
+    if (take_injection(m_read_errors) && queue_failure(user_data, -m_read_error.load()))
+        return true;
+    io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
+    if (!sqe)
+        return false;
+    io_uring_prep_readv(sqe, fd, buffers, count, offset);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+bool IoRing::queue_writev(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data)
+{
+    if (take_injection(m_write_errors) && queue_failure(user_data, -m_write_error.load()))
+        return true;
+    // A short write transfers the first half of the request's buffers, or half of one.
+    bool short_write = take_injection(m_short_writes);
+    io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
+    if (!sqe)
+        return false;
+    if (short_write && count == 1)
+        io_uring_prep_write(sqe, fd, buffers[0].iov_base, static_cast<unsigned>(buffers[0].iov_len / 2), offset);
+    else
+        io_uring_prep_writev(sqe, fd, buffers, short_write ? count / 2 : count, offset);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
 bool IoRing::queue_nop(std::uint64_t user_data)
 {
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
@@ -98,6 +127,8 @@ bool IoRing::queue_nop(std::uint64_t user_data)
 }
 
 int IoRing::submit() { return io_uring_submit(m_ring.get()); }
+
+int IoRing::submit_and_wait(unsigned wait_for) { return io_uring_submit_and_wait(m_ring.get(), wait_for); }
 
 int IoRing::wait_completions(Completion* out, unsigned max)
 {

@@ -10,7 +10,7 @@ namespace vmemu {
 
 namespace {
 // The device hands back what was submitted: a frame number, and whether direct reclaim wrote it.
-constexpr std::uint64_t kDirectBit = std::uint64_t { 1 } << 61;
+constexpr std::uint64_t kDirectBit = std::uint64_t { 1 } << 60;
 } // namespace
 
 VmResult<std::unique_ptr<SwapState>> SwapState::create(const SwapDeviceConfig& config, Machine& machine)

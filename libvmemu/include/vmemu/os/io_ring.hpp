@@ -8,6 +8,7 @@
 #include <vmemu/sync/spinlock.hpp>
 
 struct io_uring;
+struct iovec;
 
 namespace vmemu::os {
 
@@ -29,9 +30,16 @@ public:
     // Queue one request; false when the submission queue is full (submit, then queue again).
     bool queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data);
     bool queue_write(int fd, const void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data);
+    // Vectored requests (IORING_OP_READV / WRITEV): one request for the buffers, which the
+    // file sees as one contiguous range from offset. The iovec array need only live until the
+    // request is submitted (IORING_FEAT_SUBMIT_STABLE).
+    bool queue_readv(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data);
+    bool queue_writev(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data);
     bool queue_nop(std::uint64_t user_data);
     // io_uring_submit(): the number submitted, or -errno.
     int submit();
+    // Submits, and waits for at least wait_for completions, in one io_uring_enter.
+    int submit_and_wait(unsigned wait_for);
     // Blocks until at least one completion is there, then takes up to max of them.
     // The count taken, or -errno (EINTR included).
     int wait_completions(Completion* out, unsigned max);

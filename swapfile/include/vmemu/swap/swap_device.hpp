@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/uio.h>
 #include <thread>
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/base/vm_error.hpp>
@@ -21,7 +22,7 @@ enum class IoDirection : std::uint8_t { Read, Write };
 struct SwapIo {
     std::uint32_t slot;
     std::byte* page;
-    std::uint64_t user_data; // below 2^62; handed back with the result
+    std::uint64_t user_data; // below 2^61; handed back with the result
     IoDirection direction;
 };
 
@@ -53,8 +54,13 @@ public:
     SwapDevice(const SwapDevice&) = delete;
     SwapDevice& operator=(const SwapDevice&) = delete;
 
-    // Submits the requests, in one io_uring_submit when the queue can hold them. Async-signal-safe.
+    // Submits the requests, in one io_uring_submit when the queue can hold them. Requests for
+    // consecutive slots in the same direction that follow each other in the array become one
+    // vectored request of up to kMaxRunPages pages, as the block layer merges bios: a reclaim
+    // batch written to one cluster is one write. Each page still gets its own completion
+    // (a short transfer fails the pages it did not reach). Async-signal-safe.
     void submit(const SwapIo* requests, std::size_t count) VM_EXCLUDES(m_submit_lock);
+    static constexpr std::size_t kMaxRunPages = 64;
     // Reads slot into page and waits for it in the calling thread, on a ring of its own from a
     // small pool, so that a swap fault does not wait for the completion thread to wake it.
     // Returns the bytes read or -errno; -EBUSY when every ring of the pool is busy (the caller
@@ -81,10 +87,23 @@ public:
 private:
     SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
         CompletionHandler handler, void* context);
+    // A vectored request's pages, from submission to completion.
+    struct Run {
+        std::atomic<bool> used { false };
+        std::uint32_t count { 0 };
+        std::array<std::uint64_t, kMaxRunPages> user_data {};
+        std::array<iovec, kMaxRunPages> buffers {};
+    };
+    static constexpr std::size_t kRuns = 64;
+
     void reap_completions();
+    // A free Run, or nullptr when all are in flight. Under m_submit_lock.
+    Run* take_run() VM_REQUIRES(m_submit_lock);
+    void complete(std::uint64_t user_data, IoDirection direction, int result);
 
     static constexpr std::uint64_t kWriteBit = std::uint64_t { 1 } << 63;
     static constexpr std::uint64_t kStopBit = std::uint64_t { 1 } << 62;
+    static constexpr std::uint64_t kRunBit = std::uint64_t { 1 } << 61;
 
     int m_fd;
     std::string m_path;
@@ -100,6 +119,8 @@ private:
     CompletionHandler m_handler;
     void* m_context;
     Mutex m_submit_lock;
+    std::unique_ptr<Run[]> m_runs;
+    std::size_t m_next_run VM_GUARDED_BY(m_submit_lock) { 0 };
     std::atomic<std::uint32_t> m_in_flight { 0 };
     mutable std::atomic<std::uint32_t> m_completions { 0 };
     mutable std::atomic<std::uint32_t> m_completion_waiters { 0 };
