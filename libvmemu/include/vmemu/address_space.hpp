@@ -101,9 +101,12 @@ public:
     // (page.mapping, page.index). The caller holds the Machine's spaces lock shared, which
     // keeps this address space alive, and none of its locks.
     enum class UnmapResult : std::uint8_t { Unmapped, NotMapped, Failed };
-    // page_referenced_one(): true if the PTE was accessed; clears the bit and takes the page
-    // out of the hardware view, so that the next touch sets it again.
-    bool page_referenced_one(PageFrame& page) VM_EXCLUDES(m_page_table_lock);
+    // folio_referenced() for a batch of pages mapped here: referenced[i] says whether page i's
+    // PTE was accessed since the last look. The bits are cleared and the pages leave the
+    // hardware view, so that the next touch sets them again; the kernel is told in one system
+    // call per run of neighbouring pages, as Linux batches the TLB flushes of reclaim.
+    static constexpr std::size_t kMaxReferencedBatch = 64;
+    void page_referenced_batch(PageFrame** pages, std::size_t count, bool* referenced) VM_EXCLUDES(m_page_table_lock);
     // try_to_unmap_one(): replaces the PTE with the swap entry of the page's swap-cache slot
     // (and the workingset shadow) and drops the mapping's reference, which is never the last
     // (the caller holds the page). Failed if the page left the swap cache meanwhile (a write).
@@ -156,7 +159,16 @@ private:
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
         VM_REQUIRES_SHARED(m_mmap_lock);
-    void swap_vma_readahead(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
+    // The faulting page is in frame pfn; readahead puts the next pages in the frames after it.
+    void swap_vma_readahead(Vma& vma, VirtAddr address, Pfn pfn) VM_REQUIRES_SHARED(m_mmap_lock);
+    // The pages after address that readahead brought into the frames after pfn and that can
+    // map with it: each with a reference, in around, and its swap PTE in seen. Returns how many.
+    std::size_t swap_fault_around_locked(Vma& vma, VirtAddr address, Pfn pfn, PageTable::Entry* slot,
+        PageFrame** around, Pte* seen) VM_REQUIRES(m_page_table_lock) VM_REQUIRES_SHARED(m_mmap_lock);
+    // A swap-cache page just installed at address, where the PTE was seen: the mapping takes
+    // the caller's reference, the slot loses the PTE's count.
+    void map_swap_page_locked(Vma& vma, PageFrame& page, VirtAddr address, Pte seen, bool keep_cached)
+        VM_REQUIRES(m_page_table_lock) VM_REQUIRES_SHARED(m_mmap_lock);
     // Gives new anonymous frames their owner and puts them on the LRU.
     void add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)
         VM_REQUIRES(m_page_table_lock);

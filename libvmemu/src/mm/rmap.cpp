@@ -1,5 +1,7 @@
 // The reverse map (mm/rmap.c) for anonymous pages: from a page to its PTE, for reclaim.
+#include <algorithm>
 #include <vmemu/address_space.hpp>
+#include <vmemu/base/assert.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -14,22 +16,66 @@ PageTable::Entry* AddressSpace::pte_mapping_page_locked(const PageFrame& page) c
     return pte.present() && pte.pfn() == m_machine.arena().pfn_of(page) ? slot : nullptr;
 }
 
-bool AddressSpace::page_referenced_one(PageFrame& page)
+void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, bool* referenced)
 {
-    VirtAddr address(page.index << kPageShift);
-    ScopedLock ptl(m_page_table_lock);
-    PageTable::Entry* slot = pte_mapping_page_locked(page);
-    if (!slot)
-        return false;
-    Pte pte(slot->load(std::memory_order_acquire));
-    if (!pte.accessed())
-        return false;
-    // ptep_clear_flush_young(): the hardware view must let go too, or the next access would
-    // not be seen.
-    if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
-        return true;
-    slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);
-    return true;
+    // First look, under one hold of the lock: the accessed bits, and which pages the kernel
+    // maps. Those leave the hardware view below, so that their next touch is seen.
+    struct Mapped {
+        std::uint64_t vpn;
+        std::size_t index;
+    };
+    Mapped mapped[kMaxReferencedBatch];
+    std::size_t nr_mapped = 0;
+    VM_ASSERT(count <= kMaxReferencedBatch);
+    {
+        ScopedLock ptl(m_page_table_lock);
+        for (std::size_t i = 0; i < count; ++i) {
+            referenced[i] = false;
+            PageTable::Entry* slot = pte_mapping_page_locked(*pages[i]);
+            if (!slot)
+                continue;
+            Pte pte(slot->load(std::memory_order_acquire));
+            referenced[i] = pte.accessed();
+            if (pte.hw_mapped())
+                mapped[nr_mapped++] = Mapped { pages[i]->index, i };
+            else
+                slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);
+        }
+    }
+    std::sort(mapped, mapped + nr_mapped, [](const Mapped& a, const Mapped& b) { return a.vpn < b.vpn; });
+    // ptep_clear_flush_young() for each run of neighbouring pages at once: one system call per
+    // run, with the lock held for that run only, so that faults get through in between.
+    for (std::size_t first = 0; first < nr_mapped;) {
+        std::size_t end = first + 1;
+        while (end < nr_mapped && mapped[end].vpn == mapped[end - 1].vpn + 1)
+            ++end;
+        ScopedLock ptl(m_page_table_lock);
+        // The run may have changed since the first look: take the pages still mapped here,
+        // in sub-runs of neighbours.
+        for (std::size_t i = first; i < end;) {
+            std::size_t stop = i;
+            while (stop < end && pte_mapping_page_locked(*pages[mapped[stop].index])
+                && (stop == i || mapped[stop].vpn == mapped[stop - 1].vpn + 1))
+                ++stop;
+            if (stop == i) {
+                ++i;
+                continue;
+            }
+            VirtAddr start(mapped[i].vpn << kPageShift);
+            bool unmapped = static_cast<bool>(unmap_hardware_range_locked(start, start.page_offset(static_cast<std::int64_t>(stop - i))));
+            for (std::size_t k = i; k < stop; ++k) {
+                PageTable::Entry* slot = pte_mapping_page_locked(*pages[mapped[k].index]);
+                // A page the kernel still maps (it refused) counts as referenced.
+                if (!unmapped) {
+                    referenced[mapped[k].index] = true;
+                    continue;
+                }
+                referenced[mapped[k].index] |= Pte(slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel)).accessed();
+            }
+            i = stop;
+        }
+        first = end;
+    }
 }
 
 AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::uint64_t shadow)

@@ -211,15 +211,26 @@ void SwapState::prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead,
     io = SwapIo { slot, m_machine.arena().direct_map(frame), frame.get(), IoDirection::Read };
 }
 
-std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count)
+std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count, std::optional<Pfn> hint)
 {
-    SwapIo reads[64];
+    SwapIo reads[kMaxSwapinBatch];
+    count = std::min(count, kMaxSwapinBatch);
+    PageAllocator& allocator = m_machine.page_allocator();
+    // Entries for neighbouring pages get neighbouring frames when a block is free, so that a
+    // fault can map them together; the frames of entries that need no read go back.
+    std::optional<Pfn> contiguous = count > 1 ? allocator.alloc_contig(count, hint, ZeroFill::No, MayReclaim::No) : std::nullopt;
+    bool in_block = contiguous.has_value();
+    Pfn block = contiguous.value_or(Pfn());
     std::size_t queued = 0;
-    for (std::size_t i = 0; i < count && queued < 64; ++i) {
+    std::size_t i = 0;
+    for (; i < count; ++i) {
         std::uint32_t slot = entries[i].offset();
-        if (m_cache->lookup(slot) || !m_device->slots().take_cache(slot))
+        if (!entries[i].valid() || m_cache->lookup(slot) || !m_device->slots().take_cache(slot)) {
+            if (in_block)
+                allocator.free_page(block + i);
             continue;
-        auto frame = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::No);
+        }
+        std::optional<Pfn> frame = in_block ? std::optional<Pfn>(block + i) : allocator.alloc_page(ZeroFill::No, MayReclaim::No);
         if (!frame) {
             m_device->slots().drop_cache(slot);
             break;

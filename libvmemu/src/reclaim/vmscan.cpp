@@ -13,11 +13,34 @@ VmStatItem scan_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? Vm
 VmStatItem steal_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? VmStatItem::PgStealKswapd : VmStatItem::PgStealDirect; }
 } // namespace
 
-bool Vmscan::page_referenced(PageFrame& page)
+void Vmscan::page_referenced(PageFrame** pages, std::size_t count, bool* referenced)
 {
     SharedLock spaces(m_machine.spaces_lock());
-    AddressSpace* space = m_machine.space_of_locked(page);
-    return space && space->page_referenced_one(page);
+    AddressSpace* space_of[kSwapClusterMax];
+    for (std::size_t i = 0; i < count; ++i) {
+        referenced[i] = false;
+        space_of[i] = m_machine.space_of_locked(*pages[i]);
+    }
+    // Each address space sees its own pages in one batch (there is usually one space).
+    for (std::size_t i = 0; i < count; ++i) {
+        AddressSpace* space = space_of[i];
+        if (!space)
+            continue;
+        PageFrame* batch[kSwapClusterMax];
+        std::size_t where[kSwapClusterMax];
+        std::size_t size = 0;
+        for (std::size_t k = i; k < count; ++k) {
+            if (space_of[k] == space) {
+                batch[size] = pages[k];
+                where[size++] = k;
+                space_of[k] = nullptr;
+            }
+        }
+        bool seen[kSwapClusterMax];
+        space->page_referenced_batch(batch, size, seen);
+        for (std::size_t k = 0; k < size; ++k)
+            referenced[where[k]] = seen[k];
+    }
 }
 
 void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
@@ -26,13 +49,13 @@ void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
     PageFrame* pages[kSwapClusterMax];
     std::size_t taken = lruvec.isolate(LruList::ActiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
     m_machine.stat().add(VmStatItem::PgRefill, static_cast<std::int64_t>(taken));
+    // Anonymous pages are deactivated whether referenced or not; looking clears the bits, so
+    // that the inactive list sees only references made from now on.
+    bool referenced[kSwapClusterMax];
+    page_referenced(pages, taken, referenced);
     std::size_t deactivated = 0;
     for (std::size_t i = 0; i < taken; ++i) {
         PageFrame& page = *pages[i];
-        // Anonymous pages are deactivated whether referenced or not; looking clears the bits,
-        // so that the inactive list sees only references made from now on.
-        if (page.mapcount.load(std::memory_order_acquire) > 0)
-            (void)page_referenced(page);
         page.clear(PageFlag::Active);
         page.clear(PageFlag::Referenced);
         ++deactivated;
@@ -78,6 +101,10 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         lruvec.age_nonresident(1);
         keep(page);
     };
+    // The references of the whole batch at once; with References::Ignore the look only takes
+    // the pages out of the hardware view, in runs, before they are unmapped one by one.
+    bool referenced[kSwapClusterMax];
+    page_referenced(pages, count, referenced);
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& page = *pages[i];
         bool mapped = page.mapcount.load(std::memory_order_acquire) > 0;
@@ -96,7 +123,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         }
         // folio_check_references(): every mapped page was referenced by the fault that
         // instantiated it, so a page must be seen referenced twice to be activated.
-        bool referenced_ptes = page_referenced(page);
+        bool referenced_ptes = referenced[i];
         bool referenced_page = page.test(PageFlag::Referenced);
         page.clear(PageFlag::Referenced);
         if (referenced_ptes) {

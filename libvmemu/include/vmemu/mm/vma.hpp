@@ -91,9 +91,17 @@ public:
         m_window.store(window, std::memory_order_relaxed);
     }
 
-    // Swap faults: the page a sequential stream of swap-ins would fault next (VMA readahead).
+    // Swap faults: the page a sequential stream of swap-ins would fault next, and the VMA
+    // readahead state: how far pages have been read ahead, and the window that took them.
     bool swapin_is_sequential(std::uint64_t vpn) const { return m_next_swapin_vpn.load(std::memory_order_relaxed) == vpn; }
-    void record_swapin(std::uint64_t vpn) { m_next_swapin_vpn.store(vpn + 1, std::memory_order_relaxed); }
+    void record_swapin(std::uint64_t next_vpn) { m_next_swapin_vpn.store(next_vpn, std::memory_order_relaxed); }
+    std::uint64_t swap_readahead_end() const { return m_swap_ra_end.load(std::memory_order_relaxed); }
+    std::uint32_t swap_readahead_window() const { return m_swap_ra_window.load(std::memory_order_relaxed); }
+    void record_swap_readahead(std::uint64_t end, std::uint32_t window)
+    {
+        m_swap_ra_end.store(end, std::memory_order_relaxed);
+        m_swap_ra_window.store(window, std::memory_order_relaxed);
+    }
 
     VmaTreeHook tree_hook;
 
@@ -105,6 +113,8 @@ private:
     std::atomic<std::uint64_t> m_next_vpn { 0 };
     std::atomic<std::uint32_t> m_window { 0 };
     std::atomic<std::uint64_t> m_next_swapin_vpn { 0 };
+    std::atomic<std::uint64_t> m_swap_ra_end { 0 };
+    std::atomic<std::uint32_t> m_swap_ra_window { 0 };
 };
 
 } // namespace vmemu

@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <optional>
 #include <vmemu/base/pfn.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/phys/page_frame.hpp>
@@ -55,9 +56,12 @@ public:
     // when another fault is reading it already or no frame is free (*no_memory says which).
     PageFrame* read_swap_page(SwapEntry entry, bool* no_memory);
 
-    // read_swap_cache_async() for MADV_WILLNEED: starts reading the entries that are not in the
-    // cache already, without waiting and without reclaim. Returns how many reads it started.
-    std::size_t swapin_async(const SwapEntry* entries, std::size_t count);
+    // read_swap_cache_async() for readahead and MADV_WILLNEED: starts reading the entries (up to
+    // kMaxSwapinBatch) that are not in the cache already, without waiting and without reclaim.
+    // Invalid entries are skipped. The frames are contiguous when a block is free, entry i in
+    // frame first + i, near hint if possible. Returns how many reads it started.
+    static constexpr std::size_t kMaxSwapinBatch = 64;
+    std::size_t swapin_async(const SwapEntry* entries, std::size_t count, std::optional<Pfn> hint = std::nullopt);
 
     // The completion of a read (the device's handler calls it in the completion thread).
     void end_read(PageFrame& page, int result);

@@ -47,8 +47,10 @@ private:
     std::size_t shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode);
     enum class References : bool { Check, Ignore };
     std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references);
-    // page_referenced(): whether the page's PTE was accessed since the last look (and clears it).
-    bool page_referenced(PageFrame& page);
+    // folio_referenced() for a batch: referenced[i] says whether page i's PTE was accessed
+    // since the last look, and clears it. Unmapped pages are not referenced. The hardware view
+    // of the mapped ones is dropped in runs, one system call per run of neighbours.
+    void page_referenced(PageFrame** pages, std::size_t count, bool* referenced);
 
     Machine& m_machine;
     std::atomic<bool> m_write_error_logged { false };
