@@ -43,6 +43,10 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
         }
     }
     std::sort(mapped, mapped + nr_mapped, [](const Mapped& a, const Mapped& b) { return a.vpn < b.vpn; });
+    auto still_there = [&](const Mapped& entry) VM_REQUIRES(m_page_table_lock) {
+        const PageFrame& page = *pages[entry.index];
+        return page.index == entry.vpn && pte_mapping_page_locked(page);
+    };
     // ptep_clear_flush_young() for each run of neighbouring pages at once: one system call per
     // run, with the lock held for that run only, so that faults get through in between.
     for (std::size_t first = 0; first < nr_mapped;) {
@@ -50,19 +54,19 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
         while (end < nr_mapped && mapped[end].vpn == mapped[end - 1].vpn + 1)
             ++end;
         ScopedLock ptl(m_page_table_lock);
-        // The run may have changed since the first look: take the pages still mapped here,
-        // in sub-runs of neighbours.
+        // The run may have changed since the first look (munmap, mremap): take the pages still
+        // mapped where they were, in sub-runs of neighbours.
         for (std::size_t i = first; i < end;) {
             std::size_t stop = i;
-            while (stop < end && pte_mapping_page_locked(*pages[mapped[stop].index])
-                && (stop == i || mapped[stop].vpn == mapped[stop - 1].vpn + 1))
+            while (stop < end && still_there(mapped[stop]))
                 ++stop;
             if (stop == i) {
                 ++i;
                 continue;
             }
             VirtAddr start(mapped[i].vpn << kPageShift);
-            bool unmapped = static_cast<bool>(unmap_hardware_range_locked(start, start.page_offset(static_cast<std::int64_t>(stop - i))));
+            VirtAddr stop_address = start.page_offset(static_cast<std::int64_t>(stop - i));
+            bool unmapped = static_cast<bool>(unmap_hardware_range_locked(start, stop_address));
             for (std::size_t k = i; k < stop; ++k) {
                 PageTable::Entry* slot = pte_mapping_page_locked(*pages[mapped[k].index]);
                 // A page the kernel still maps (it refused) counts as referenced.

@@ -80,8 +80,10 @@ std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)
         PageFrame& page = *pages[i];
         page.private_data = slots[i];
         page.refcount.fetch_add(1, std::memory_order_acq_rel); // the cache's
-        page.set(PageFlag::SwapCache);
         VM_ASSERT(m_cache->insert(slots[i], m_machine.arena().pfn_of(page).get()));
+        // PG_swapcache last: the page is still mapped, and a write fault that sees the flag
+        // takes the page out of the cache at once (do_wp_page()), which needs all of the above.
+        page.set(PageFlag::SwapCache);
     }
     return got;
 }
@@ -90,7 +92,7 @@ void SwapState::delete_from_swap_cache(PageFrame& page)
 {
     auto slot = static_cast<std::uint32_t>(page.private_data);
     VM_ASSERT(page.test(PageFlag::SwapCache));
-    m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
+    VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
     page.clear(PageFlag::SwapCache);
     page.private_data = 0;
     m_device->slots().drop_cache(slot);
@@ -114,7 +116,7 @@ bool SwapState::try_free_cached_page(PageFrame& page)
     }
     // Nobody can find the page any more: lookups fail on a zero count.
     auto slot = static_cast<std::uint32_t>(page.private_data);
-    m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
+    VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
     page.clear(PageFlag::SwapCache);
     page.private_data = 0;
     m_device->slots().drop_cache(slot);
