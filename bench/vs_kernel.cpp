@@ -2,13 +2,20 @@
 //   1. vmemu with F frames and a private swap file;
 //   2. the kernel, in a memory cgroup (v1) limited to F, with a swap file of the same size on
 //      the same disk (set up and removed by this harness; needs root);
-//   3. the kernel with no limit, the floor.
+//   3. the kernel with no limit, the floor;
+//   4. the bare mechanism vmemu is built on, as a floor for any design of its kind: a SIGSEGV
+//      handler that, on each fault, takes the next frame in FIFO order, unmaps its page and
+//      queues its write, reads the faulting page into it with io_uring (O_DIRECT) and maps it,
+//      with no bookkeeping at all. Its writes race with its reads, so its data is not checked.
+//      It runs twice: with the writes, and with writes that cost nothing (never issued), the
+//      lowest any design of this kind can go.
 // Workloads, over a working set of 4 x F in 4 KiB pages: random reads and writes (each access
 // checks the page's signature and writes a new one half of the time), and sequential scans.
 //
 //   vs_kernel [--frames SIZE] [--accesses N] [--passes N] [--swap-dir DIR]
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+#include <vmemu/os/io_ring.hpp>
 #include <vmemu/swap/swap_header.hpp>
 #include <vmemu/vmemu.hpp>
 
@@ -185,6 +193,83 @@ Result under_vmemu(const Settings& settings, std::size_t pages)
     return result;
 }
 
+// The bare mechanism (see the top of the file). Globals, for the signal handler.
+struct Mechanism {
+    char* base { nullptr };
+    std::size_t pages { 0 };
+    std::size_t frames { 0 };
+    int memfd { -1 };
+    int swap_fd { -1 };
+    char* direct_map { nullptr };
+    std::vector<std::int64_t> owner; // page held by each frame, or -1
+    std::size_t clock { 0 };
+    bool write_back { true };
+    std::unique_ptr<vmemu::os::IoRing> ring;
+};
+Mechanism g_mechanism;
+
+void mechanism_fault(int, siginfo_t* info, void*)
+{
+    Mechanism& m = g_mechanism;
+    auto page = static_cast<std::size_t>(static_cast<char*>(info->si_addr) - m.base) / kPage;
+    std::size_t frame = m.clock++ % m.frames;
+    char* frame_memory = m.direct_map + frame * kPage;
+    if (m.owner[frame] >= 0) {
+        auto victim = static_cast<std::size_t>(m.owner[frame]);
+        mmap(m.base + victim * kPage, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        if (m.write_back)
+            m.ring->queue_write(m.swap_fd, frame_memory, kPage, victim * kPage, 1);
+    }
+    m.ring->queue_read(m.swap_fd, frame_memory, kPage, page * kPage, 2);
+    m.ring->submit_and_wait(1);
+    for (bool read_done = false; !read_done;) {
+        vmemu::os::IoRing::Completion done[4];
+        int count = m.ring->wait_completions(done, 4);
+        for (int i = 0; i < count; ++i)
+            read_done |= done[i].user_data == 2;
+    }
+    mmap(m.base + page * kPage, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, m.memfd,
+        static_cast<off_t>(frame * kPage));
+    m.owner[frame] = static_cast<std::int64_t>(page);
+}
+
+Result mechanism(const Settings& settings, std::size_t pages, bool write_back)
+{
+    Mechanism& m = g_mechanism;
+    m.write_back = write_back;
+    m.pages = pages;
+    m.frames = settings.frames_bytes / kPage;
+    m.memfd = memfd_create("vs_kernel-mechanism", MFD_CLOEXEC);
+    std::string swap_path = settings.swap_dir + "/vs_kernel-mechanism-" + std::to_string(getpid());
+    m.swap_fd = open(swap_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
+    unlink(swap_path.c_str());
+    auto ring = vmemu::os::IoRing::create(64);
+    if (m.memfd < 0 || m.swap_fd < 0 || !ring || ftruncate(m.memfd, static_cast<off_t>(m.frames * kPage)) != 0
+        || posix_fallocate(m.swap_fd, 0, static_cast<off_t>(pages * kPage)) != 0) {
+        std::fprintf(stderr, "vs_kernel: mechanism: setting up failed\n");
+        return {};
+    }
+    m.ring = std::move(*ring);
+    // Written through, so that reads go to the disk as vmemu's and the kernel's do (reads of
+    // fallocated but never written blocks cost no I/O).
+    void* chunk = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (std::size_t offset = 0; offset < pages * kPage; offset += 1 << 20)
+        (void)!pwrite(m.swap_fd, chunk, 1 << 20, static_cast<off_t>(offset));
+    munmap(chunk, 1 << 20);
+    m.direct_map = static_cast<char*>(
+        mmap(nullptr, m.frames * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, m.memfd, 0));
+    m.base = static_cast<char*>(
+        mmap(nullptr, pages * kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    m.owner.assign(m.frames, -1);
+    struct sigaction action {};
+    action.sa_sigaction = mechanism_fault;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, nullptr);
+    Result result = run_workloads(m.base, pages, settings);
+    result.wrong = 0; // not checked: the mechanism's writes race with its reads
+    return result;
+}
+
 // The kernel's side of the comparison: a swap file and a memory cgroup, removed afterwards.
 class KernelLimit {
 public:
@@ -319,6 +404,8 @@ int main(int argc, char** argv)
         }
     }
     Result floor = in_child([&] { return native(settings, pages); });
+    Result bare = in_child([&] { return mechanism(settings, pages, true); });
+    Result bare_reads = in_child([&] { return mechanism(settings, pages, false); });
 
     auto us_per_access = [&](const Result& r) { return r.random_seconds * 1e6 / static_cast<double>(settings.accesses); };
     auto scan_mib_s = [&](const Result& r) {
@@ -331,6 +418,9 @@ int main(int argc, char** argv)
         std::printf("%-26s %14.2f %16.1f %8ld\n", "kernel, cgroup limit F", us_per_access(limited), scan_mib_s(limited),
             limited.wrong);
     std::printf("%-26s %14.2f %16.1f %8ld\n", "kernel, no limit", us_per_access(floor), scan_mib_s(floor), floor.wrong);
+    std::printf("%-26s %14.2f %16.1f %8s\n", "mechanism, F frames", us_per_access(bare), scan_mib_s(bare), "-");
+    std::printf("%-26s %14.2f %16.1f %8s\n", "mechanism, free writes", us_per_access(bare_reads), scan_mib_s(bare_reads),
+        "-");
     std::printf("\nratios:\n");
     if (have_limited) {
         std::printf("  random, vmemu / kernel-with-limit (time per access)  = %5.3f  (target <= 1.0)\n",
@@ -340,6 +430,14 @@ int main(int argc, char** argv)
     }
     std::printf("  random, vmemu / kernel-no-limit (time per access)    = %5.3f\n",
         us_per_access(vmemu_result) / us_per_access(floor));
+    std::printf("  random, vmemu / mechanism (time per access)          = %5.3f\n",
+        us_per_access(vmemu_result) / us_per_access(bare));
+    if (have_limited) {
+        std::printf("  random, mechanism / kernel-with-limit                = %5.3f\n",
+            us_per_access(bare) / us_per_access(limited));
+        std::printf("  random, mechanism with free writes / kernel-with-limit = %5.3f\n",
+            us_per_access(bare_reads) / us_per_access(limited));
+    }
     long budget_kb = static_cast<long>(settings.frames_bytes / 1024) + metadata_kb;
     // Allow the 16 zero frames and 1 MiB for the allocator's slack and the threads' stacks.
     budget_kb += 16 * 4 + 1024;
