@@ -338,16 +338,14 @@ private:
     std::string m_error;
 };
 
-std::size_t parse_size(const char* text)
+std::size_t size_option(const char* text)
 {
-    char* end = nullptr;
-    unsigned long long value = std::strtoull(text, &end, 10);
-    unsigned shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-    if (end == text || (shift ? end[1] : end[0]) != '\0' || value == 0) {
+    auto value = vmemu::parse_size(text);
+    if (!value || *value == 0) {
         std::fprintf(stderr, "vs_kernel: malformed size '%s'\n", text);
         std::exit(2);
     }
-    return static_cast<std::size_t>(value << shift);
+    return *value;
 }
 
 } // namespace
@@ -363,11 +361,11 @@ int main(int argc, char** argv)
         }
         const char* value = argv[++i];
         if (option == "--frames")
-            settings.frames_bytes = parse_size(value);
+            settings.frames_bytes = size_option(value);
         else if (option == "--accesses")
-            settings.accesses = parse_size(value);
+            settings.accesses = size_option(value);
         else if (option == "--passes")
-            settings.passes = static_cast<unsigned>(parse_size(value));
+            settings.passes = static_cast<unsigned>(size_option(value));
         else if (option == "--swap-dir")
             settings.swap_dir = value;
         else {

@@ -30,30 +30,6 @@ struct Options {
     std::exit(2);
 }
 
-// "64M", "1G", "4096": bytes, with K, M and G suffixes (powers of 1024).
-inline std::optional<std::size_t> parse_size(const char* text)
-{
-    if (!text || !*text)
-        return std::nullopt;
-    errno = 0;
-    char* end = nullptr;
-    unsigned long long value = std::strtoull(text, &end, 10);
-    if (errno || end == text || text[0] == '-')
-        return std::nullopt;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        ++end;
-    if (*end != '\0' || value > (~0ull >> shift))
-        return std::nullopt;
-    return static_cast<std::size_t>(value << shift);
-}
-
 inline Options parse_options(int argc, char** argv)
 {
     Options options;

@@ -519,6 +519,42 @@ TEST(ReclaimRace, ReclaimRacingMadviseDontneedNeverTakesAPageBeingFreed)
     machine->verify_invariants();
 }
 
+TEST(Reclaim, PinnedPagesStayResidentAndInTheKernelsViewUntilUnpinned)
+{
+    // A read(2) into pinned pages works while reclaim runs: they are neither swapped out nor
+    // taken out of the kernel's view to watch their accessed bits.
+    auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 64;
+    VirtAddr buffer = map_anon(*space, kPages * kPageSize);
+    std::vector<PageFrame*> pins(kPages + 1);
+    ASSERT_EQ(space->pin_user_pages(buffer.offset(100), kPages * kPageSize - 200, true, pins.data()), kPages);
+    // Pressure: a working set of twice the frames.
+    VirtAddr other = map_anon(*space, 1024 * kPageSize);
+    for (std::size_t page = 0; page < 1024; ++page)
+        write_page(other.ptr<std::uint32_t>(), page, 7);
+    (void)machine->reclaim(machine->frame_count());
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    std::vector<char> data(kPages * kPageSize, 'v');
+    for (std::size_t done = 0; done < data.size();) {
+        ASSERT_EQ(write(fds[1], data.data() + done, 65536), 65536);
+        ASSERT_EQ(read(fds[0], buffer.ptr<char>() + done, 65536), 65536) << "EFAULT on a pinned page";
+        done += 65536;
+    }
+    space->unpin_user_pages(pins.data(), kPages);
+    EXPECT_EQ(machine->stat().value(VmStatItem::PswpOut) > 0, true);
+    std::int64_t out_before = machine->stat().value(VmStatItem::PswpOut);
+    (void)machine->reclaim(machine->frame_count());
+    (void)machine->reclaim(machine->frame_count());
+    machine->wait_for_swap_io();
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), out_before); // unpinned, they may go
+    EXPECT_EQ(buffer.ptr<char>()[kPages * kPageSize - 1], 'v');
+    close(fds[0]);
+    close(fds[1]);
+    space->verify_invariants();
+}
+
 TEST(ReclaimRace, FailedWritesOfMovedPagesLoseNothing)
 {
     // Every swap write fails while mremap moves the range back and forth: a page whose write

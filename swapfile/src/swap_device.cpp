@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <unistd.h>
 #include <vmemu/base/assert.hpp>
+#include <vmemu/base/thread_role.hpp>
 #include <vmemu/os/file.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/swap/swap_device.hpp>
@@ -94,6 +95,7 @@ SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::uni
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        mark_vmemu_thread();
         reap_completions();
     });
 }

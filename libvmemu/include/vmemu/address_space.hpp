@@ -70,6 +70,17 @@ public:
     VmResult<void> mlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     VmResult<void> munlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
 
+    // pin_user_pages(): faults in the pages of [start, start + length) (writable ones when
+    // write) and pins them, each with a reference, into pages (room for
+    // pages_between(page_base(start), page_round_up(start + length)) entries). While pinned a
+    // page stays resident and mapped in the kernel's view, so that a system call given the
+    // range does not fail with EFAULT under the SIGSEGV fault source. Returns how many pages it
+    // pinned: fewer than asked when a page cannot be faulted in (the fault's error).
+    // unpin_user_pages() drops the pins and references.
+    std::size_t pin_user_pages(VirtAddr start, std::size_t length, bool write, PageFrame** pages)
+        VM_EXCLUDES(m_mmap_lock);
+    void unpin_user_pages(PageFrame** pages, std::size_t count);
+
     // The fault entry point of every fault source. Async-signal-safe: no allocation, no
     // exception, no logging. Takes m_mmap_lock shared and m_page_table_lock.
     FaultResult handle_mm_fault(VirtAddr address, FaultAccess access) noexcept VM_EXCLUDES(m_mmap_lock);
@@ -154,6 +165,8 @@ private:
     FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
+    // Whether a page mapped in [start, end) is pinned (pin_user_pages()).
+    bool has_pinned_page_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_page_table_lock);
     // rmap.cpp: the PTE that maps page at (page.mapping, page.index) here, if it does.
     PageTable::Entry* pte_mapping_page_locked(const PageFrame& page) const VM_REQUIRES(m_page_table_lock);
     // swap_fault.cpp

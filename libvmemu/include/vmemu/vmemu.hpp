@@ -1,4 +1,5 @@
 #pragma once
 // The public API of libvmemu: a Machine of physical frames and its AddressSpaces.
 #include <vmemu/address_space.hpp>
+#include <vmemu/base/parse_size.hpp>
 #include <vmemu/machine.hpp>

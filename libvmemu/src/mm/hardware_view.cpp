@@ -150,7 +150,7 @@ bool AddressSpace::evict_oldest_mapping_locked()
         // Only small runs: a long one costs one kernel mapping for many pages, and evicting it
         // would cost as many faults to map again.
         auto [first, last] = kernel_mapping_around(address, kMaxEvictedRun);
-        if (pages_between(first, last) + 1 > kMaxEvictedRun)
+        if (pages_between(first, last) + 1 > kMaxEvictedRun || has_pinned_page_locked(first, last.page_offset(1)))
             continue;
         if (!unmap_hardware_range_locked(first, last.page_offset(1)))
             continue;
@@ -158,6 +158,17 @@ bool AddressSpace::evict_oldest_mapping_locked()
         return true;
     }
     return false;
+}
+
+bool AddressSpace::has_pinned_page_locked(VirtAddr start, VirtAddr end) const
+{
+    bool pinned = false;
+    m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        if (pte.present() && !m_machine.arena().is_zero_pfn(pte.pfn()))
+            pinned |= m_machine.arena().frame(pte.pfn()).pincount.load(std::memory_order_acquire) != 0;
+    });
+    return pinned;
 }
 
 VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAddr end)

@@ -36,6 +36,11 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
                 continue;
             Pte pte(slot->load(std::memory_order_acquire));
             referenced[i] = pte.accessed();
+            // A pinned page is in use by a system call: it keeps its place in the kernel's view.
+            if (pages[i]->pincount.load(std::memory_order_acquire) != 0) {
+                referenced[i] = true;
+                continue;
+            }
             if (pte.hw_mapped())
                 mapped[nr_mapped++] = Mapped { pages[i]->index, i };
             else
@@ -88,6 +93,9 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     ScopedLock ptl(m_page_table_lock);
     // A write fault takes a clean page out of the swap cache under this lock.
     if (!page.test(PageFlag::SwapCache))
+        return UnmapResult::Failed;
+    // Pins are taken under this lock: a page pinned now stays.
+    if (page.pincount.load(std::memory_order_acquire) != 0)
         return UnmapResult::Failed;
     SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
     PageTable::Entry* slot = pte_mapping_page_locked(page);

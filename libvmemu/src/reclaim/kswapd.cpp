@@ -1,6 +1,7 @@
 #include <csignal>
 #include <sched.h>
 #include <pthread.h>
+#include <vmemu/base/thread_role.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/kswapd.hpp>
@@ -16,6 +17,7 @@ Kswapd::Kswapd(Machine& machine)
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr); // the program's signals are not for kswapd
         pthread_setname_np(pthread_self(), "vmemu-kswapd");
+        mark_vmemu_thread();
         run();
     });
 }

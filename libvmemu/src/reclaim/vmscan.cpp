@@ -113,7 +113,8 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
             free_or_keep(page);
             continue;
         }
-        if (!mapped || page.test(PageFlag::Unevictable) || !swap) {
+        // A pinned page is in use by a system call (folio_maybe_dma_pinned()).
+        if (!mapped || page.test(PageFlag::Unevictable) || !swap || page.pincount.load(std::memory_order_acquire)) {
             keep(page);
             continue;
         }

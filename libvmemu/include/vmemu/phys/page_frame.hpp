@@ -60,7 +60,9 @@ struct PageFrame {
     std::uint8_t order { 0 };
     PageType type { PageType::None };
     std::uint16_t unused16 { 0 };
-    std::uint32_t unused32 { 0 };
+    // Pins (FOLL_PIN, folio->_pincount): while pinned, the page stays resident and in the
+    // kernel's view, so that a system call may use it; reclaim leaves it alone.
+    std::atomic<std::uint32_t> pincount { 0 };
     std::uint64_t private_data { 0 }; // page->private: a swap entry, later
     void* mapping { nullptr };        // the owning address space of an anonymous page
     std::uint64_t index { 0 };        // the virtual page number it is mapped at

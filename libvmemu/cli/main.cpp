@@ -1,0 +1,30 @@
+// The vmemu command.
+#include <cstdio>
+#include <cstring>
+#include "run_command.hpp"
+
+namespace {
+void usage(std::FILE* out)
+{
+    std::fputs("usage: vmemu run [--frames SIZE] [--swap PATH] [--swap-size SIZE] [--backend auto|uffd|signal]\n"
+               "                 [--stats FILE] [--trace FILE] -- PROGRAM [ARGS...]\n",
+        out);
+}
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (std::strcmp(argv[1], "run") == 0)
+        return vmemu::cli::run_command(argc - 2, argv + 2);
+    if (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    std::fprintf(stderr, "vmemu: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,77 @@
+// The shim's start and end: the Machine is built from the VMEMU_* variables before the
+// program's own constructors run, and the counters are written when it exits.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+#include "libc_heap.hpp"
+#include "runtime.hpp"
+
+extern char** environ;
+
+namespace vmemu::preload {
+
+namespace {
+Runtime* g_runtime = nullptr;
+
+[[noreturn]] void fail(const char* what, const char* detail)
+{
+    std::fprintf(stderr, "vmemu: cannot start: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    _exit(2);
+}
+
+void start()
+{
+    ScopedLibcAllocations libc_allocations;
+    note_libc_text();
+    auto* state = new Runtime;
+    if (const char* error = read_environment(state->settings, environ))
+        fail(error, nullptr);
+    if (state->settings.trace)
+        fail("VMEMU_TRACE: tracing is not available yet", nullptr);
+    MachineConfig config { .frames = state->settings.frames_bytes / 4096 };
+    SwapDeviceConfig swap;
+    if (state->settings.swap_path)
+        swap.path = state->settings.swap_path;
+    swap.bytes = state->settings.effective_swap_bytes();
+    config.swap = swap;
+    auto machine = Machine::create(config);
+    if (!machine)
+        fail(machine.error().what(), std::strerror(machine.error().code()));
+    state->machine = std::move(*machine);
+    auto space = state->machine->create_address_space();
+    if (!space)
+        fail(space.error().what(), std::strerror(space.error().code()));
+    state->space = std::move(*space);
+    if (!state->heap.init(*state->space, std::size_t { 16 } << 30))
+        fail("cannot map the slab area", nullptr);
+    __atomic_store_n(&g_runtime, state, __ATOMIC_RELEASE);
+}
+
+void write_stats()
+{
+    Runtime* state = runtime();
+    if (!state || !state->settings.stats)
+        return;
+    ScopedLibcAllocations libc_allocations;
+    std::string text = state->machine->vmstat() + state->machine->meminfo();
+    bool to_stderr = std::strcmp(state->settings.stats, "-") == 0;
+    FILE* out = to_stderr ? stderr : std::fopen(state->settings.stats, "w");
+    if (!out) {
+        std::fprintf(stderr, "vmemu: cannot write %s: %s\n", state->settings.stats, std::strerror(errno));
+        return;
+    }
+    std::fputs(text.c_str(), out);
+    if (!to_stderr)
+        std::fclose(out);
+}
+
+// Before the program's constructors, after those of the libraries it links.
+__attribute__((constructor(101))) void preload_start() { start(); }
+__attribute__((destructor(101))) void preload_end() { write_stats(); }
+
+} // namespace
+
+Runtime* runtime() { return __atomic_load_n(&g_runtime, __ATOMIC_ACQUIRE); }
+
+} // namespace vmemu::preload

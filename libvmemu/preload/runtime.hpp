@@ -1,0 +1,22 @@
+#pragma once
+#include <memory>
+#include <vmemu/machine.hpp>
+#include "kmalloc.hpp"
+#include "settings.hpp"
+
+namespace vmemu::preload {
+
+// The shim's state in a program: its Machine, the one address space the program's heap lives
+// in, and the heap. Created by the shim's constructor and never destroyed: the program's
+// own destructors may still use the heap after the shim's have run.
+struct Runtime {
+    RunSettings settings;
+    std::unique_ptr<Machine> machine;
+    std::unique_ptr<AddressSpace> space;
+    Kmalloc heap;
+};
+
+// nullptr until the heap is ready.
+Runtime* runtime();
+
+} // namespace vmemu::preload

@@ -1,0 +1,38 @@
+#pragma once
+#include <algorithm>
+#include <cstddef>
+
+namespace vmemu::preload {
+
+enum class Backend : unsigned char { Auto, Signal, Uffd };
+
+// What `vmemu run` and the VMEMU_* variables set. Strings point into the environment or argv,
+// which outlive the program; nothing here allocates, so the shim can read it before any heap.
+struct RunSettings {
+    static constexpr std::size_t kDefaultFrames = std::size_t { 256 } << 20;
+    // Below this, a program's own start-up does not fit beside vmemu's watermarks.
+    static constexpr std::size_t kMinFrames = std::size_t { 4 } << 20;
+
+    std::size_t frames_bytes { kDefaultFrames };
+    const char* swap_path { nullptr }; // nullptr: a private unnamed file
+    std::size_t swap_bytes { 0 };      // 0: four times the frames, and at least 1 GiB
+    Backend backend { Backend::Auto };
+    const char* stats { nullptr }; // "-": stderr
+    const char* trace { nullptr };
+
+    std::size_t effective_swap_bytes() const
+    {
+        return swap_bytes ? swap_bytes : std::max(4 * frames_bytes, std::size_t { 1 } << 30);
+    }
+};
+
+// Reads the VMEMU_* variables from environ (straight from the array, as mimalloc does).
+// Returns nullptr, or a one-line description of the first bad value.
+const char* read_environment(RunSettings& settings, char** environment);
+
+// The checks `vmemu run` makes of its options too: nullptr, or what is wrong.
+const char* set_frames(RunSettings& settings, const char* text);
+const char* set_swap_size(RunSettings& settings, const char* text);
+const char* set_backend(RunSettings& settings, const char* text);
+
+} // namespace vmemu::preload

@@ -1,0 +1,221 @@
+// System calls that take buffers of the program's. With the SIGSEGV fault source the kernel
+// cannot fault emulated memory in: a read(2) into a page vmemu has not mapped, or whose
+// kernel mapping reclaim has taken away to watch its accessed bit, fails with EFAULT. So each
+// call pins its buffers first (pin_user_pages()), up to kMaxPinnedPages at a time: a longer
+// buffer gets a shorter transfer, as read(2) and write(2) may always give, and the stdio
+// calls below loop over it. A call that still fails with EFAULT (another thread unmapped the
+// buffer meanwhile) has transferred nothing and is tried again.
+// fread() and fwrite() move large requests straight between the file and the program's
+// buffer from inside libc, where no wrapper reaches, so they are wrapped too.
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <dlfcn.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "libc_heap.hpp"
+#include "runtime.hpp"
+
+namespace vmemu::preload {
+namespace {
+
+enum class Access : bool { Read, Write };
+constexpr std::size_t kMaxPinnedPages = 512; // 2 MiB of buffers per call
+constexpr std::size_t kMaxVectors = 64;
+
+// The pins of one call, dropped when it ends.
+class Pins {
+public:
+    ~Pins()
+    {
+        if (m_count)
+            runtime()->space->unpin_user_pages(m_pages, m_count);
+    }
+    // Pins what it can of [buffer, buffer + bytes), within the room left. Returns the bytes
+    // the call may use: all of them outside emulated memory, or the pinned prefix.
+    std::size_t pin(const void* buffer, std::size_t bytes, Access access)
+    {
+        Runtime* state = runtime();
+        auto start = reinterpret_cast<std::uintptr_t>(buffer);
+        if (!state || bytes == 0 || !state->space->in_reservation(VirtAddr(start)))
+            return bytes;
+        std::size_t room = kMaxPinnedPages - m_count;
+        if (room < 2)
+            return 0;
+        std::size_t offset = start & 4095;
+        bytes = std::min(bytes, (room - 1) * 4096 - offset);
+        std::size_t wanted = (offset + bytes + 4095) / 4096;
+        ScopedLibcAllocations libc_allocations;
+        std::size_t pinned = state->space->pin_user_pages(VirtAddr(start), bytes, access == Access::Write, m_pages + m_count);
+        m_count += pinned;
+        return pinned == wanted ? bytes : pinned * 4096 > offset ? pinned * 4096 - offset : 0;
+    }
+
+private:
+    PageFrame* m_pages[kMaxPinnedPages];
+    std::size_t m_count { 0 };
+};
+
+template<typename Function>
+Function next(const char* name)
+{
+    return reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+}
+
+// Calls call(bytes) with the buffer pinned, again while it fails with EFAULT on a buffer that
+// is still being pinned in part at least.
+template<typename Call>
+ssize_t with_pinned(const void* buffer, std::size_t bytes, Access access, Call call)
+{
+    for (int attempt = 0;; ++attempt) {
+        Pins pins;
+        std::size_t usable = bytes ? pins.pin(buffer, bytes, access) : 0;
+        ssize_t result = call(usable ? usable : bytes);
+        if (result >= 0 || errno != EFAULT || usable == 0 || attempt == 16)
+            return result;
+    }
+}
+
+template<typename Call>
+ssize_t with_pinned_vector(const iovec* vector, int count, Access access, Call call)
+{
+    if (count < 0 || !vector)
+        return call(vector, count);
+    for (int attempt = 0;; ++attempt) {
+        Pins pins;
+        iovec pinned[kMaxVectors];
+        int used = 0;
+        for (int i = 0; i < count && used < static_cast<int>(kMaxVectors); ++i) {
+            std::size_t usable = pins.pin(vector[i].iov_base, vector[i].iov_len, access);
+            pinned[used++] = iovec { vector[i].iov_base, usable };
+            if (usable < vector[i].iov_len)
+                break; // the transfer stops here: a short one
+        }
+        ssize_t result = call(used == count ? vector : pinned, used == count ? count : used);
+        if (result >= 0 || errno != EFAULT || attempt == 16)
+            return result;
+    }
+}
+
+// fread() and fwrite() in pinned pieces; an element split by a piece is still whole in the end.
+template<typename Real>
+std::size_t stdio_pinned(void* buffer, std::size_t size, std::size_t count, FILE* stream, Access access, Real real)
+{
+    std::size_t total;
+    if (size == 0 || count == 0 || __builtin_mul_overflow(size, count, &total))
+        return real(buffer, size, count, stream);
+    auto* bytes = static_cast<unsigned char*>(buffer);
+    std::size_t done = 0;
+    while (done < total) {
+        Pins pins;
+        std::size_t usable = pins.pin(bytes + done, total - done, access);
+        if (usable == 0)
+            usable = total - done; // not emulated memory after all, or not mappable: as is
+        std::size_t moved = real(bytes + done, 1, usable, stream);
+        done += moved;
+        if (moved < usable)
+            break;
+    }
+    return done / size;
+}
+
+} // namespace
+} // namespace vmemu::preload
+
+using namespace vmemu::preload;
+
+extern "C" {
+
+ssize_t read(int fd, void* buffer, std::size_t bytes)
+{
+    static auto real = next<ssize_t (*)(int, void*, std::size_t)>("read");
+    return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable); });
+}
+
+ssize_t write(int fd, const void* buffer, std::size_t bytes)
+{
+    static auto real = next<ssize_t (*)(int, const void*, std::size_t)>("write");
+    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable); });
+}
+
+ssize_t pread(int fd, void* buffer, std::size_t bytes, off_t offset)
+{
+    static auto real = next<ssize_t (*)(int, void*, std::size_t, off_t)>("pread");
+    return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
+}
+ssize_t pread64(int fd, void* buffer, std::size_t bytes, off_t offset) { return pread(fd, buffer, bytes, offset); }
+
+ssize_t pwrite(int fd, const void* buffer, std::size_t bytes, off_t offset)
+{
+    static auto real = next<ssize_t (*)(int, const void*, std::size_t, off_t)>("pwrite");
+    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
+}
+ssize_t pwrite64(int fd, const void* buffer, std::size_t bytes, off_t offset) { return pwrite(fd, buffer, bytes, offset); }
+
+ssize_t readv(int fd, const iovec* vector, int count)
+{
+    static auto real = next<ssize_t (*)(int, const iovec*, int)>("readv");
+    return with_pinned_vector(vector, count, Access::Write, [&](const iovec* v, int n) { return real(fd, v, n); });
+}
+
+ssize_t writev(int fd, const iovec* vector, int count)
+{
+    static auto real = next<ssize_t (*)(int, const iovec*, int)>("writev");
+    return with_pinned_vector(vector, count, Access::Read, [&](const iovec* v, int n) { return real(fd, v, n); });
+}
+
+ssize_t recv(int fd, void* buffer, std::size_t bytes, int flags)
+{
+    static auto real = next<ssize_t (*)(int, void*, std::size_t, int)>("recv");
+    return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, flags); });
+}
+
+ssize_t send(int fd, const void* buffer, std::size_t bytes, int flags)
+{
+    static auto real = next<ssize_t (*)(int, const void*, std::size_t, int)>("send");
+    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable, flags); });
+}
+
+ssize_t recvfrom(int fd, void* buffer, std::size_t bytes, int flags, sockaddr* from, socklen_t* length)
+{
+    static auto real = next<ssize_t (*)(int, void*, std::size_t, int, sockaddr*, socklen_t*)>("recvfrom");
+    return with_pinned(buffer, bytes, Access::Write,
+        [&](std::size_t usable) { return real(fd, buffer, usable, flags, from, length); });
+}
+
+ssize_t sendto(int fd, const void* buffer, std::size_t bytes, int flags, const sockaddr* to, socklen_t length)
+{
+    static auto real = next<ssize_t (*)(int, const void*, std::size_t, int, const sockaddr*, socklen_t)>("sendto");
+    return with_pinned(buffer, bytes, Access::Read,
+        [&](std::size_t usable) { return real(fd, buffer, usable, flags, to, length); });
+}
+
+std::size_t fread(void* buffer, std::size_t size, std::size_t count, FILE* stream)
+{
+    static auto real = next<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread");
+    return stdio_pinned(buffer, size, count, stream, Access::Write, real);
+}
+
+std::size_t fread_unlocked(void* buffer, std::size_t size, std::size_t count, FILE* stream)
+{
+    static auto real = next<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread_unlocked");
+    return stdio_pinned(buffer, size, count, stream, Access::Write, real);
+}
+
+std::size_t fwrite(const void* buffer, std::size_t size, std::size_t count, FILE* stream)
+{
+    static auto real = next<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite");
+    auto call = [](void* b, std::size_t s, std::size_t c, FILE* f) { return real(b, s, c, f); };
+    return stdio_pinned(const_cast<void*>(buffer), size, count, stream, Access::Read, call);
+}
+
+std::size_t fwrite_unlocked(const void* buffer, std::size_t size, std::size_t count, FILE* stream)
+{
+    static auto real = next<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite_unlocked");
+    auto call = [](void* b, std::size_t s, std::size_t c, FILE* f) { return real(b, s, c, f); };
+    return stdio_pinned(const_cast<void*>(buffer), size, count, stream, Access::Read, call);
+}
+
+} // extern "C"

@@ -1,0 +1,220 @@
+// A program to run under `vmemu run`, natively and with few frames, whose output must be the
+// same both ways. Each mode exercises one thing the LD_PRELOAD shim must get right:
+//   io       write(2), read(2), fwrite() and fread() on heap buffers that have been swapped out
+//   calloc   calloc() and fresh large blocks read as zero after earlier data was freed
+//   threads  four threads allocate, fill and verify their own blocks while the others do
+//   stl      a std::map / std::vector / std::string workload
+//   handler  the program's own SIGSEGV handler sees its own wild access (in memory of its own)
+//   wild     a wild access with no handler: death by SIGSEGV
+// Prints a digest of what it computed; exits 1 on any mismatch.
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <setjmp.h>
+#include <string>
+#include <sys/mman.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t kMiB = 1 << 20;
+
+std::uint64_t mix(std::uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+void fill(unsigned char* bytes, std::size_t size, std::uint64_t seed)
+{
+    for (std::size_t i = 0; i < size; i += 8) {
+        std::uint64_t value = mix(seed + i);
+        std::memcpy(bytes + i, &value, std::min<std::size_t>(8, size - i));
+    }
+}
+
+bool check(const unsigned char* bytes, std::size_t size, std::uint64_t seed)
+{
+    for (std::size_t i = 0; i < size; i += 8) {
+        std::uint64_t value = mix(seed + i);
+        if (std::memcmp(bytes + i, &value, std::min<std::size_t>(8, size - i)) != 0)
+            return false;
+    }
+    return true;
+}
+
+int fail(const char* what)
+{
+    std::printf("MISMATCH: %s\n", what);
+    return 1;
+}
+
+// Many blocks, filled, so that most of them are swapped out by the time they are used again.
+std::vector<unsigned char*> filled_blocks(std::size_t count, std::size_t size, std::uint64_t seed)
+{
+    std::vector<unsigned char*> blocks;
+    for (std::size_t i = 0; i < count; ++i) {
+        blocks.push_back(static_cast<unsigned char*>(std::malloc(size)));
+        fill(blocks.back(), size, seed + i * 7919);
+    }
+    return blocks;
+}
+
+int io_mode()
+{
+    const std::size_t kBlock = 256 * 1024;
+    auto blocks = filled_blocks(128, kBlock, 1); // 32 MiB
+    char path[] = "/tmp/vmemu-preload-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return fail("mkstemp");
+    unlink(path);
+    for (unsigned char* block : blocks) {
+        if (write(fd, block, kBlock) != static_cast<ssize_t>(kBlock))
+            return fail("write(2) from a swapped-out buffer");
+    }
+    FILE* file = fdopen(dup(fd), "w+");
+    for (unsigned char* block : blocks) {
+        if (std::fwrite(block, 1, kBlock, file) != kBlock)
+            return fail("fwrite() from a swapped-out buffer");
+    }
+    std::fflush(file);
+    auto targets = filled_blocks(128, kBlock, 999); // other data, to be overwritten
+    lseek(fd, 0, SEEK_SET);
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        if (read(fd, targets[i], kBlock) != static_cast<ssize_t>(kBlock) || !check(targets[i], kBlock, 1 + i * 7919))
+            return fail("read(2) into a swapped-out buffer");
+    }
+    std::fseek(file, static_cast<long>(blocks.size() * kBlock), SEEK_SET);
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        if (std::fread(targets[i], 1, kBlock, file) != kBlock || !check(targets[i], kBlock, 1 + i * 7919))
+            return fail("fread() into a swapped-out buffer");
+    }
+    std::fclose(file);
+    close(fd);
+    std::printf("io: %zu MiB written and read back through write, fwrite, read and fread\n",
+        2 * blocks.size() * kBlock / kMiB);
+    return 0;
+}
+
+int calloc_mode()
+{
+    for (int round = 0; round < 8; ++round) {
+        auto blocks = filled_blocks(64, 100 + round * 1000, 5 + round);
+        for (unsigned char* block : blocks)
+            std::free(block);
+        for (std::size_t size : { std::size_t { 24 }, std::size_t { 1000 }, std::size_t { 8000 }, 3 * kMiB }) {
+            auto* zero = static_cast<unsigned char*>(std::calloc(1, size));
+            for (std::size_t i = 0; i < size; ++i) {
+                if (zero[i] != 0)
+                    return fail("calloc memory not zero");
+            }
+            std::free(zero);
+        }
+    }
+    std::printf("calloc: zero every time\n");
+    return 0;
+}
+
+int threads_mode()
+{
+    std::vector<std::thread> threads;
+    std::vector<int> ok(4, 0);
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([t, &ok] {
+            bool good = true;
+            for (int round = 0; round < 6; ++round) {
+                auto blocks = filled_blocks(64, 64 * 1024 + t * 100, t * 1000 + round);
+                for (std::size_t i = 0; i < blocks.size(); ++i) {
+                    good &= check(blocks[i], 64 * 1024 + t * 100, t * 1000 + round + i * 7919);
+                    std::free(blocks[i]);
+                }
+            }
+            ok[t] = good;
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    for (int good : ok) {
+        if (!good)
+            return fail("a thread's data changed");
+    }
+    std::printf("threads: 4 x 6 rounds of 4 MiB verified\n");
+    return 0;
+}
+
+int stl_mode()
+{
+    std::map<std::string, std::vector<std::uint64_t>> table;
+    for (std::uint64_t i = 0; i < 200000; ++i)
+        table["key" + std::to_string(mix(i) % 50000)].push_back(mix(i));
+    std::uint64_t digest = 0;
+    for (const auto& [key, values] : table) {
+        for (std::uint64_t value : values)
+            digest = mix(digest ^ value ^ key.size());
+    }
+    std::printf("stl: %zu keys, digest %016llx\n", table.size(), static_cast<unsigned long long>(digest));
+    return 0;
+}
+
+sigjmp_buf g_recover;
+void on_segv(int, siginfo_t* info, void*)
+{
+    std::printf("handler: SIGSEGV with si_code %d\n", info->si_code);
+    siglongjmp(g_recover, 1);
+}
+
+int handler_mode()
+{
+    void* guard = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    auto blocks = filled_blocks(64, 256 * 1024, 3); // the heap keeps faulting meanwhile
+    struct sigaction action {};
+    action.sa_sigaction = on_segv;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, nullptr);
+    if (sigsetjmp(g_recover, 1) == 0)
+        *static_cast<volatile int*>(guard) = 1;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (!check(blocks[i], 256 * 1024, 3 + i * 7919))
+            return fail("heap data after the program's handler ran");
+    }
+    std::printf("handler: the heap is intact\n");
+    return 0;
+}
+
+int wild_mode()
+{
+    std::fflush(stdout);
+    void* guard = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *static_cast<volatile int*>(guard) = 1;
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "io")
+        return io_mode();
+    if (mode == "calloc")
+        return calloc_mode();
+    if (mode == "threads")
+        return threads_mode();
+    if (mode == "stl")
+        return stl_mode();
+    if (mode == "handler")
+        return handler_mode();
+    if (mode == "wild")
+        return wild_mode();
+    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|handler|wild\n");
+    return 2;
+}

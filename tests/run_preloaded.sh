@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs a command natively and under `vmemu run`, and checks that the two print the same bytes
+# and end the same way, and, with --swaps, that the vmemu run did swap.
+#   run_preloaded.sh VMEMU FRAMES [--swaps] -- COMMAND [ARGS...]
+vmemu=$1
+frames=$2
+shift 2
+want_swap=no
+if [ "$1" = "--swaps" ]; then
+    want_swap=yes
+    shift
+fi
+[ "$1" = "--" ] && shift
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$@" > "$work/native.out" 2> "$work/native.err"
+native_status=$?
+"$vmemu" run --frames "$frames" --stats "$work/stats" -- "$@" > "$work/vmemu.out" 2> "$work/vmemu.err"
+vmemu_status=$?
+if ! cmp -s "$work/native.out" "$work/vmemu.out"; then
+    echo "FAIL: the output differs from the native run's"
+    diff "$work/native.out" "$work/vmemu.out" | head -20
+    cat "$work/vmemu.err"
+    exit 1
+fi
+if [ "$native_status" != "$vmemu_status" ]; then
+    echo "FAIL: exit status $vmemu_status under vmemu, $native_status natively"
+    cat "$work/vmemu.err"
+    exit 1
+fi
+if [ "$want_swap" = yes ]; then
+    pswpout=$(awk '$1 == "pswpout" { print $2 }' "$work/stats")
+    if [ -z "$pswpout" ] || [ "$pswpout" -eq 0 ]; then
+        echo "FAIL: no pages were swapped out (pswpout ${pswpout:-missing})"
+        exit 1
+    fi
+    echo "swapped out $pswpout pages"
+fi
+echo "ok: same output ($(wc -c < "$work/native.out") bytes) and exit status $native_status"
