@@ -4,6 +4,8 @@
 //   calloc   calloc() and fresh large blocks read as zero after earlier data was freed
 //   threads  four threads allocate, fill and verify their own blocks while the others do
 //   stl      a std::map / std::vector / std::string workload
+//   mmap     the program's own anonymous mappings: mmap, mprotect, mincore, mremap, madvise,
+//            munmap, and a file mapping beside them, which stays the kernel's
 //   handler  the program's own SIGSEGV handler sees its own wild access (in memory of its own)
 //   wild     a wild access with no handler: death by SIGSEGV
 // Prints a digest of what it computed; exits 1 on any mismatch.
@@ -165,6 +167,47 @@ int stl_mode()
     return 0;
 }
 
+int mmap_mode()
+{
+    const std::size_t kBytes = 32 * kMiB;
+    auto* area = static_cast<unsigned char*>(
+        mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (area == MAP_FAILED)
+        return fail("mmap");
+    fill(area, kBytes, 11);
+    if (mprotect(area, kMiB, PROT_READ) != 0 || !check(area, kBytes, 11))
+        return fail("mprotect");
+    std::vector<unsigned char> resident(kBytes / 4096);
+    if (mincore(area, kBytes, resident.data()) != 0)
+        return fail("mincore");
+    // One VMA again: mremap moves a single mapping.
+    if (mprotect(area, kMiB, PROT_READ | PROT_WRITE) != 0)
+        return fail("mprotect back");
+    auto* grown = static_cast<unsigned char*>(mremap(area, kBytes, 2 * kBytes, MREMAP_MAYMOVE));
+    if (grown == MAP_FAILED || !check(grown, kBytes, 11))
+        return fail("mremap");
+    for (std::size_t i = kBytes; i < 2 * kBytes; i += 4096) {
+        if (grown[i] != 0)
+            return fail("the grown part of a mapping is not zero");
+    }
+    if (madvise(grown + kBytes - kMiB, kMiB, MADV_DONTNEED) != 0 || grown[kBytes - 1] != 0)
+        return fail("madvise(MADV_DONTNEED)");
+    char path[] = "/tmp/vmemu-preload-map-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    if (fd < 0 || write(fd, grown, kMiB) != static_cast<ssize_t>(kMiB))
+        return fail("writing the file");
+    auto* file = static_cast<unsigned char*>(mmap(nullptr, kMiB, PROT_READ, MAP_SHARED, fd, 0));
+    if (file == MAP_FAILED || !check(file, kMiB, 11))
+        return fail("a file mapping");
+    munmap(file, kMiB);
+    close(fd);
+    if (munmap(grown, 2 * kBytes) != 0)
+        return fail("munmap");
+    std::printf("mmap: 64 MiB mapped, protected, grown, advised and unmapped\n");
+    return 0;
+}
+
 sigjmp_buf g_recover;
 void on_segv(int, siginfo_t* info, void*)
 {
@@ -211,10 +254,12 @@ int main(int argc, char** argv)
         return threads_mode();
     if (mode == "stl")
         return stl_mode();
+    if (mode == "mmap")
+        return mmap_mode();
     if (mode == "handler")
         return handler_mode();
     if (mode == "wild")
         return wild_mode();
-    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|handler|wild\n");
+    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|mmap|handler|wild\n");
     return 2;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs a command natively and under `vmemu run`, and checks that the two print the same bytes
-# and end the same way, and, with --swaps, that the vmemu run did swap.
+# and end the same way, and, with --swaps, that the vmemu run did swap. The command must
+# succeed natively.
 #   run_preloaded.sh VMEMU FRAMES [--swaps] -- COMMAND [ARGS...]
 vmemu=$1
 frames=$2
@@ -17,6 +18,11 @@ trap 'rm -rf "$work"' EXIT
 native_status=$?
 "$vmemu" run --frames "$frames" --stats "$work/stats" -- "$@" > "$work/vmemu.out" 2> "$work/vmemu.err"
 vmemu_status=$?
+if [ "$native_status" != 0 ]; then
+    echo "FAIL: the command fails natively (status $native_status)"
+    cat "$work/native.out" "$work/native.err"
+    exit 1
+fi
 if ! cmp -s "$work/native.out" "$work/vmemu.out"; then
     echo "FAIL: the output differs from the native run's"
     diff "$work/native.out" "$work/vmemu.out" | head -20

@@ -70,6 +70,11 @@ public:
     VmResult<void> mlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     VmResult<void> munlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
 
+    // mincore(2): vec[i] is 1 when page i of the range is in memory (mapped to a frame, or
+    // swapped out with its copy still in the swap cache), else 0. EINVAL for a misaligned
+    // address, ENOMEM for a range with unmapped pages.
+    VmResult<void> mincore(VirtAddr address, std::size_t length, unsigned char* vec) const VM_EXCLUDES(m_mmap_lock);
+
     // pin_user_pages(): faults in the pages of [start, start + length) (writable ones when
     // write) and pins them, each with a reference, into pages (room for
     // pages_between(page_base(start), page_round_up(start + length)) entries). While pinned a
@@ -149,7 +154,7 @@ private:
     VmResult<void> do_munmap_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Splits VMAs so that none straddles start or end. ENOMEM when over max_map_count.
     VmResult<void> split_at_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
-    bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_mmap_lock);
+    bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES_SHARED(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
     // writable and reads elsewhere. Stops at the first fault that fails.

@@ -2,14 +2,30 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/memory.hpp>
 
 namespace vmemu::os {
 
+namespace {
+// The kernel's calls themselves, not the libc symbols: the LD_PRELOAD shim interposes mmap and
+// friends for the program, and vmemu's own mappings must never come back to vmemu.
+void* kernel_mmap(void* address, std::size_t bytes, int prot, int flags, int fd, off_t offset)
+{
+    long result = ::syscall(SYS_mmap, address, bytes, prot, flags, fd, offset);
+    return result == -1 ? MAP_FAILED : reinterpret_cast<void*>(result); // syscall() sets errno
+}
+int kernel_munmap(void* address, std::size_t bytes) { return static_cast<int>(::syscall(SYS_munmap, address, bytes)); }
+int kernel_madvise(void* address, std::size_t bytes, int advice)
+{
+    return static_cast<int>(::syscall(SYS_madvise, address, bytes, advice));
+}
+} // namespace
+
 VmResult<VirtAddr> reserve(std::size_t bytes) noexcept
 {
-    void* address = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* address = kernel_mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (address == MAP_FAILED)
         return vm_fail(errno, "cannot reserve virtual space (mmap PROT_NONE)");
     return VirtAddr(address);
@@ -17,7 +33,7 @@ VmResult<VirtAddr> reserve(std::size_t bytes) noexcept
 
 VmResult<void*> map_anonymous(std::size_t bytes) noexcept
 {
-    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* address = kernel_mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (address == MAP_FAILED)
         return vm_fail(errno, "cannot map anonymous memory");
     return address;
@@ -25,7 +41,7 @@ VmResult<void*> map_anonymous(std::size_t bytes) noexcept
 
 VmResult<void> unmap(void* address, std::size_t bytes) noexcept
 {
-    if (::munmap(address, bytes) != 0)
+    if (kernel_munmap(address, bytes) != 0)
         return vm_fail(errno, "munmap failed");
     return {};
 }
@@ -34,7 +50,7 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
     Populate populate) noexcept
 {
     int flags = MAP_SHARED | MAP_FIXED | (populate == Populate::Yes ? MAP_POPULATE : 0);
-    void* result = ::mmap(address.ptr(), bytes, static_cast<int>(prot), flags, fd, static_cast<off_t>(offset));
+    void* result = kernel_mmap(address.ptr(), bytes, static_cast<int>(prot), flags, fd, static_cast<off_t>(offset));
     if (result == MAP_FAILED)
         return vm_fail(errno, "cannot map frames into the hardware view");
     return {};
@@ -43,7 +59,7 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
 VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept
 {
     void* result
-        = ::mmap(address.ptr(), bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        = kernel_mmap(address.ptr(), bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (result == MAP_FAILED)
         return vm_fail(errno, "cannot return pages to the reservation");
     return {};
@@ -51,12 +67,12 @@ VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept
 
 void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept
 {
-    ::madvise(address.ptr(), bytes, MADV_DONTFORK);
+    kernel_madvise(address.ptr(), bytes, MADV_DONTFORK);
 }
 
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept
 {
-    void* address = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* address = kernel_mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (address == MAP_FAILED)
         return vm_fail(errno, "cannot map the frame arena");
     return static_cast<std::byte*>(address);
