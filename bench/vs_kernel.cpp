@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+#include "kernel_limit.hpp"
 #include <vmemu/os/io_ring.hpp>
 #include <vmemu/swap/swap_header.hpp>
 #include <vmemu/vmemu.hpp>
@@ -270,74 +271,6 @@ Result mechanism(const Settings& settings, std::size_t pages, bool write_back)
     return result;
 }
 
-// The kernel's side of the comparison: a swap file and a memory cgroup, removed afterwards.
-class KernelLimit {
-public:
-    KernelLimit(const Settings& settings, std::size_t swap_bytes)
-    {
-        m_swap_path = settings.swap_dir + "/vmemu-vs-kernel-" + std::to_string(getpid()) + ".swap";
-        m_cgroup = "/sys/fs/cgroup/memory/vmemu-vs-kernel-" + std::to_string(getpid());
-        int fd = open(m_swap_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || posix_fallocate(fd, 0, static_cast<off_t>(swap_bytes)) != 0) {
-            fail("cannot create the swap file");
-            if (fd >= 0)
-                close(fd);
-            return;
-        }
-        alignas(4096) static std::byte header[kPage];
-        vmemu::SwapHeaderInfo info;
-        info.last_page = static_cast<std::uint32_t>(swap_bytes / kPage - 1);
-        info.uuid = vmemu::SwapHeaderInfo::random_uuid();
-        info.label = "vs_kernel";
-        (void)info.encode(header);
-        bool written = pwrite(fd, header, kPage, 0) == static_cast<ssize_t>(kPage) && fsync(fd) == 0;
-        close(fd);
-        if (!written || swapon(m_swap_path.c_str(), 0) != 0) {
-            fail("swapon failed");
-            return;
-        }
-        m_swap_on = true;
-        if (mkdir(m_cgroup.c_str(), 0755) != 0) {
-            fail("cannot create the memory cgroup (cgroup v1 at /sys/fs/cgroup/memory)");
-            return;
-        }
-        m_cgroup_made = true;
-        if (!write_file(m_cgroup + "/memory.limit_in_bytes", std::to_string(settings.frames_bytes)))
-            fail("cannot set memory.limit_in_bytes");
-    }
-    ~KernelLimit()
-    {
-        if (m_cgroup_made)
-            rmdir(m_cgroup.c_str());
-        if (m_swap_on)
-            swapoff(m_swap_path.c_str());
-        unlink(m_swap_path.c_str());
-    }
-    bool ready() const { return m_error.empty(); }
-    const std::string& error() const { return m_error; }
-    bool enter() const { return write_file(m_cgroup + "/cgroup.procs", std::to_string(getpid())); }
-
-private:
-    static bool write_file(const std::string& path, const std::string& text)
-    {
-        std::ofstream out(path);
-        out << text;
-        out.flush();
-        return static_cast<bool>(out);
-    }
-    void fail(const std::string& what)
-    {
-        if (m_error.empty())
-            m_error = what + " (" + std::strerror(errno) + ")";
-    }
-
-    std::string m_swap_path;
-    std::string m_cgroup;
-    bool m_swap_on { false };
-    bool m_cgroup_made { false };
-    std::string m_error;
-};
-
 std::size_t size_option(const char* text)
 {
     auto value = vmemu::parse_size(text);
@@ -389,7 +322,7 @@ int main(int argc, char** argv)
     if (geteuid() != 0) {
         std::printf("vs_kernel: the kernel-with-limit run needs root (swapon and a memory cgroup): skipped\n");
     } else {
-        KernelLimit limit(settings, settings.frames_bytes + pages * kPage + kPage);
+        KernelLimit limit(settings.swap_dir, settings.frames_bytes, settings.frames_bytes + pages * kPage + kPage);
         if (!limit.ready()) {
             std::printf("vs_kernel: cannot set up the kernel-with-limit run: %s: skipped\n", limit.error().c_str());
         } else {
