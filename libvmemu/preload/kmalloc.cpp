@@ -44,15 +44,56 @@ std::uint32_t Kmalloc::class_for(std::size_t size, std::size_t align)
     return kNone;
 }
 
+Kmalloc::ThreadCache& Kmalloc::thread_cache()
+{
+    // initial-exec: the shim is loaded at start-up, so its TLS is static and needs no
+    // allocation on a thread's first use.
+    static thread_local ThreadCache cache __attribute__((tls_model("initial-exec")));
+    return cache;
+}
+
+Kmalloc::ThreadCache::~ThreadCache()
+{
+    if (owner)
+        owner->drain(*this);
+    drained = true;
+}
+
+void Kmalloc::drain(ThreadCache& cache)
+{
+    ScopedLock guard(m_lock);
+    for (std::size_t c = 0; c < kClassSizes.size(); ++c) {
+        while (cache.count[c])
+            slab_free(cache.objects[c][--cache.count[c]]);
+    }
+}
+
 void* Kmalloc::alloc(std::size_t size, std::size_t align)
 {
     if (size == 0)
         size = 1;
-    std::uint32_t cache = size <= kMaxSlabObject && align <= 4096 ? class_for(size, align) : kNone;
-    if (cache == kNone)
+    std::uint32_t c = size <= kMaxSlabObject && align <= 4096 ? class_for(size, align) : kNone;
+    if (c == kNone)
         return large_alloc(size, align);
-    ScopedLock guard(m_lock);
-    return slab_alloc(cache);
+    ThreadCache& cache = thread_cache();
+    if (cache.drained) {
+        ScopedLock guard(m_lock);
+        return slab_alloc(c);
+    }
+    cache.owner = this;
+    if (cache.count[c] == 0) {
+        // Refill half the cache under one hold of the lock.
+        ScopedLock guard(m_lock);
+        while (cache.count[c] < kThreadCacheDepth / 2) {
+            void* object = slab_alloc(c);
+            if (!object)
+                break;
+            cache.objects[c][cache.count[c]++] = object;
+        }
+        if (cache.count[c] == 0)
+            return nullptr;
+    }
+    return cache.objects[c][--cache.count[c]];
 }
 
 void Kmalloc::free(void* pointer)
@@ -61,16 +102,25 @@ void Kmalloc::free(void* pointer)
         large_free(pointer);
         return;
     }
+    // The slab's class cannot change while one of its objects is in use.
+    std::uint32_t c = m_slab_table[slab_index(pointer)].cache;
+    ThreadCache& cache = thread_cache();
+    if (!cache.drained && cache.count[c] < kThreadCacheDepth) {
+        cache.owner = this;
+        cache.objects[c][cache.count[c]++] = pointer;
+        return;
+    }
+    // Full: the object and half the cache go back under one hold of the lock.
     ScopedLock guard(m_lock);
     slab_free(pointer);
+    while (!cache.drained && cache.count[c] > kThreadCacheDepth / 2)
+        slab_free(cache.objects[c][--cache.count[c]]);
 }
 
 std::size_t Kmalloc::usable_size(const void* pointer) const
 {
-    if (in_slabs(pointer)) {
-        ScopedLock guard(m_lock);
-        return m_caches[m_slab_table[slab_index(pointer)].cache].size;
-    }
+    if (in_slabs(pointer))
+        return kClassSizes[m_slab_table[slab_index(pointer)].cache];
     const auto* header = reinterpret_cast<const LargeHeader*>(pointer) - 1;
     return header->mapping + header->length - reinterpret_cast<std::uintptr_t>(pointer);
 }

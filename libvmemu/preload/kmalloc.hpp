@@ -17,17 +17,21 @@ namespace vmemu::preload {
 //   new slab costs no frames until its objects are used.
 // - A slab whose last object goes gives its frames back (MADV_DONTNEED) and returns to the
 //   free slabs, unless it is its cache's only partial slab.
+// - Each thread keeps up to kThreadCacheDepth free objects of each class (SLUB's per-CPU
+//   slabs, kmem_cache_cpu), so that most allocations and frees take no lock; objects in a
+//   thread's cache count as in use for their slab, and go back when the thread ends.
 // - A large allocation is a mapping of its own with a 16-byte header (the mapping) right
 //   before the pointer; a fresh mapping reads as zero, so calloc() need not clear it.
 // Invariants: a slab is on its cache's partial list exactly when it has both used and free
 // objects, or is the cache's last empty slab.
-// Locking: m_lock, a futex mutex. Heap code touches emulated memory (freelist pointers,
+// Locking: m_lock, a futex mutex, for the slabs; the thread caches are the threads' own. Heap code touches emulated memory (freelist pointers,
 // headers) with it held; vmemu's fault path never takes it, so those faults are safe.
 class Kmalloc {
 public:
     static constexpr std::size_t kSlabBytes = 64 * 1024;
     static constexpr std::size_t kMaxSlabObject = 8192;
     static constexpr std::size_t kMinAlign = 16;
+    static constexpr std::uint32_t kThreadCacheDepth = 32;
 
     // Maps the slab area (slab_bytes of the space's virtual memory). False when it cannot.
     bool init(AddressSpace& space, std::size_t slab_bytes);
@@ -44,6 +48,16 @@ private:
     static constexpr std::uint32_t kNone = UINT32_MAX;
     static constexpr std::array<std::uint32_t, 12> kClassSizes { 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
         4096, 8192 };
+    // A thread's free objects, per class.
+    struct ThreadCache {
+        std::array<std::array<void*, kThreadCacheDepth>, kClassSizes.size()> objects;
+        std::array<std::uint32_t, kClassSizes.size()> count {};
+        Kmalloc* owner { nullptr };
+        bool drained { false }; // the thread is ending: no more caching
+        ~ThreadCache();
+    };
+    static ThreadCache& thread_cache();
+    void drain(ThreadCache& cache);
     struct Slab {
         void* freelist;
         std::uint32_t cache;
