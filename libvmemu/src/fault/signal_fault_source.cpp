@@ -196,9 +196,28 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
             }
             break;
         }
+    } else if (info->si_code > 0 && self.in_any_reservation(address)) {
+        // A child of fork() on its parent's emulated memory: say so once, then SIGSEGV.
+        static std::atomic<bool> said { false };
+        if (!said.exchange(true)) {
+            char hex[24];
+            os::write_stderr("vmemu: a child of fork() touched emulated memory at ");
+            os::write_stderr(os::format_hex(address, hex));
+            os::write_stderr(", which it does not inherit: SIGSEGV\n");
+        }
     }
     self.deliver_to_program(signal, info, context);
     errno = saved_errno;
+}
+
+bool SignalFaultSource::in_any_reservation(std::uintptr_t address) const
+{
+    for (const Slot& slot : m_slots) {
+        AddressSpace* space = slot.space.load(std::memory_order_relaxed);
+        if (space && space->in_reservation(VirtAddr(address)))
+            return true;
+    }
+    return false;
 }
 
 void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)

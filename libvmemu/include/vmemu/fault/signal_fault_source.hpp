@@ -55,6 +55,8 @@ private:
     void after_fork();
     void deliver_to_program(int signal, siginfo_t* info, void* context);
     void report_fatal(const char* what, std::uintptr_t address);
+    // Whether address lies in the reservation of an attached address space.
+    bool in_any_reservation(std::uintptr_t address) const;
     struct sigaction program_action() const;
 
     Spinlock m_lock;
