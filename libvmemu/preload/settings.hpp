@@ -15,14 +15,14 @@ struct RunSettings {
 
     std::size_t frames_bytes { kDefaultFrames };
     const char* swap_path { nullptr }; // nullptr: a private unnamed file
-    std::size_t swap_bytes { 0 };      // 0: four times the frames, and at least 1 GiB
+    std::size_t swap_bytes { 0 };      // 0: four times the frames, and at least 256 MiB
     Backend backend { Backend::Auto };
     const char* stats { nullptr }; // "-": stderr
     const char* trace { nullptr };
 
     std::size_t effective_swap_bytes() const
     {
-        return swap_bytes ? swap_bytes : std::max(4 * frames_bytes, std::size_t { 1 } << 30);
+        return swap_bytes ? swap_bytes : std::max(4 * frames_bytes, std::size_t { 256 } << 20);
     }
 };
 
