@@ -8,6 +8,7 @@
 //            munmap, and a file mapping beside them, which stays the kernel's
 //   handler  the program's own SIGSEGV handler sees its own wild access (in memory of its own)
 //   wild     a wild access with no handler: death by SIGSEGV
+//   badfree  free() of a pointer into the middle of a block: one line and abort(), as glibc
 // Prints a digest of what it computed; exits 1 on any mismatch.
 #include <csignal>
 #include <cstdint>
@@ -247,6 +248,14 @@ int handler_mode()
     return 0;
 }
 
+int badfree_mode()
+{
+    auto* block = static_cast<char*>(std::malloc(100));
+    char* volatile middle = block + 8; // a bug on purpose, hidden from the compiler's warning
+    std::free(middle);
+    return 0;
+}
+
 int wild_mode()
 {
     std::fflush(stdout);
@@ -272,8 +281,10 @@ int main(int argc, char** argv)
         return mmap_mode();
     if (mode == "handler")
         return handler_mode();
+    if (mode == "badfree")
+        return badfree_mode();
     if (mode == "wild")
         return wild_mode();
-    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|mmap|handler|wild\n");
+    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|mmap|handler|wild|badfree\n");
     return 2;
 }

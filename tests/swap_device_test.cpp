@@ -1,3 +1,4 @@
+#include <sched.h>
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -116,6 +117,13 @@ struct Completions {
     }
 };
 
+// in_flight() drops after the handlers of a request have run: wait for it, a bounded while.
+void wait_until_idle(const SwapDevice& device)
+{
+    for (int i = 0; i < 100000 && device.in_flight() != 0; ++i)
+        sched_yield();
+}
+
 struct AlignedPages {
     std::byte* memory;
     explicit AlignedPages(std::size_t pages)
@@ -146,6 +154,8 @@ TEST(SwapDevice, WritesAndReadsPagesThroughIoUring)
     for (std::uint32_t i = 0; i < 32; ++i)
         EXPECT_EQ(completions.results[i], static_cast<int>(kPage)) << i;
     EXPECT_EQ(std::memcmp(out.memory, in.memory, 16 * kPage), 0);
+    // A request's pages leave in_flight() after all their handlers have run.
+    wait_until_idle(**device);
     EXPECT_EQ((*device)->in_flight(), 0u);
 }
 
@@ -211,6 +221,7 @@ TEST(SwapDevice, ConsecutiveSlotsAreOneRequestAndAShortOneFailsOnlyThePagesItMis
     (*device)->submit(writes.data(), 3);
     completions.wait_for(9);
     EXPECT_EQ(std::count(completions.results.begin() + 6, completions.results.begin() + 9, -EIO), 3);
+    wait_until_idle(**device);
     EXPECT_EQ((*device)->in_flight(), 0u);
 }
 

@@ -1,4 +1,6 @@
 #include <bit>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sys/mman.h>
 #include "kmalloc.hpp"
@@ -96,6 +98,13 @@ void* Kmalloc::alloc(std::size_t size, std::size_t align)
     return cache.objects[c][--cache.count[c]];
 }
 
+void Kmalloc::invalid_pointer(const char* function, const void* pointer)
+{
+    // As glibc's malloc_printerr(): a heap handed a pointer it never gave out is corrupt.
+    std::fprintf(stderr, "vmemu: %s(): invalid pointer %p\n", function, pointer);
+    std::abort();
+}
+
 void Kmalloc::free(void* pointer)
 {
     if (!in_slabs(pointer)) {
@@ -103,7 +112,11 @@ void Kmalloc::free(void* pointer)
         return;
     }
     // The slab's class cannot change while one of its objects is in use.
-    std::uint32_t c = m_slab_table[slab_index(pointer)].cache;
+    const Slab& slab = m_slab_table[slab_index(pointer)];
+    std::uint32_t c = slab.cache;
+    std::size_t offset = reinterpret_cast<std::uintptr_t>(pointer) - m_slabs_start - std::size_t { slab_index(pointer) } * kSlabBytes;
+    if (c >= kClassSizes.size() || offset % kClassSizes[c] != 0 || offset / kClassSizes[c] >= slab.carved)
+        invalid_pointer("free", pointer);
     ThreadCache& cache = thread_cache();
     if (!cache.drained && cache.count[c] < kThreadCacheDepth) {
         cache.owner = this;
@@ -225,7 +238,13 @@ void* Kmalloc::large_alloc(std::size_t size, std::size_t align)
 
 void Kmalloc::large_free(void* pointer)
 {
+    auto address = reinterpret_cast<std::uintptr_t>(pointer);
+    if (address % kMinAlign != 0 || !owns(reinterpret_cast<void*>(address - sizeof(LargeHeader))))
+        invalid_pointer("free", pointer);
     LargeHeader header = *(static_cast<LargeHeader*>(pointer) - 1);
+    if (header.mapping % 4096 != 0 || header.length % 4096 != 0 || header.mapping >= address
+        || address >= header.mapping + header.length)
+        invalid_pointer("free", pointer);
     ScopedLibcAllocations libc_allocations;
     (void)m_space->munmap(VirtAddr(header.mapping), header.length);
 }

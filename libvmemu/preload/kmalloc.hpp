@@ -94,6 +94,8 @@ private:
     void unlink_partial(std::uint32_t index) VM_REQUIRES(m_lock);
     void* large_alloc(std::size_t size, std::size_t align);
     void large_free(void* pointer);
+    // A pointer this heap never gave out: one line, then abort(), as glibc does.
+    [[noreturn]] static void invalid_pointer(const char* function, const void* pointer);
 
     AddressSpace* m_space { nullptr };
     std::uintptr_t m_slabs_start { 0 };
