@@ -29,6 +29,11 @@ void start()
         fail(error, nullptr);
     if (state->settings.trace)
         fail("VMEMU_TRACE: tracing is not available yet", nullptr);
+    // Programs this one starts run under vmemu too (LD_PRELOAD stays), each on a Machine of its
+    // own: they must not share this one's swap file, nor overwrite its statistics. (The
+    // settings keep pointing at the strings, which unsetenv() leaves where they are.)
+    unsetenv("VMEMU_SWAP");
+    unsetenv("VMEMU_STATS");
     MachineConfig config { .frames = state->settings.frames_bytes / 4096 };
     SwapDeviceConfig swap;
     if (state->settings.swap_path)
