@@ -2,6 +2,7 @@
 // same both ways. Each mode exercises one thing the LD_PRELOAD shim must get right:
 //   io       write(2), read(2), fwrite() and fread() on heap buffers that have been swapped out
 //   calloc   calloc() and fresh large blocks read as zero after earlier data was freed
+//   realloc  a block grown by realloc() from 100 bytes to 48 MiB and back keeps its bytes
 //   threads  four threads allocate, fill and verify their own blocks while the others do
 //   stl      a std::map / std::vector / std::string workload
 //   mmap     the program's own anonymous mappings: mmap, mprotect, mincore, mremap, madvise,
@@ -124,6 +125,29 @@ int calloc_mode()
         }
     }
     std::printf("calloc: zero every time\n");
+    return 0;
+}
+
+int realloc_mode()
+{
+    std::size_t size = 100;
+    auto* block = static_cast<unsigned char*>(std::malloc(size));
+    fill(block, size, 21);
+    while (size < 48 * kMiB) {
+        std::size_t grown = size * 3 / 2 + 4096;
+        block = static_cast<unsigned char*>(std::realloc(block, grown));
+        if (!block || !check(block, size, 21))
+            return fail("realloc lost bytes while growing");
+        fill(block, grown, 21);
+        size = grown;
+    }
+    for (; size > 100; size /= 3) {
+        block = static_cast<unsigned char*>(std::realloc(block, size));
+        if (!block || !check(block, size, 21))
+            return fail("realloc lost bytes while shrinking");
+    }
+    std::free(block);
+    std::printf("realloc: grown to 48 MiB and shrunk back, every byte kept\n");
     return 0;
 }
 
@@ -273,6 +297,8 @@ int main(int argc, char** argv)
         return io_mode();
     if (mode == "calloc")
         return calloc_mode();
+    if (mode == "realloc")
+        return realloc_mode();
     if (mode == "threads")
         return threads_mode();
     if (mode == "stl")
@@ -285,6 +311,6 @@ int main(int argc, char** argv)
         return badfree_mode();
     if (mode == "wild")
         return wild_mode();
-    std::fprintf(stderr, "usage: preload_workload io|calloc|threads|stl|mmap|handler|wild|badfree\n");
+    std::fprintf(stderr, "usage: preload_workload io|calloc|realloc|threads|stl|mmap|handler|wild|badfree\n");
     return 2;
 }

@@ -236,6 +236,26 @@ void* Kmalloc::large_alloc(std::size_t size, std::size_t align)
     return reinterpret_cast<void*>(pointer);
 }
 
+void* Kmalloc::large_realloc(void* pointer, std::size_t size)
+{
+    // mremap() moves the block's page-table entries, with its frames and swap entries, to a
+    // mapping of the new size: nothing is copied. The offset in the page is kept, and with it
+    // any alignment up to a page.
+    auto address = reinterpret_cast<std::uintptr_t>(pointer);
+    LargeHeader header = *(static_cast<LargeHeader*>(pointer) - 1);
+    std::size_t offset = address - header.mapping;
+    if (size <= kMaxSlabObject || offset >= 4096 || size > (std::size_t { 1 } << 46))
+        return nullptr;
+    std::size_t length = (offset + size + 4095) & ~std::size_t { 4095 };
+    ScopedLibcAllocations libc_allocations;
+    auto moved = m_space->mremap(VirtAddr(header.mapping), header.length, length, MREMAP_MAYMOVE);
+    if (!moved)
+        return nullptr;
+    auto* fresh = reinterpret_cast<LargeHeader*>(moved->get() + offset) - 1;
+    *fresh = LargeHeader { moved->get(), length };
+    return reinterpret_cast<void*>(moved->get() + offset);
+}
+
 void Kmalloc::large_free(void* pointer)
 {
     auto address = reinterpret_cast<std::uintptr_t>(pointer);

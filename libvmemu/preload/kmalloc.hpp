@@ -39,6 +39,12 @@ public:
     void* alloc(std::size_t size, std::size_t align);
     void free(void* pointer);
     std::size_t usable_size(const void* pointer) const;
+    // realloc() of a large block to a large size, by moving its mapping; nullptr when that
+    // cannot be done (the caller copies instead).
+    void* realloc_large(void* pointer, std::size_t size)
+    {
+        return in_slabs(pointer) ? nullptr : large_realloc(pointer, size);
+    }
     bool owns(const void* pointer) const
     {
         return m_space && m_space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));
@@ -94,6 +100,7 @@ private:
     void unlink_partial(std::uint32_t index) VM_REQUIRES(m_lock);
     void* large_alloc(std::size_t size, std::size_t align);
     void large_free(void* pointer);
+    void* large_realloc(void* pointer, std::size_t size);
     // A pointer this heap never gave out: one line, then abort(), as glibc does.
     [[noreturn]] static void invalid_pointer(const char* function, const void* pointer);
 

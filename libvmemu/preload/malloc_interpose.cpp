@@ -92,6 +92,10 @@ void* reallocate(const void* caller, void* pointer, std::size_t size)
     std::size_t old_size = heap ? heap->usable_size(pointer) : std::min(size, bootstrap_bytes_after(pointer));
     if (heap && size <= old_size && size > old_size / 2)
         return pointer;
+    if (heap) {
+        if (void* moved = heap->realloc_large(pointer, size))
+            return moved;
+    }
     void* fresh = heap ? heap->alloc(size, 16) : allocate(caller, size, 16, false);
     if (!fresh) {
         errno = ENOMEM;
