@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fcntl.h>
 #include <functional>
 #include <optional>
 #include <string>
@@ -25,7 +24,6 @@ namespace {
 struct Workload {
     std::string name;
     std::vector<std::string> command;
-    std::string input; // a file for stdin, or empty
 };
 
 struct Run {
@@ -35,8 +33,8 @@ struct Run {
     std::string output;
 };
 
-// Runs command with stdin from input; before exec, the child calls prepare (to enter a cgroup).
-Run run(const std::vector<std::string>& command, const std::string& input, const std::function<bool()>& prepare = {})
+// Runs command; before exec, the child calls prepare (to enter a cgroup).
+Run run(const std::vector<std::string>& command, const std::function<bool()>& prepare = {})
 {
     Run result;
     int pipes[2];
@@ -47,10 +45,6 @@ Run run(const std::vector<std::string>& command, const std::string& input, const
     if (child == 0) {
         if (prepare && !prepare())
             _exit(125);
-        if (!input.empty()) {
-            int fd = open(input.c_str(), O_RDONLY);
-            dup2(fd, 0);
-        }
         dup2(pipes[1], 1);
         close(pipes[0]);
         std::vector<char*> argv;
@@ -129,9 +123,9 @@ int main(int argc, char** argv)
         std::fclose(out);
     }
     std::vector<Workload> workloads {
-        { "python", { "/usr/bin/python3", workloads_dir + "/python_dicts.py" }, "" },
-        { "sqlite", { "sqlite3", ":memory:" }, workloads_dir + "/sqlite_memory.sql" },
-        { "sort", { "sort", "-S", "256M", sort_input }, "" },
+        { "python", { "/usr/bin/python3", workloads_dir + "/python_dicts.py", "1000000" } },
+        { "sqlite", { "sqlite3", ":memory:", ".parameter set @rows 400000", ".read " + workloads_dir + "/sqlite_memory.sql" } },
+        { "sort", { "sort", "-S", "256M", sort_input } },
     };
     std::printf("%-8s %10s %10s %12s %12s %12s %10s %10s\n", "workload", "peak RSS", "native s", "vmemu ample",
         "kernel 1/3", "vmemu 1/3", "ample/nat", "1/3 vs k");
@@ -139,19 +133,19 @@ int main(int argc, char** argv)
     for (const Workload& workload : workloads) {
         if (!only.empty() && workload.name != only)
             continue;
-        Run native = run(workload.command, workload.input);
+        Run native = run(workload.command);
         if (native.status != 0) {
             std::printf("%-8s fails natively (status %d): skipped\n", workload.name.c_str(), native.status);
             continue;
         }
         std::size_t peak = static_cast<std::size_t>(native.peak_rss_kb) * 1024;
-        Run ample = run(under_vmemu(vmemu, 4 * peak, swap_dir, workload.command), workload.input);
-        Run pressed = run(under_vmemu(vmemu, peak / 3, swap_dir, workload.command), workload.input);
+        Run ample = run(under_vmemu(vmemu, 4 * peak, swap_dir, workload.command));
+        Run pressed = run(under_vmemu(vmemu, peak / 3, swap_dir, workload.command));
         std::optional<Run> kernel;
         if (geteuid() == 0) {
             KernelLimit limit(swap_dir, peak / 3, 4 * peak);
             if (limit.ready())
-                kernel = run(workload.command, workload.input, [&] { return limit.enter(); });
+                kernel = run(workload.command, [&] { return limit.enter(); });
             else
                 std::printf("preload: no kernel-with-limit run: %s\n", limit.error().c_str());
         }

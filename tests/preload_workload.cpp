@@ -292,25 +292,21 @@ int wild_mode()
 
 int main(int argc, char** argv)
 {
-    std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "io")
-        return io_mode();
-    if (mode == "calloc")
-        return calloc_mode();
-    if (mode == "realloc")
-        return realloc_mode();
-    if (mode == "threads")
-        return threads_mode();
-    if (mode == "stl")
-        return stl_mode();
-    if (mode == "mmap")
-        return mmap_mode();
-    if (mode == "handler")
-        return handler_mode();
-    if (mode == "badfree")
-        return badfree_mode();
-    if (mode == "wild")
-        return wild_mode();
-    std::fprintf(stderr, "usage: preload_workload io|calloc|realloc|threads|stl|mmap|handler|wild|badfree\n");
+    struct Mode {
+        const char* name;
+        int (*run)();
+    };
+    static constexpr Mode kModes[] = { { "io", io_mode }, { "calloc", calloc_mode }, { "realloc", realloc_mode },
+        { "threads", threads_mode }, { "stl", stl_mode }, { "mmap", mmap_mode }, { "handler", handler_mode },
+        { "wild", wild_mode }, { "badfree", badfree_mode } };
+    std::string wanted = argc > 1 ? argv[1] : "";
+    for (const Mode& mode : kModes) {
+        if (wanted == mode.name)
+            return mode.run();
+    }
+    std::fprintf(stderr, "usage: preload_workload MODE, one of:");
+    for (const Mode& mode : kModes)
+        std::fprintf(stderr, " %s", mode.name);
+    std::fprintf(stderr, "\n");
     return 2;
 }

@@ -312,11 +312,6 @@ TEST(Reclaim, KswapdPausedByTheGuardLeavesReclaimToTheFault)
     }
 }
 
-} // namespace
-} // namespace vmemu
-
-namespace vmemu {
-namespace {
 
 TEST(Reclaim, MlockedPagesStayInMemoryAndMunlockLetsThemGo)
 {
@@ -451,11 +446,6 @@ TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
     machine->verify_invariants();
 }
 
-} // namespace
-} // namespace vmemu
-
-namespace vmemu {
-namespace {
 
 TEST(Reclaim, SequentialSwapInsReadAheadAlongTheVmaWhereverTheSlotsAre)
 {
@@ -485,11 +475,6 @@ TEST(Reclaim, SequentialSwapInsReadAheadAlongTheVmaWhereverTheSlotsAre)
     space->verify_invariants();
 }
 
-} // namespace
-} // namespace vmemu
-
-namespace vmemu {
-namespace {
 
 TEST(ReclaimRace, ReclaimRacingMadviseDontneedNeverTakesAPageBeingFreed)
 {

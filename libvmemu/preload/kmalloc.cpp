@@ -112,9 +112,10 @@ void Kmalloc::free(void* pointer)
         return;
     }
     // The slab's class cannot change while one of its objects is in use.
-    const Slab& slab = m_slab_table[slab_index(pointer)];
+    std::uint32_t index = slab_index(pointer);
+    const Slab& slab = m_slab_table[index];
     std::uint32_t c = slab.cache;
-    std::size_t offset = reinterpret_cast<std::uintptr_t>(pointer) - m_slabs_start - std::size_t { slab_index(pointer) } * kSlabBytes;
+    std::size_t offset = reinterpret_cast<std::uintptr_t>(pointer) - m_slabs_start - std::size_t { index } * kSlabBytes;
     if (c >= kClassSizes.size() || offset % kClassSizes[c] != 0 || offset / kClassSizes[c] >= slab.carved)
         invalid_pointer("free", pointer);
     ThreadCache& cache = thread_cache();

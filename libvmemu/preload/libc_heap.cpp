@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <dlfcn.h>
 #include <link.h>
 #include "libc_heap.hpp"
 
@@ -25,11 +24,6 @@ struct TextRange {
 TextRange g_text[8];
 std::atomic<int> g_text_count { 0 };
 
-template<typename Function>
-void resolve(Function& function, const char* name)
-{
-    function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-}
 
 } // namespace
 
@@ -41,12 +35,12 @@ const LibcHeap* libc_heap()
         return nullptr;
     t_resolving = true;
     LibcHeap heap {};
-    resolve(heap.malloc, "malloc");
-    resolve(heap.free, "free");
-    resolve(heap.calloc, "calloc");
-    resolve(heap.realloc, "realloc");
-    resolve(heap.memalign, "memalign");
-    resolve(heap.malloc_usable_size, "malloc_usable_size");
+    heap.malloc = next_symbol<decltype(heap.malloc)>("malloc");
+    heap.free = next_symbol<decltype(heap.free)>("free");
+    heap.calloc = next_symbol<decltype(heap.calloc)>("calloc");
+    heap.realloc = next_symbol<decltype(heap.realloc)>("realloc");
+    heap.memalign = next_symbol<decltype(heap.memalign)>("memalign");
+    heap.malloc_usable_size = next_symbol<decltype(heap.malloc_usable_size)>("malloc_usable_size");
     g_libc = heap;
     g_resolved.store(true, std::memory_order_release);
     t_resolving = false;

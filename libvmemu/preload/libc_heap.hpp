@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <dlfcn.h>
 
 namespace vmemu::preload {
 
@@ -33,6 +34,13 @@ public:
 private:
     static inline thread_local int t_depth = 0;
 };
+
+// The definition of name after the shim's own: libc's, for the functions the shim wraps.
+template<typename Function>
+Function next_symbol(const char* name)
+{
+    return reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+}
 
 // libc's functions, resolving them on first use; nullptr while the resolution is running on
 // this thread (the caller then takes bootstrap memory).

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <malloc.h>
 #include <unistd.h>
-#include <vmemu/base/thread_role.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -18,10 +17,8 @@ namespace {
 // The emulated heap for this call, or nullptr when libc's serves it.
 Kmalloc* heap_for(const void* caller)
 {
-    Runtime* state = runtime();
-    if (!state || ScopedLibcAllocations::active() || is_vmemu_thread() || called_from_libc(caller))
-        return nullptr;
-    return &state->heap;
+    Runtime* state = runtime_for(caller);
+    return state ? &state->heap : nullptr;
 }
 
 Kmalloc* owner_of(const void* pointer)

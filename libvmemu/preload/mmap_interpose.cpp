@@ -5,9 +5,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
-#include <dlfcn.h>
 #include <sys/mman.h>
-#include <vmemu/base/thread_role.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -18,19 +16,11 @@ namespace {
 constexpr int kEmulatedFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE
     | MAP_POPULATE;
 
-template<typename Function>
-Function next(const char* name)
-{
-    return reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-}
-
 // The address space for a call from caller, or nullptr for the kernel's.
 AddressSpace* space_for_call(const void* caller)
 {
-    Runtime* state = runtime();
-    if (!state || ScopedLibcAllocations::active() || is_vmemu_thread() || called_from_libc(caller))
-        return nullptr;
-    return state->space.get();
+    Runtime* state = runtime_for(caller);
+    return state ? state->space.get() : nullptr;
 }
 
 AddressSpace* space_of(const void* address, const void* caller)
@@ -69,7 +59,7 @@ extern "C" {
 
 void* mmap(void* address, std::size_t length, int prot, int flags, int fd, off_t offset)
 {
-    static auto real = next<void* (*)(void*, std::size_t, int, int, int, off_t)>("mmap");
+    static auto real = next_symbol<void* (*)(void*, std::size_t, int, int, int, off_t)>("mmap");
     AddressSpace* space = space_for_call(VMEMU_CALLER);
     bool anonymous_private = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && !(flags & ~kEmulatedFlags);
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -91,49 +81,49 @@ void* mmap64(void* address, std::size_t length, int prot, int flags, int fd, off
 
 int munmap(void* address, std::size_t length)
 {
-    static auto real = next<int (*)(void*, std::size_t)>("munmap");
+    static auto real = next_symbol<int (*)(void*, std::size_t)>("munmap");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length); },
         [&](AddressSpace& space, VirtAddr start) { return space.munmap(start, length); });
 }
 
 int mprotect(void* address, std::size_t length, int prot)
 {
-    static auto real = next<int (*)(void*, std::size_t, int)>("mprotect");
+    static auto real = next_symbol<int (*)(void*, std::size_t, int)>("mprotect");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length, prot); },
         [&](AddressSpace& space, VirtAddr start) { return space.mprotect(start, length, prot); });
 }
 
 int madvise(void* address, std::size_t length, int advice)
 {
-    static auto real = next<int (*)(void*, std::size_t, int)>("madvise");
+    static auto real = next_symbol<int (*)(void*, std::size_t, int)>("madvise");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length, advice); },
         [&](AddressSpace& space, VirtAddr start) { return space.madvise(start, length, advice); });
 }
 
 int mlock(const void* address, std::size_t length)
 {
-    static auto real = next<int (*)(const void*, std::size_t)>("mlock");
+    static auto real = next_symbol<int (*)(const void*, std::size_t)>("mlock");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length); },
         [&](AddressSpace& space, VirtAddr start) { return space.mlock(start, length); });
 }
 
 int munlock(const void* address, std::size_t length)
 {
-    static auto real = next<int (*)(const void*, std::size_t)>("munlock");
+    static auto real = next_symbol<int (*)(const void*, std::size_t)>("munlock");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length); },
         [&](AddressSpace& space, VirtAddr start) { return space.munlock(start, length); });
 }
 
 int mincore(void* address, std::size_t length, unsigned char* vec)
 {
-    static auto real = next<int (*)(void*, std::size_t, unsigned char*)>("mincore");
+    static auto real = next_symbol<int (*)(void*, std::size_t, unsigned char*)>("mincore");
     return range_call(VMEMU_CALLER, address, [&] { return real(address, length, vec); },
         [&](AddressSpace& space, VirtAddr start) { return space.mincore(start, length, vec); });
 }
 
 void* mremap(void* old_address, std::size_t old_length, std::size_t new_length, int flags, ...)
 {
-    static auto real = next<void* (*)(void*, std::size_t, std::size_t, int, ...)>("mremap");
+    static auto real = next_symbol<void* (*)(void*, std::size_t, std::size_t, int, ...)>("mremap");
     void* new_address = nullptr;
     if (flags & MREMAP_FIXED) {
         va_list arguments;

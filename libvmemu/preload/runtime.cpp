@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
+#include <vmemu/base/thread_role.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -78,5 +79,13 @@ __attribute__((destructor(101))) void preload_end() { write_stats(); }
 } // namespace
 
 Runtime* runtime() { return __atomic_load_n(&g_runtime, __ATOMIC_ACQUIRE); }
+
+Runtime* runtime_for(const void* caller)
+{
+    Runtime* state = runtime();
+    if (!state || ScopedLibcAllocations::active() || is_vmemu_thread() || called_from_libc(caller))
+        return nullptr;
+    return state;
+}
 
 } // namespace vmemu::preload

@@ -18,5 +18,9 @@ struct Runtime {
 
 // nullptr until the heap is ready.
 Runtime* runtime();
+// The runtime whose emulated memory serves a call made from caller (a return address), or
+// nullptr when libc's heap or the kernel serves it: before the heap is ready, inside vmemu
+// (ScopedLibcAllocations), on vmemu's own threads, and for libc's calls from inside itself.
+Runtime* runtime_for(const void* caller);
 
 } // namespace vmemu::preload

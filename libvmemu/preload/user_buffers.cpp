@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <dlfcn.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -57,12 +56,6 @@ private:
     PageFrame* m_pages[kMaxPinnedPages];
     std::size_t m_count { 0 };
 };
-
-template<typename Function>
-Function next(const char* name)
-{
-    return reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-}
 
 // Calls call(bytes) with the buffer pinned, again while it fails with EFAULT on a buffer that
 // is still being pinned in part at least.
@@ -130,90 +123,90 @@ extern "C" {
 
 ssize_t read(int fd, void* buffer, std::size_t bytes)
 {
-    static auto real = next<ssize_t (*)(int, void*, std::size_t)>("read");
+    static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t)>("read");
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable); });
 }
 
 ssize_t write(int fd, const void* buffer, std::size_t bytes)
 {
-    static auto real = next<ssize_t (*)(int, const void*, std::size_t)>("write");
+    static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t)>("write");
     return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable); });
 }
 
 ssize_t pread(int fd, void* buffer, std::size_t bytes, off_t offset)
 {
-    static auto real = next<ssize_t (*)(int, void*, std::size_t, off_t)>("pread");
+    static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t, off_t)>("pread");
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
 }
 ssize_t pread64(int fd, void* buffer, std::size_t bytes, off_t offset) { return pread(fd, buffer, bytes, offset); }
 
 ssize_t pwrite(int fd, const void* buffer, std::size_t bytes, off_t offset)
 {
-    static auto real = next<ssize_t (*)(int, const void*, std::size_t, off_t)>("pwrite");
+    static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t, off_t)>("pwrite");
     return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
 }
 ssize_t pwrite64(int fd, const void* buffer, std::size_t bytes, off_t offset) { return pwrite(fd, buffer, bytes, offset); }
 
 ssize_t readv(int fd, const iovec* vector, int count)
 {
-    static auto real = next<ssize_t (*)(int, const iovec*, int)>("readv");
+    static auto real = next_symbol<ssize_t (*)(int, const iovec*, int)>("readv");
     return with_pinned_vector(vector, count, Access::Write, [&](const iovec* v, int n) { return real(fd, v, n); });
 }
 
 ssize_t writev(int fd, const iovec* vector, int count)
 {
-    static auto real = next<ssize_t (*)(int, const iovec*, int)>("writev");
+    static auto real = next_symbol<ssize_t (*)(int, const iovec*, int)>("writev");
     return with_pinned_vector(vector, count, Access::Read, [&](const iovec* v, int n) { return real(fd, v, n); });
 }
 
 ssize_t recv(int fd, void* buffer, std::size_t bytes, int flags)
 {
-    static auto real = next<ssize_t (*)(int, void*, std::size_t, int)>("recv");
+    static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t, int)>("recv");
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, flags); });
 }
 
 ssize_t send(int fd, const void* buffer, std::size_t bytes, int flags)
 {
-    static auto real = next<ssize_t (*)(int, const void*, std::size_t, int)>("send");
+    static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t, int)>("send");
     return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable, flags); });
 }
 
 ssize_t recvfrom(int fd, void* buffer, std::size_t bytes, int flags, sockaddr* from, socklen_t* length)
 {
-    static auto real = next<ssize_t (*)(int, void*, std::size_t, int, sockaddr*, socklen_t*)>("recvfrom");
+    static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t, int, sockaddr*, socklen_t*)>("recvfrom");
     return with_pinned(buffer, bytes, Access::Write,
         [&](std::size_t usable) { return real(fd, buffer, usable, flags, from, length); });
 }
 
 ssize_t sendto(int fd, const void* buffer, std::size_t bytes, int flags, const sockaddr* to, socklen_t length)
 {
-    static auto real = next<ssize_t (*)(int, const void*, std::size_t, int, const sockaddr*, socklen_t)>("sendto");
+    static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t, int, const sockaddr*, socklen_t)>("sendto");
     return with_pinned(buffer, bytes, Access::Read,
         [&](std::size_t usable) { return real(fd, buffer, usable, flags, to, length); });
 }
 
 std::size_t fread(void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
-    static auto real = next<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread");
+    static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread");
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 
 std::size_t fread_unlocked(void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
-    static auto real = next<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread_unlocked");
+    static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread_unlocked");
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 
 std::size_t fwrite(const void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
-    static auto real = next<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite");
+    static auto real = next_symbol<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite");
     auto call = [](void* b, std::size_t s, std::size_t c, FILE* f) { return real(b, s, c, f); };
     return stdio_pinned(const_cast<void*>(buffer), size, count, stream, Access::Read, call);
 }
 
 std::size_t fwrite_unlocked(const void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
-    static auto real = next<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite_unlocked");
+    static auto real = next_symbol<std::size_t (*)(const void*, std::size_t, std::size_t, FILE*)>("fwrite_unlocked");
     auto call = [](void* b, std::size_t s, std::size_t c, FILE* f) { return real(b, s, c, f); };
     return stdio_pinned(const_cast<void*>(buffer), size, count, stream, Access::Read, call);
 }

@@ -3,12 +3,10 @@
 
 namespace vmemu {
 
-void Mutex::lock()
+void Mutex::lock_contended()
 {
+    // Spin briefly: the holder is usually in a short critical section or one system call.
     std::uint32_t state = 0;
-    if (m_state.compare_exchange_strong(state, 1, std::memory_order_acquire))
-        return;
-    // Spin briefly: the holder is usually in one short system call.
     for (int spin = 0; spin < 100; ++spin) {
         os::cpu_relax();
         state = 0;
@@ -22,12 +20,6 @@ void Mutex::lock()
         os::futex_wait(m_state, 2);
         state = m_state.exchange(2, std::memory_order_acquire);
     }
-}
-
-void Mutex::unlock()
-{
-    if (m_state.exchange(0, std::memory_order_release) == 2)
-        os::futex_wake(m_state, 1);
 }
 
 } // namespace vmemu
