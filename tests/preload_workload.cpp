@@ -8,6 +8,9 @@
 //   mmap     the program's own anonymous mappings: mmap, mprotect, mincore, mremap, madvise,
 //            munmap, and a file mapping beside them, which stays the kernel's
 //   handler  the program's own SIGSEGV handler sees its own wild access (in memory of its own)
+//   fork     fork() with swapped-out data and a thread writing meanwhile: the child sees the
+//            parent's memory as it was at the fork, consistent, and each side's writes stay
+//            its own; a grandchild; fork and exec
 //   wild     a wild access with no handler: death by SIGSEGV
 //   badfree  free() of a pointer into the middle of a block: one line and abort(), as glibc
 // Prints a digest of what it computed; exits 1 on any mismatch.
@@ -20,7 +23,9 @@
 #include <map>
 #include <setjmp.h>
 #include <string>
+#include <atomic>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -272,6 +277,104 @@ int handler_mode()
     return 0;
 }
 
+// The child's side of fork_mode(): everything as it was at the fork, then changes of its own.
+int fork_child_checks(std::vector<unsigned char*>& blocks, std::size_t size, const std::uint64_t* ledger,
+    std::size_t ledger_size)
+{
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (!check(blocks[i], size, 500 + i * 7919))
+            return fail("the child's copy of a block differs from the parent's at fork");
+    }
+    // The writer thread stamps its pass number in ascending order: a copy taken at one
+    // instant reads as passes p, ..., p, p - 1, ..., p - 1.
+    for (std::size_t j = 1; j < ledger_size; ++j) {
+        if (ledger[j] > ledger[j - 1])
+            return fail("the child's copy is not the parent's memory at one instant");
+    }
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+        fill(blocks[i], size, 900 + i);
+    auto more = filled_blocks(64, 32 * 1024, 4242);
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (!check(blocks[i], size, 900 + i))
+            return fail("the child's own writes did not stay");
+    }
+    for (std::size_t i = 0; i < more.size(); ++i) {
+        if (!check(more[i], 32 * 1024, 4242 + i * 7919))
+            return fail("the child's new blocks changed");
+        std::free(more[i]);
+    }
+    // A grandchild: fork from a child's own machine.
+    std::fflush(stdout);
+    pid_t grandchild = fork();
+    if (grandchild == 0)
+        _exit(check(blocks[3], size, 900 + 3) ? 0 : 1);
+    int status = 0;
+    if (grandchild < 0 || waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
+        return fail("the grandchild did not see its parent's memory");
+    return 0;
+}
+
+int fork_mode()
+{
+    constexpr std::size_t kSize = 64 * 1024;
+    auto blocks = filled_blocks(512, kSize, 500); // 32 MiB: most of it swapped out at 8 MiB
+    constexpr std::size_t kLedger = 128 * 1024;
+    auto* ledger = static_cast<std::uint64_t*>(std::calloc(kLedger, sizeof(std::uint64_t)));
+    std::atomic<bool> stop { false };
+    std::atomic<std::uint64_t> passes { 0 };
+    std::thread writer([&] {
+        for (std::uint64_t pass = 1; !stop.load(std::memory_order_relaxed); ++pass) {
+            for (std::size_t j = 0; j < kLedger; ++j)
+                __atomic_store_n(&ledger[j], pass, __ATOMIC_RELAXED);
+            passes.store(pass, std::memory_order_relaxed);
+        }
+    });
+    while (passes.load() < 3)
+        std::this_thread::yield();
+    std::fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        return fail("fork failed");
+    if (child == 0)
+        std::exit(fork_child_checks(blocks, kSize, ledger, kLedger));
+    stop.store(true);
+    writer.join();
+    // The parent's writes after the fork are its own.
+    for (std::size_t i = 0; i < blocks.size(); i += 2)
+        fill(blocks[i], kSize, 700 + i);
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail("the child found its memory wrong");
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (!check(blocks[i], kSize, i % 2 ? 500 + i * 7919 : 700 + i))
+            return fail("the parent's memory changed under the child");
+    }
+    // Children that exit at once, and one that execs.
+    for (int round = 0; round < 20; ++round) {
+        pid_t quick = fork();
+        if (quick == 0)
+            _exit(check(blocks[round], kSize, round % 2 ? 500 + round * 7919 : 700 + round) ? 0 : 1);
+        if (quick < 0 || waitpid(quick, &status, 0) != quick || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return fail("a short-lived child found its memory wrong");
+    }
+    std::fflush(stdout);
+    pid_t exec_child = fork();
+    if (exec_child == 0) {
+        execl("/bin/sh", "sh", "-c", "echo fork: exec of a child runs", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    if (exec_child < 0 || waitpid(exec_child, &status, 0) != exec_child || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
+        return fail("the child that execs failed");
+    for (unsigned char* block : blocks)
+        std::free(block);
+    std::free(ledger);
+    std::printf("fork: 32 MiB and a ledger written during the fork, seen whole by the child, a grandchild "
+                "and 20 more; each side's writes its own\n");
+    return 0;
+}
+
 int badfree_mode()
 {
     auto* block = static_cast<char*>(std::malloc(100));
@@ -298,7 +401,7 @@ int main(int argc, char** argv)
     };
     static constexpr Mode kModes[] = { { "io", io_mode }, { "calloc", calloc_mode }, { "realloc", realloc_mode },
         { "threads", threads_mode }, { "stl", stl_mode }, { "mmap", mmap_mode }, { "handler", handler_mode },
-        { "wild", wild_mode }, { "badfree", badfree_mode } };
+        { "wild", wild_mode }, { "badfree", badfree_mode }, { "fork", fork_mode } };
     std::string wanted = argc > 1 ? argv[1] : "";
     for (const Mode& mode : kModes) {
         if (wanted == mode.name)

@@ -45,6 +45,10 @@ public:
     {
         return in_slabs(pointer) ? nullptr : large_realloc(pointer, size);
     }
+    // fork(2): the slabs are held from before fork() until after it, so that the child
+    // inherits no change half made.
+    void lock_for_fork() VM_ACQUIRE(m_lock) { m_lock.lock(); }
+    void unlock_after_fork() VM_RELEASE(m_lock) { m_lock.unlock(); }
     bool owns(const void* pointer) const
     {
         return m_space && m_space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));

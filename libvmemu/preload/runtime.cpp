@@ -3,7 +3,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <pthread.h>
 #include <unistd.h>
+#include <vmemu/os/signals.hpp>
 #include <vmemu/base/thread_role.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
@@ -19,6 +21,42 @@ Runtime* g_runtime = nullptr;
 {
     std::fprintf(stderr, "vmemu: cannot start: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
     _exit(2);
+}
+
+// fork(2): the child gets a machine of its own with a copy of the emulated memory (see
+// Machine::prepare_fork()); the heap's lock is taken first, as heap code faults with it held.
+void prepare_fork() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    Runtime* state = runtime();
+    state->heap.lock_for_fork();
+    state->machine->prepare_fork();
+}
+
+void fork_parent() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    Runtime* state = runtime();
+    state->machine->fork_parent();
+    state->heap.unlock_after_fork();
+}
+
+void fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    Runtime* state = runtime();
+    // The statistics are the program's, which the parent writes at its exit.
+    state->settings.stats = nullptr;
+    VmResult<void> result;
+    {
+        ScopedLibcAllocations libc_allocations;
+        result = state->machine->fork_child();
+    }
+    state->heap.unlock_after_fork();
+    if (!result) {
+        os::write_stderr("vmemu: a child of fork() has no copy of emulated memory: ");
+        os::write_stderr(result.error().what());
+        os::write_stderr(": ");
+        os::write_stderr(std::strerror(result.error().code()));
+        os::write_stderr("\n");
+    }
 }
 
 void start()
@@ -52,6 +90,7 @@ void start()
     if (!state->heap.init(*state->space, std::size_t { 16 } << 30))
         fail("cannot map the slab area", nullptr);
     __atomic_store_n(&g_runtime, state, __ATOMIC_RELEASE);
+    pthread_atfork(prepare_fork, fork_parent, fork_child);
 }
 
 void write_stats()

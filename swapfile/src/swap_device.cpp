@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <unistd.h>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/base/thread_role.hpp>
@@ -36,11 +37,15 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
     if (config.label.size() > SwapHeaderInfo::kLabelBytes)
         return vm_fail(EINVAL, "swap label longer than 16 bytes");
     int fd;
+    std::string directory;
     if (config.path.empty()) {
-        const char* directory = std::getenv("TMPDIR");
-        fd = VM_TRY(os::open_tmpfile(directory && *directory ? directory : "/var/tmp", os::Direct::Yes));
+        const char* tmpdir = std::getenv("TMPDIR");
+        directory = tmpdir && *tmpdir ? tmpdir : "/var/tmp";
+        fd = VM_TRY(os::open_tmpfile(directory.c_str(), os::Direct::Yes));
     } else {
         fd = VM_TRY(os::open_file(config.path.c_str(), os::Direct::Yes));
+        std::size_t slash = config.path.rfind('/');
+        directory = slash == std::string::npos ? "." : slash == 0 ? "/" : config.path.substr(0, slash);
     }
     auto fail = [fd](VmError error) {
         ::close(fd);
@@ -70,13 +75,17 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
         return fail(ring.error());
     std::string path = config.path.empty() ? fd_path(fd) : config.path;
     std::unique_ptr<SwapDevice> device(new SwapDevice(fd, std::move(path), header, std::move(*ring), handler, context));
-    for (SyncRing& sync : device->m_sync_rings) {
-        auto small = os::IoRing::create(4);
-        if (!small)
-            return std::unexpected(small.error()); // the device closes the file
-        sync.ring = std::move(*small);
-    }
+    device->m_directory = directory;
+    device->m_queue_depth = config.queue_depth;
+    VM_TRY(device->create_sync_rings()); // on failure, the device closes the file
     return device;
+}
+
+VmResult<void> SwapDevice::create_sync_rings()
+{
+    for (SyncRing& sync : m_sync_rings)
+        sync.ring = VM_TRY(os::IoRing::create(4));
+    return {};
 }
 
 SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
@@ -90,14 +99,73 @@ SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::uni
     , m_context(context)
     , m_runs(new Run[kRuns])
 {
+    start_completion_thread();
+}
+
+void SwapDevice::start_completion_thread()
+{
     m_completion_thread = std::thread([this] {
         // The program's asynchronous signals belong to its own threads.
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        mark_vmemu_thread();
+        VmemuThread role;
         reap_completions();
     });
+}
+
+VmResult<void> SwapDevice::reopen_in_child()
+{
+    VM_ASSERT(m_in_flight.load(std::memory_order_acquire) == 0);
+    int fd = VM_TRY(os::open_tmpfile(m_directory.c_str(), os::Direct::Yes));
+    auto fail = [fd](VmError error) {
+        ::close(fd);
+        return std::unexpected(error);
+    };
+    std::uint64_t bytes = (std::uint64_t { m_header.last_page } + 1) * kPage;
+    if (auto allocated = os::allocate_file(fd, bytes); !allocated)
+        return fail(allocated.error());
+    constexpr std::size_t kBounceBytes = kMaxRunPages * kPage;
+    std::unique_ptr<std::byte, decltype(&std::free)> bounce(
+        static_cast<std::byte*>(std::aligned_alloc(kPage, kBounceBytes)), &std::free);
+    if (!bounce)
+        return fail(VmError(ENOMEM, "no memory to copy the swap file"));
+    // The header (slot 0 is SWAP_MAP_BAD, so it counts as in use) and the slots in use.
+    for (std::uint32_t first = 0; first <= m_header.last_page;) {
+        if (m_slots.map_value(first) == 0) {
+            ++first;
+            continue;
+        }
+        std::uint32_t end = first + 1;
+        while (end <= m_header.last_page && m_slots.map_value(end) != 0)
+            ++end;
+        auto copied = os::copy_range(m_fd, fd, std::uint64_t { first } * kPage, std::uint64_t { end - first } * kPage,
+            bounce.get(), kBounceBytes);
+        if (!copied)
+            return fail(copied.error());
+        first = end;
+    }
+    // The inherited rings are the parent's too: this process lets go of its views of them.
+    auto ring = os::IoRing::create(m_queue_depth);
+    if (!ring)
+        return fail(ring.error());
+    m_ring = std::move(*ring);
+    for (SyncRing& sync : m_sync_rings) {
+        sync.ring.reset();
+        sync.busy.store(false, std::memory_order_relaxed);
+    }
+    if (auto rings = create_sync_rings(); !rings)
+        return fail(rings.error());
+    for (std::size_t i = 0; i < kRuns; ++i)
+        m_runs[i].used.store(false, std::memory_order_relaxed);
+    m_completion_waiters.store(0, std::memory_order_relaxed);
+    ::close(m_fd);
+    m_fd = fd;
+    m_path = fd_path(fd);
+    // The inherited handle names a thread of the parent: forget it without touching it.
+    new (&m_completion_thread) std::thread();
+    start_completion_thread();
+    return {};
 }
 
 SwapDevice::~SwapDevice()

@@ -213,6 +213,13 @@ private:
     // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
     VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
 
+    // process_fork.cpp: this address space's part in fork(2) of the process. In the parent:
+    // takes every page that is not pinned out of the hardware view, so that the program's
+    // other threads fault, and wait, until the child has its copy. In the child: the
+    // reservation again, with no page in the hardware view (the budget is the Machine's).
+    void drop_hardware_view_locked() VM_REQUIRES(m_page_table_lock);
+    VmResult<void> adopt_in_child() VM_REQUIRES(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
+
     // hardware_view.cpp: the exact change in the number of kernel mappings, and the hardware
     // view as a software-managed TLB: when the kernel-mapping budget is used up, the oldest
     // small runs of mapped pages leave the hardware view (their PTEs and frames stay), and the

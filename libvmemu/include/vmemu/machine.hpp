@@ -1,4 +1,5 @@
 #pragma once
+#include <csignal>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -112,6 +113,22 @@ public:
     // The fault source's report and death when a fault finds no memory at all.
     [[noreturn]] void out_of_memory(std::uintptr_t address) const;
 
+    // fork(2) of the process this machine runs in (not of an address space), as three
+    // pthread_atfork() handlers: prepare_fork() in the parent before fork(), then fork_parent()
+    // in the parent or fork_child() in the child. The child gets a machine of its own with an
+    // exact private copy of the emulated memory: its own frames (a new memfd holding a copy of
+    // the frames in use), its own private swap file (a copy of the slots in use, in the
+    // directory of the parent's), and its own kswapd and completion threads.
+    // The parent stands still meanwhile: prepare_fork() takes every lock of the machine and
+    // pauses reclaim, and, when the program has other threads, takes the pages out of the
+    // hardware view so that those threads wait in their faults; fork_parent() returns when the
+    // child has its copy, or has died. No address space may be created or destroyed during the
+    // fork. If fork_child() fails, the child's emulated memory stays the parent's, and a touch
+    // of it is SIGSEGV: the child may still exec or exit, but must leak the machine.
+    void prepare_fork();
+    void fork_parent();
+    VmResult<void> fork_child();
+
     // Checks the buddy allocator, the LRU and the swap slots, after pausing kswapd and waiting
     // for swap I/O. The program's threads must not be faulting meanwhile.
     void verify_invariants() const;
@@ -122,6 +139,10 @@ private:
     void register_space(AddressSpace& space);
     void unregister_space(AddressSpace& space);
     static void wake_kswapd_hook(void* context);
+    // process_fork.cpp
+    void lock_for_fork();
+    void unlock_after_fork();
+    VmResult<void> copy_for_child();
     static bool direct_reclaim_hook(void* context, std::size_t pages);
 
     MachineConfig m_config;
@@ -136,6 +157,11 @@ private:
     std::atomic<std::int64_t> m_committed { 0 };
     mutable RwSemaphore m_spaces_lock;
     std::array<AddressSpace*, 64> m_spaces VM_GUARDED_BY(m_spaces_lock) {};
+    // Between prepare_fork() and fork_parent() / fork_child(): the address spaces, the pipe
+    // whose write end the child closes when it has its copy, and the signal mask to restore.
+    std::array<AddressSpace*, 64> m_fork_spaces {};
+    int m_fork_pipe[2] { -1, -1 };
+    sigset_t m_fork_saved_mask {};
     // Last: it starts a thread that uses everything above.
     std::unique_ptr<Kswapd> m_kswapd;
 };

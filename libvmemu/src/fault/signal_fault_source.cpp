@@ -38,13 +38,27 @@ void SignalFaultSource::install_fork_handlers()
         return;
     installed = true;
     // The hardware view maps frames MAP_SHARED: a child that inherited it would write into the
-    // parent's memory. So the reservations are not inherited (MADV_DONTFORK), and a child's
-    // faults there are its own, as on memory it never had.
+    // parent's memory. So the reservations are not inherited (MADV_DONTFORK), and in the child
+    // the address spaces are stale until Machine::fork_child() gives them memory of their own.
     pthread_atfork([] { s_source.before_fork(); }, [] { s_source.after_fork(); },
-        [] {
-            s_source.m_forked_child.store(true, std::memory_order_relaxed);
-            s_source.after_fork();
-        });
+        [] { s_source.after_fork_in_child(); });
+}
+
+void SignalFaultSource::after_fork_in_child() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    for (Slot& slot : m_slots) {
+        slot.users.store(0, std::memory_order_relaxed); // the parent's other threads are not here
+        slot.stale.store(slot.space.load(std::memory_order_relaxed) != nullptr, std::memory_order_relaxed);
+    }
+    m_lock.unlock();
+}
+
+void SignalFaultSource::adopt_in_child(AddressSpace& space)
+{
+    for (Slot& slot : m_slots) {
+        if (slot.space.load(std::memory_order_relaxed) == &space)
+            slot.stale.store(false, std::memory_order_release);
+    }
 }
 
 void SignalFaultSource::before_fork() VM_NO_THREAD_SAFETY_ANALYSIS
@@ -162,8 +176,7 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
     SignalFaultSource& self = s_source;
     auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
     // Only faults the kernel raised (si_code > 0) are faults; a SIGSEGV sent by kill() is not.
-    // In a child of fork() the frames are not there: its faults all go to the program.
-    if (info->si_code > 0 && !self.m_forked_child.load(std::memory_order_relaxed)) {
+    if (info->si_code > 0) {
         for (Slot& slot : self.m_slots) {
             if (!slot.space.load(std::memory_order_relaxed))
                 continue;
@@ -172,6 +185,11 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
             if (!space || !space->in_reservation(VirtAddr(address))) {
                 slot.users.fetch_sub(1, std::memory_order_release);
                 continue;
+            }
+            if (slot.stale.load(std::memory_order_acquire)) {
+                slot.users.fetch_sub(1, std::memory_order_release);
+                self.report_stale(address);
+                break;
             }
             FaultResult result = space->handle_mm_fault(VirtAddr(address), decode_access(context));
             slot.users.fetch_sub(1, std::memory_order_release);
@@ -196,28 +214,21 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
             }
             break;
         }
-    } else if (info->si_code > 0 && self.in_any_reservation(address)) {
-        // A child of fork() on its parent's emulated memory: say so once, then SIGSEGV.
-        static std::atomic<bool> said { false };
-        if (!said.exchange(true)) {
-            char hex[24];
-            os::write_stderr("vmemu: a child of fork() touched emulated memory at ");
-            os::write_stderr(os::format_hex(address, hex));
-            os::write_stderr(", which it does not inherit: SIGSEGV\n");
-        }
     }
     self.deliver_to_program(signal, info, context);
     errno = saved_errno;
 }
 
-bool SignalFaultSource::in_any_reservation(std::uintptr_t address) const
+void SignalFaultSource::report_stale(std::uintptr_t address)
 {
-    for (const Slot& slot : m_slots) {
-        AddressSpace* space = slot.space.load(std::memory_order_relaxed);
-        if (space && space->in_reservation(VirtAddr(address)))
-            return true;
-    }
-    return false;
+    // A child of fork() on emulated memory it never got a copy of: say so once, then SIGSEGV.
+    static std::atomic<bool> said { false };
+    if (said.exchange(true))
+        return;
+    char hex[24];
+    os::write_stderr("vmemu: a child of fork() touched emulated memory at ");
+    os::write_stderr(os::format_hex(address, hex));
+    os::write_stderr(" that it has no copy of: SIGSEGV\n");
 }
 
 void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)

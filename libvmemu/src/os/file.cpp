@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -70,6 +71,36 @@ VmResult<void> pread_all(int fd, void* buffer, std::size_t bytes, std::uint64_t 
         at += n;
         bytes -= static_cast<std::size_t>(n);
         offset += static_cast<std::uint64_t>(n);
+    }
+    return {};
+}
+
+VmResult<void> copy_range(int in, int out, std::uint64_t offset, std::uint64_t bytes, void* bounce,
+    std::size_t bounce_bytes) noexcept
+{
+    while (bytes > 0) {
+        auto in_offset = static_cast<loff_t>(offset);
+        auto out_offset = static_cast<loff_t>(offset);
+        ssize_t n = ::copy_file_range(in, &in_offset, out, &out_offset, bytes, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0) {
+            offset += static_cast<std::uint64_t>(n);
+            bytes -= static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (n == 0)
+            return vm_fail(EIO, "copy_file_range stopped short");
+        if (errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+            return vm_fail(errno, "copy_file_range failed");
+        // Not between these files (O_DIRECT, or file systems that cannot): by hand.
+        while (bytes > 0) {
+            std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, bounce_bytes));
+            VM_TRY(pread_all(in, bounce, chunk, offset));
+            VM_TRY(pwrite_all(out, bounce, chunk, offset));
+            offset += chunk;
+            bytes -= chunk;
+        }
     }
     return {};
 }

@@ -1,5 +1,7 @@
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -29,6 +31,15 @@ VmResult<VirtAddr> reserve(std::size_t bytes) noexcept
     if (address == MAP_FAILED)
         return vm_fail(errno, "cannot reserve virtual space (mmap PROT_NONE)");
     return VirtAddr(address);
+}
+
+VmResult<void> reserve_at(VirtAddr address, std::size_t bytes) noexcept
+{
+    void* result = kernel_mmap(address.ptr(), bytes, PROT_NONE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (result == MAP_FAILED)
+        return vm_fail(errno, "cannot reserve virtual space at a fixed address");
+    return {};
 }
 
 VmResult<void*> map_anonymous(std::size_t bytes) noexcept
@@ -76,6 +87,14 @@ VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept
     if (address == MAP_FAILED)
         return vm_fail(errno, "cannot map the frame arena");
     return static_cast<std::byte*>(address);
+}
+
+VmResult<void> map_shared_at(VirtAddr address, int fd, std::size_t bytes) noexcept
+{
+    void* result = kernel_mmap(address.ptr(), bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (result == MAP_FAILED)
+        return vm_fail(errno, "cannot map the frame arena at its address");
+    return {};
 }
 
 VmResult<int> memfd_create(const char* name, std::size_t bytes) noexcept
@@ -149,6 +168,28 @@ bool can_lock_without_limit() noexcept
     if (::syscall(SYS_capget, &header, data) != 0)
         return false;
     return data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
+std::size_t thread_count() noexcept
+{
+    int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buffer[1024];
+    ssize_t n;
+    do
+        n = ::read(fd, buffer, sizeof buffer - 1);
+    while (n < 0 && errno == EINTR);
+    ::close(fd);
+    if (n <= 0)
+        return 0;
+    buffer[n] = '\0';
+    // pid (comm) state ppid ...: num_threads is the 20th field, the 18th after the comm,
+    // which may itself hold spaces and parentheses.
+    const char* at = std::strrchr(buffer, ')');
+    for (int field = 2; at && field < 20; ++field)
+        at = std::strchr(at + 1, ' ');
+    return at ? static_cast<std::size_t>(std::strtoul(at + 1, nullptr, 10)) : 0;
 }
 
 } // namespace vmemu::os

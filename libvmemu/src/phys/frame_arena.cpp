@@ -1,5 +1,6 @@
 #include <cstring>
 #include <new>
+#include <vmemu/os/file.hpp>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/phys/frame_arena.hpp>
 
@@ -45,6 +46,43 @@ FrameArena::~FrameArena()
     (void)os::unmap(m_mem_map, total_frames() * sizeof(PageFrame));
     (void)os::unmap(m_direct_map, total_frames() << kPageShift);
     os::close_fd(m_fd);
+}
+
+VmResult<void> FrameArena::reopen_in_child()
+{
+    std::size_t bytes = total_frames() << kPageShift;
+    int fd = VM_TRY(os::memfd_create("vmemu-frames", bytes));
+    // Free frames need no copy: a hole reads as zero, which PG_zeroed may promise. Nor do the
+    // zero frames.
+    constexpr std::size_t kBounceBytes = std::size_t { 64 } << kPageShift;
+    auto bounce = os::map_anonymous(kBounceBytes);
+    if (!bounce) {
+        os::close_fd(fd);
+        return std::unexpected(bounce.error());
+    }
+    VmResult<void> copied;
+    for (std::size_t first = 0; first < m_frame_count && copied;) {
+        if (m_mem_map[first].refcount.load(std::memory_order_relaxed) == 0) {
+            ++first;
+            continue;
+        }
+        std::size_t end = first + 1;
+        while (end < m_frame_count && m_mem_map[end].refcount.load(std::memory_order_relaxed) != 0)
+            ++end;
+        copied = os::copy_range(m_fd, fd, first << kPageShift, (end - first) << kPageShift, *bounce, kBounceBytes);
+        first = end;
+    }
+    (void)os::unmap(*bounce, kBounceBytes);
+    if (copied)
+        copied = os::map_shared_at(VirtAddr(m_direct_map), fd, bytes);
+    if (!copied) {
+        os::close_fd(fd);
+        return copied;
+    }
+    os::exclude_from_fork(VirtAddr(m_direct_map), bytes);
+    os::close_fd(m_fd);
+    m_fd = fd;
+    return {};
 }
 
 void FrameArena::zero_frames(Pfn first, std::size_t count) const

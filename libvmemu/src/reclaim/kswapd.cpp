@@ -1,4 +1,5 @@
 #include <csignal>
+#include <new>
 #include <sched.h>
 #include <pthread.h>
 #include <vmemu/base/thread_role.hpp>
@@ -12,12 +13,28 @@ namespace vmemu {
 Kswapd::Kswapd(Machine& machine)
     : m_machine(machine)
 {
+    start();
+}
+
+void Kswapd::restart_in_child()
+{
+    // The inherited handle names a thread of the parent: forget it without touching it.
+    new (&m_thread) std::thread();
+    m_sleeping.store(false, std::memory_order_relaxed);
+    m_balancing.store(false, std::memory_order_relaxed);
+    // The child may well exec at once: it reclaims when an allocation wakes kswapd, not before.
+    m_sleep_first = true;
+    start();
+}
+
+void Kswapd::start()
+{
     m_thread = std::thread([this] {
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr); // the program's signals are not for kswapd
         pthread_setname_np(pthread_self(), "vmemu-kswapd");
-        mark_vmemu_thread();
+        VmemuThread role;
         run();
     });
 }
@@ -53,6 +70,12 @@ void Kswapd::resume()
 void Kswapd::run()
 {
     const Watermarks& marks = m_machine.page_allocator().watermarks();
+    if (m_sleep_first) {
+        std::uint32_t seen = m_wakeups.load(std::memory_order_acquire);
+        m_sleeping.store(true, std::memory_order_seq_cst);
+        os::futex_wait(m_wakeups, seen);
+        m_sleeping.store(false, std::memory_order_seq_cst);
+    }
     while (!m_stop.load(std::memory_order_acquire)) {
         std::uint32_t seen = m_wakeups.load(std::memory_order_acquire);
         bool below_low = m_machine.free_frames() < marks.low;

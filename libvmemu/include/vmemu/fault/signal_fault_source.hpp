@@ -16,9 +16,10 @@ class AddressSpace;
 // the handler the program installed (before or after vmemu: vmemu interposes sigaction() and
 // signal() for SIGSEGV), with SEGV_MAPERR or SEGV_ACCERR as the emulated VMAs decide, or, with
 // no handler, as a death by SIGSEGV with a core dump.
-// There is one per process, because a signal disposition is process-wide. Emulated memory is
-// not inherited by a child of fork(): the child gets SIGSEGV where the parent's address spaces
-// were, instead of silently sharing the parent's frames.
+// There is one per process, because a signal disposition is process-wide. In a child of
+// fork() an address space is stale (the reservation and the frames are the parent's, and not
+// inherited) until Machine::fork_child() gives it memory of its own: until then the child
+// gets SIGSEGV where it is, instead of silently sharing the parent's frames.
 // Locking: m_lock serializes attach, detach and the program's sigaction calls. The handler
 // takes no lock of its own: it finds address spaces through per-slot atomics, and the slot's
 // user count keeps a detaching address space alive until the faults on it have returned.
@@ -35,6 +36,9 @@ public:
     // disposition when the last space goes.
     void detach(AddressSpace& space);
 
+    // In a child of fork(): space has memory of its own again (Machine::fork_child()).
+    void adopt_in_child(AddressSpace& space);
+
     // The program's view of SIGSEGV while vmemu's handler is installed: act replaces the
     // program's handler (which vmemu calls for the program's own faults), old receives the
     // previous one. Returns false, doing nothing, when vmemu's handler is not installed.
@@ -46,6 +50,7 @@ private:
     struct Slot {
         std::atomic<AddressSpace*> space { nullptr };
         std::atomic<std::uint32_t> users { 0 };
+        std::atomic<bool> stale { false };
     };
 
     static void handle_sigsegv(int signal, siginfo_t* info, void* context);
@@ -53,16 +58,15 @@ private:
     static void install_fork_handlers();
     void before_fork();
     void after_fork();
+    void after_fork_in_child();
+    void report_stale(std::uintptr_t address);
     void deliver_to_program(int signal, siginfo_t* info, void* context);
     void report_fatal(const char* what, std::uintptr_t address);
-    // Whether address lies in the reservation of an attached address space.
-    bool in_any_reservation(std::uintptr_t address) const;
     struct sigaction program_action() const;
 
     Spinlock m_lock;
     std::array<Slot, kMaxAddressSpaces> m_slots {};
     std::size_t m_attached VM_GUARDED_BY(m_lock) { 0 };
-    std::atomic<bool> m_forked_child { false };
     // The program's SIGSEGV action, under a sequence count: odd while m_lock's holder writes it.
     std::atomic<std::uint32_t> m_action_sequence { 0 };
     struct sigaction m_program_action VM_GUARDED_BY(m_lock) {};

@@ -17,5 +17,9 @@ VmResult<void> allocate_file(int fd, std::uint64_t bytes) noexcept;
 VmResult<std::uint64_t> file_size(int fd) noexcept;
 VmResult<void> pwrite_all(int fd, const void* buffer, std::size_t bytes, std::uint64_t offset) noexcept;
 VmResult<void> pread_all(int fd, void* buffer, std::size_t bytes, std::uint64_t offset) noexcept;
+// Copies [offset, offset + bytes) of in to the same range of out, in the kernel
+// (copy_file_range), or through buffer (bounce_bytes, aligned for O_DIRECT) where it cannot.
+VmResult<void> copy_range(int in, int out, std::uint64_t offset, std::uint64_t bytes, void* bounce,
+    std::size_t bounce_bytes) noexcept;
 
 } // namespace vmemu::os

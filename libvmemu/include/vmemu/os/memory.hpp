@@ -21,6 +21,8 @@ enum class Populate : bool { No, Yes };
 
 // A PROT_NONE, MAP_NORESERVE anonymous region: the virtual space of an address space.
 VmResult<VirtAddr> reserve(std::size_t bytes) noexcept;
+// The same, at exactly address (MAP_FIXED_NOREPLACE): EEXIST if something is mapped there.
+VmResult<void> reserve_at(VirtAddr address, std::size_t bytes) noexcept;
 // Private anonymous read-write memory for vmemu's own tables (mem_map); zero-filled.
 VmResult<void*> map_anonymous(std::size_t bytes) noexcept;
 VmResult<void> unmap(void* address, std::size_t bytes) noexcept;
@@ -35,6 +37,8 @@ VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
 void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept;
 // A MAP_SHARED read-write view of a whole file: the direct map of the frame arena.
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept;
+// The same, at exactly address (MAP_FIXED_NOREPLACE).
+VmResult<void> map_shared_at(VirtAddr address, int fd, std::size_t bytes) noexcept;
 
 // memfd_create(MFD_CLOEXEC) sized to bytes.
 VmResult<int> memfd_create(const char* name, std::size_t bytes) noexcept;
@@ -44,6 +48,8 @@ void close_fd(int fd) noexcept;
 // has now (lines of /proc/self/maps). Not for the fault path.
 std::size_t max_map_count() noexcept;
 std::size_t current_map_count() noexcept;
+// The threads of this process (num_threads of /proc/self/stat); 0 if it cannot be read.
+std::size_t thread_count() noexcept;
 
 } // namespace vmemu::os
 

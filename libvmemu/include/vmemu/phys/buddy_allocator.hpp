@@ -42,6 +42,10 @@ public:
     // Free blocks per order, the figures of /proc/buddyinfo.
     std::array<std::size_t, kOrders> free_blocks() const VM_EXCLUDES(m_lock);
     // Aborts with a message if an invariant does not hold. O(frames).
+    // fork(2): held from before fork() until after it, so that the child inherits no change
+    // half made (Machine::prepare_fork()).
+    void lock_for_fork() VM_ACQUIRE(m_lock) { m_lock.lock(); }
+    void unlock_after_fork() VM_RELEASE(m_lock) { m_lock.unlock(); }
     void verify_invariants() const VM_EXCLUDES(m_lock);
 
 private:

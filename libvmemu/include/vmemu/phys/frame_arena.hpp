@@ -37,6 +37,12 @@ public:
     bool is_zero_pfn(Pfn pfn) const { return pfn.get() >= m_frame_count; }
     bool is_valid(Pfn pfn) const { return pfn.get() < m_frame_count + kZeroFrames; }
 
+    // In a child of fork(), which inherits the parent's memfd but not the direct map
+    // (MADV_DONTFORK): the arena gets a memfd of its own, holding a copy of every frame in use
+    // (refcount above 0), mapped where the direct map was. The parent must not change its
+    // frames until this returns. On failure the arena is unusable.
+    VmResult<void> reopen_in_child();
+
     // Zeroes count frames from first through the direct map, skipping those known to be zero.
     void zero_frames(Pfn first, std::size_t count) const;
 

@@ -23,9 +23,14 @@ public:
     // reclaim deterministic).
     void pause();
     void resume();
+    // resume() without waking kswapd: it runs when an allocation next wakes it.
+    void resume_quietly() { m_paused.fetch_sub(1, std::memory_order_acq_rel); }
+    // In a child of fork(), which has no kswapd thread: starts one. Call it paused.
+    void restart_in_child();
     std::uint64_t runs() const { return m_runs.load(std::memory_order_relaxed); }
 
 private:
+    void start();
     void run();
 
     Machine& m_machine;
@@ -35,6 +40,7 @@ private:
     std::atomic<int> m_paused { 0 };
     std::atomic<bool> m_balancing { false };
     std::atomic<std::uint64_t> m_runs { 0 };
+    bool m_sleep_first { false }; // set before the thread starts
     std::thread m_thread;
 };
 

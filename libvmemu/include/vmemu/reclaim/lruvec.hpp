@@ -59,6 +59,10 @@ public:
     std::uint64_t nonresident_age() const { return m_nonresident_age.load(std::memory_order_relaxed); }
     void age_nonresident(std::uint64_t pages) { m_nonresident_age.fetch_add(pages, std::memory_order_relaxed); }
 
+    // fork(2): held from before fork() until after it, so that the child inherits no change
+    // half made (Machine::prepare_fork()).
+    void lock_for_fork() VM_ACQUIRE(m_lock) { m_lock.lock(); }
+    void unlock_after_fork() VM_RELEASE(m_lock) { m_lock.unlock(); }
     void verify_invariants() const VM_EXCLUDES(m_lock);
 
 private:

@@ -79,6 +79,17 @@ public:
     std::string swaps_line() const;
     static const char* swaps_heading();
 
+    // fork(2): hold the submission lock from before fork() until after it, so that the child
+    // inherits no submission half done. The caller has waited for in_flight() to reach 0.
+    void lock_for_fork() VM_ACQUIRE(m_submit_lock) { m_submit_lock.lock(); }
+    void unlock_after_fork() VM_RELEASE(m_submit_lock) { m_submit_lock.unlock(); }
+    // In a child of fork(), which shares the parent's swap file and io_uring instances and has
+    // no completion thread: the device gets a private file of its own (in the directory the
+    // parent's is in), holding a copy of the header and of every slot in use, new rings and a
+    // completion thread. The parent must not write to its file until this returns. On
+    // failure the device is unusable.
+    VmResult<void> reopen_in_child();
+
     // Fault injection for tests, through the os/ layer's io_uring: the next count requests in
     // direction fail with -error without reaching the file, or write half a page.
     void inject_failures(IoDirection direction, int error, unsigned count);
@@ -87,6 +98,9 @@ public:
 private:
     SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
         CompletionHandler handler, void* context);
+    // The rings of the synchronous pool, and the completion thread.
+    VmResult<void> create_sync_rings();
+    void start_completion_thread();
     // A vectored request's pages, from submission to completion.
     struct Run {
         std::atomic<bool> used { false };
@@ -107,6 +121,9 @@ private:
 
     int m_fd;
     std::string m_path;
+    // Where a child of fork() creates its private copy of the file.
+    std::string m_directory;
+    unsigned m_queue_depth { 0 };
     SwapHeaderInfo m_header;
     SwapSlots m_slots;
     std::unique_ptr<os::IoRing> m_ring;

@@ -1,0 +1,249 @@
+// The exec family, posix_spawn, system() and popen(). Each hands the kernel strings of the
+// program's (the path, argv, envp, the command), which often live in emulated memory: a
+// shell builds its argv with malloc(). With the SIGSEGV fault source the kernel's execve()
+// would fail with EFAULT on a page vmemu has not mapped, and a posix_spawn() child, which
+// runs on its parent's memory with every signal blocked, cannot take a fault at all. So the
+// wrappers copy those strings to libc's heap first (reading them faults them in as any read
+// does), and call libc's function with the copies.
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <spawn.h>
+#include <unistd.h>
+#include "libc_heap.hpp"
+#include "runtime.hpp"
+
+extern char** environ;
+
+namespace vmemu::preload {
+namespace {
+
+// The copies of one call, in libc's heap; exec replaces the process when it succeeds, and a
+// call that returns frees them.
+class KernelStrings {
+public:
+    KernelStrings() = default;
+    ~KernelStrings()
+    {
+        if (const LibcHeap* heap = libc_heap()) {
+            for (std::size_t i = 0; i < m_count; ++i)
+                heap->free(m_blocks[i]);
+        }
+    }
+    KernelStrings(const KernelStrings&) = delete;
+    KernelStrings& operator=(const KernelStrings&) = delete;
+
+    // Whether copies are needed at all: only while vmemu serves the program's memory.
+    static bool needed() { return runtime() != nullptr; }
+
+    const char* string(const char* text)
+    {
+        if (!text)
+            return nullptr;
+        std::size_t bytes = std::strlen(text) + 1;
+        auto* copy = static_cast<char*>(allocate(bytes));
+        if (!copy)
+            return text;
+        std::memcpy(copy, text, bytes);
+        return copy;
+    }
+
+    // A NULL-terminated array of strings, the array and the strings in one block.
+    char* const* vector(char* const* strings)
+    {
+        if (!strings)
+            return nullptr;
+        std::size_t count = 0;
+        std::size_t bytes = 0;
+        for (; strings[count]; ++count)
+            bytes += std::strlen(strings[count]) + 1;
+        auto* block = static_cast<char**>(allocate((count + 1) * sizeof(char*) + bytes));
+        if (!block)
+            return strings;
+        char* text = reinterpret_cast<char*>(block + count + 1);
+        for (std::size_t i = 0; i < count; ++i) {
+            std::size_t length = std::strlen(strings[i]) + 1;
+            std::memcpy(text, strings[i], length);
+            block[i] = text;
+            text += length;
+        }
+        block[count] = nullptr;
+        return block;
+    }
+
+private:
+    void* allocate(std::size_t bytes)
+    {
+        const LibcHeap* heap = libc_heap();
+        if (!heap || m_count == kBlocks)
+            return nullptr;
+        void* block = heap->malloc(bytes);
+        if (block)
+            m_blocks[m_count++] = block;
+        return block;
+    }
+
+    static constexpr std::size_t kBlocks = 4;
+    void* m_blocks[kBlocks] {};
+    std::size_t m_count { 0 };
+};
+
+template<typename Function>
+Function next(const char* name)
+{
+    static Function function = next_symbol<Function>(name);
+    return function;
+}
+
+// execl*(): the variadic arguments up to the null pointer, as an argv array.
+#define VMEMU_COLLECT_ARGS(first, list, argv)                                                      \
+    std::size_t argc = 1;                                                                        \
+    {                                                                                            \
+        va_list count_list;                                                                      \
+        va_copy(count_list, list);                                                               \
+        while (va_arg(count_list, const char*))                                                  \
+            ++argc;                                                                              \
+        va_end(count_list);                                                                      \
+    }                                                                                            \
+    const char* argv[argc + 1];                                                                  \
+    argv[0] = first;                                                                             \
+    for (std::size_t i = 1; i <= argc; ++i)                                                      \
+        argv[i] = va_arg(list, const char*);
+
+} // namespace
+} // namespace vmemu::preload
+
+using vmemu::preload::KernelStrings;
+using vmemu::preload::next;
+
+extern "C" {
+
+int execve(const char* path, char* const argv[], char* const envp[])
+{
+    static auto real = next<int (*)(const char*, char* const*, char* const*)>("execve");
+    if (!KernelStrings::needed())
+        return real(path, argv, envp);
+    KernelStrings copies;
+    return real(copies.string(path), copies.vector(argv), copies.vector(envp));
+}
+
+int execvpe(const char* file, char* const argv[], char* const envp[])
+{
+    static auto real = next<int (*)(const char*, char* const*, char* const*)>("execvpe");
+    if (!KernelStrings::needed())
+        return real(file, argv, envp);
+    KernelStrings copies;
+    return real(copies.string(file), copies.vector(argv), copies.vector(envp));
+}
+
+int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags)
+{
+    static auto real = next<int (*)(int, const char*, char* const*, char* const*, int)>("execveat");
+    if (!KernelStrings::needed())
+        return real(dirfd, path, argv, envp, flags);
+    KernelStrings copies;
+    return real(dirfd, copies.string(path), copies.vector(argv), copies.vector(envp), flags);
+}
+
+int fexecve(int fd, char* const argv[], char* const envp[])
+{
+    static auto real = next<int (*)(int, char* const*, char* const*)>("fexecve");
+    if (!KernelStrings::needed())
+        return real(fd, argv, envp);
+    KernelStrings copies;
+    return real(fd, copies.vector(argv), copies.vector(envp));
+}
+
+int execv(const char* path, char* const argv[]) { return execve(path, argv, environ); }
+int execvp(const char* file, char* const argv[]) { return execvpe(file, argv, environ); }
+
+int execl(const char* path, const char* arg, ...)
+{
+    va_list list;
+    va_start(list, arg);
+    VMEMU_COLLECT_ARGS(arg, list, argv);
+    va_end(list);
+    return execve(path, const_cast<char* const*>(argv), environ);
+}
+
+int execlp(const char* file, const char* arg, ...)
+{
+    va_list list;
+    va_start(list, arg);
+    VMEMU_COLLECT_ARGS(arg, list, argv);
+    va_end(list);
+    return execvpe(file, const_cast<char* const*>(argv), environ);
+}
+
+int execle(const char* path, const char* arg, ...)
+{
+    va_list list;
+    va_start(list, arg);
+    VMEMU_COLLECT_ARGS(arg, list, argv);
+    char* const* envp = va_arg(list, char* const*);
+    va_end(list);
+    return execve(path, const_cast<char* const*>(argv), envp);
+}
+
+int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+    const posix_spawnattr_t* attributes, char* const argv[], char* const envp[])
+{
+    static auto real = next<int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+        char* const*, char* const*)>("posix_spawn");
+    if (!KernelStrings::needed())
+        return real(pid, path, actions, attributes, argv, envp);
+    KernelStrings copies;
+    return real(pid, copies.string(path), actions, attributes, copies.vector(argv), copies.vector(envp));
+}
+
+int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+    const posix_spawnattr_t* attributes, char* const argv[], char* const envp[])
+{
+    static auto real = next<int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+        char* const*, char* const*)>("posix_spawnp");
+    if (!KernelStrings::needed())
+        return real(pid, file, actions, attributes, argv, envp);
+    KernelStrings copies;
+    return real(pid, copies.string(file), actions, attributes, copies.vector(argv), copies.vector(envp));
+}
+
+// system() and popen() run "sh -c command" through posix_spawn() inside libc, with environ
+// as it is: for the duration of the call, environ is a copy. (Changing the environment while
+// another thread reads it is the program's race already, as with setenv().)
+class ScopedEnvironCopy {
+public:
+    explicit ScopedEnvironCopy(KernelStrings& copies)
+        : m_saved(environ)
+    {
+        environ = const_cast<char**>(copies.vector(environ));
+    }
+    ~ScopedEnvironCopy() { environ = m_saved; }
+    ScopedEnvironCopy(const ScopedEnvironCopy&) = delete;
+    ScopedEnvironCopy& operator=(const ScopedEnvironCopy&) = delete;
+
+private:
+    char** m_saved;
+};
+
+int system(const char* command)
+{
+    static auto real = next<int (*)(const char*)>("system");
+    if (!KernelStrings::needed())
+        return real(command);
+    KernelStrings copies;
+    ScopedEnvironCopy environment(copies);
+    return real(copies.string(command));
+}
+
+FILE* popen(const char* command, const char* mode)
+{
+    static auto real = next<FILE* (*)(const char*, const char*)>("popen");
+    if (!KernelStrings::needed())
+        return real(command, mode);
+    KernelStrings copies;
+    ScopedEnvironCopy environment(copies);
+    return real(copies.string(command), copies.string(mode));
+}
+
+} // extern "C"

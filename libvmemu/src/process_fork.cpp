@@ -1,0 +1,157 @@
+// fork(2) of the process a Machine runs in. The child inherits every table of the machine
+// (they live in private memory, which fork() copies) but none of its kernel objects: the
+// direct map and the reservations are MADV_DONTFORK, and the memfd, the swap file and the
+// io_uring instances it inherits are the parent's. fork_child() gives it its own, with copies
+// of the frames and slots in use, while the parent waits with every lock held, so that what
+// the child copies is the parent's memory at the instant of fork().
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+#include <vmemu/base/thread_role.hpp>
+#include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/memory.hpp>
+#include <vmemu/os/signals.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+void Machine::prepare_fork() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    // A program's signal handler that touched emulated memory now would wait for the locks
+    // this thread is about to take.
+    sigset_t async;
+    os::fill_async_signals(&async);
+    os::thread_sigmask(SIG_BLOCK, &async, &m_fork_saved_mask);
+    {
+        SharedLock guard(m_spaces_lock);
+        m_fork_spaces = m_spaces;
+    }
+    if (m_kswapd)
+        m_kswapd->pause();
+    lock_for_fork();
+    // Other threads of the program may write to the pages mapped now: take them out of the
+    // hardware view, so that those threads fault and wait for the locks until the child has
+    // its copy.
+    if (os::thread_count() > 1 + vmemu_thread_count()) {
+        for (AddressSpace* space : m_fork_spaces) {
+            if (space)
+                space->drop_hardware_view_locked();
+        }
+    }
+    if (::pipe2(m_fork_pipe, O_CLOEXEC) != 0)
+        m_fork_pipe[0] = m_fork_pipe[1] = -1;
+}
+
+void Machine::lock_for_fork() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    // In the lock order (address_space.hpp): no fault or change of mappings can start once the
+    // mmap_locks are held, and then the swap I/O already in flight can only drain.
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->m_mmap_lock.lock();
+    }
+    wait_for_swap_io();
+    m_spaces_lock.lock();
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->m_page_table_lock.lock();
+    }
+    m_lruvec.lock_for_fork();
+    // The swap slots change only in faults, reclaim and I/O completions, all of which are held.
+    if (m_swap)
+        m_swap->device().lock_for_fork();
+    m_allocator.buddy().lock_for_fork();
+}
+
+void Machine::unlock_after_fork() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    m_allocator.buddy().unlock_after_fork();
+    if (m_swap)
+        m_swap->device().unlock_after_fork();
+    m_lruvec.unlock_after_fork();
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->m_page_table_lock.unlock();
+    }
+    m_spaces_lock.unlock();
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->m_mmap_lock.unlock();
+    }
+}
+
+void Machine::fork_parent()
+{
+    if (m_fork_pipe[1] >= 0)
+        ::close(m_fork_pipe[1]);
+    if (m_fork_pipe[0] >= 0) {
+        // The child closes its end when it has its copy; its death closes it too, and so does
+        // a fork() that failed, since then there is no child to hold it.
+        char byte;
+        while (::read(m_fork_pipe[0], &byte, 1) < 0 && errno == EINTR) { }
+        ::close(m_fork_pipe[0]);
+    }
+    m_fork_pipe[0] = m_fork_pipe[1] = -1;
+    unlock_after_fork();
+    if (m_kswapd)
+        m_kswapd->resume();
+    os::thread_sigmask(SIG_SETMASK, &m_fork_saved_mask, nullptr);
+}
+
+VmResult<void> Machine::copy_for_child() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    if (m_fork_pipe[1] < 0)
+        return vm_fail(EMFILE, "no pipe to hold the parent until the copy is done");
+    VM_TRY(m_arena->reopen_in_child());
+    std::int64_t reservations = 0;
+    for (AddressSpace* space : m_fork_spaces) {
+        if (!space)
+            continue;
+        VM_TRY(space->adopt_in_child());
+        ++reservations;
+    }
+    // The hardware view is the reservations alone now, one kernel mapping each.
+    m_budget.charge(reservations - m_budget.used());
+    m_stat.add(VmStatItem::NrKernelMappings, reservations - m_stat.value(VmStatItem::NrKernelMappings));
+    if (m_swap)
+        VM_TRY(m_swap->device().reopen_in_child());
+    return {};
+}
+
+VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
+{
+    if (m_fork_pipe[0] >= 0)
+        ::close(m_fork_pipe[0]);
+    VmResult<void> result = copy_for_child();
+    // The parent may go on: everything the child copies from it is copied.
+    if (m_fork_pipe[1] >= 0)
+        ::close(m_fork_pipe[1]);
+    m_fork_pipe[0] = m_fork_pipe[1] = -1;
+    if (result) {
+        for (AddressSpace* space : m_fork_spaces) {
+            if (space)
+                SignalFaultSource::instance().adopt_in_child(*space);
+        }
+    }
+    // A fresh kswapd either way, so that the machine's destructor has a thread to stop; it
+    // stays paused when the copy failed.
+    if (m_kswapd)
+        m_kswapd->restart_in_child();
+    unlock_after_fork();
+    if (result) {
+        if (m_kswapd)
+            m_kswapd->resume_quietly();
+        // Pins of the parent's other threads, whose system calls this process is not making:
+        // each held a reference.
+        for (std::size_t pfn = 0; pfn < frame_count(); ++pfn) {
+            PageFrame& page = m_arena->frame(Pfn(pfn));
+            for (std::uint32_t pins = page.pincount.exchange(0, std::memory_order_acq_rel); pins > 0; --pins)
+                put_page(page);
+        }
+    }
+    os::thread_sigmask(SIG_SETMASK, &m_fork_saved_mask, nullptr);
+    return result;
+}
+
+} // namespace vmemu
