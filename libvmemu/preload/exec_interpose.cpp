@@ -49,8 +49,9 @@ public:
         return copy;
     }
 
-    // A NULL-terminated array of strings, the array and the strings in one block.
-    char* const* vector(char* const* strings)
+    // A NULL-terminated array of strings, the array and the strings in one block, with the
+    // extra strings (up to the first nullptr of them) after the others.
+    char* const* vector(char* const* strings, const char* const* extra = nullptr)
     {
         if (!strings)
             return nullptr;
@@ -58,21 +59,55 @@ public:
         std::size_t bytes = 0;
         for (; strings[count]; ++count)
             bytes += std::strlen(strings[count]) + 1;
-        auto* block = static_cast<char**>(allocate((count + 1) * sizeof(char*) + bytes));
+        std::size_t extras = 0;
+        for (; extra && extra[extras]; ++extras)
+            bytes += std::strlen(extra[extras]) + 1;
+        auto* block = static_cast<char**>(allocate((count + extras + 1) * sizeof(char*) + bytes));
         if (!block)
             return strings;
-        char* text = reinterpret_cast<char*>(block + count + 1);
-        for (std::size_t i = 0; i < count; ++i) {
-            std::size_t length = std::strlen(strings[i]) + 1;
-            std::memcpy(text, strings[i], length);
+        char* text = reinterpret_cast<char*>(block + count + extras + 1);
+        for (std::size_t i = 0; i < count + extras; ++i) {
+            const char* source = i < count ? strings[i] : extra[i - count];
+            std::size_t length = std::strlen(source) + 1;
+            std::memcpy(text, source, length);
             block[i] = text;
             text += length;
         }
-        block[count] = nullptr;
+        block[count + extras] = nullptr;
         return block;
     }
 
+    // The environment of a new program image: envp, and when the image replaces this very
+    // process (not a child of fork() or vfork()), the statistics file and the named swap file,
+    // which the shim took out of the environment at start (runtime.cpp) and which the new
+    // image takes over.
+    char* const* environment(char* const* envp)
+    {
+        Runtime* state = runtime();
+        const char* extra[3] {};
+        std::size_t count = 0;
+        if (state && state->pid == getpid()) {
+            if (state->settings.stats)
+                extra[count++] = setting("VMEMU_STATS=", state->settings.stats);
+            if (state->settings.swap_path)
+                extra[count++] = setting("VMEMU_SWAP=", state->settings.swap_path);
+        }
+        return vector(envp, extra);
+    }
+
 private:
+    const char* setting(const char* name, const char* value)
+    {
+        std::size_t name_length = std::strlen(name);
+        std::size_t value_length = std::strlen(value) + 1;
+        auto* text = static_cast<char*>(allocate(name_length + value_length));
+        if (!text)
+            return nullptr;
+        std::memcpy(text, name, name_length);
+        std::memcpy(text + name_length, value, value_length);
+        return text;
+    }
+
     void* allocate(std::size_t bytes)
     {
         const LibcHeap* heap = libc_heap();
@@ -84,7 +119,7 @@ private:
         return block;
     }
 
-    static constexpr std::size_t kBlocks = 4;
+    static constexpr std::size_t kBlocks = 6;
     void* m_blocks[kBlocks] {};
     std::size_t m_count { 0 };
 };
@@ -125,7 +160,7 @@ int execve(const char* path, char* const argv[], char* const envp[])
     if (!KernelStrings::needed())
         return real(path, argv, envp);
     KernelStrings copies;
-    return real(copies.string(path), copies.vector(argv), copies.vector(envp));
+    return real(copies.string(path), copies.vector(argv), copies.environment(envp));
 }
 
 int execvpe(const char* file, char* const argv[], char* const envp[])
@@ -134,7 +169,7 @@ int execvpe(const char* file, char* const argv[], char* const envp[])
     if (!KernelStrings::needed())
         return real(file, argv, envp);
     KernelStrings copies;
-    return real(copies.string(file), copies.vector(argv), copies.vector(envp));
+    return real(copies.string(file), copies.vector(argv), copies.environment(envp));
 }
 
 int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags)
@@ -143,7 +178,7 @@ int execveat(int dirfd, const char* path, char* const argv[], char* const envp[]
     if (!KernelStrings::needed())
         return real(dirfd, path, argv, envp, flags);
     KernelStrings copies;
-    return real(dirfd, copies.string(path), copies.vector(argv), copies.vector(envp), flags);
+    return real(dirfd, copies.string(path), copies.vector(argv), copies.environment(envp), flags);
 }
 
 int fexecve(int fd, char* const argv[], char* const envp[])
@@ -152,7 +187,7 @@ int fexecve(int fd, char* const argv[], char* const envp[])
     if (!KernelStrings::needed())
         return real(fd, argv, envp);
     KernelStrings copies;
-    return real(fd, copies.vector(argv), copies.vector(envp));
+    return real(fd, copies.vector(argv), copies.environment(envp));
 }
 
 int execv(const char* path, char* const argv[]) { return execve(path, argv, environ); }

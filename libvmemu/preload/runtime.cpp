@@ -42,8 +42,11 @@ void fork_parent() VM_NO_THREAD_SAFETY_ANALYSIS
 void fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
 {
     Runtime* state = runtime();
-    // The statistics are the program's, which the parent writes at its exit.
+    // The statistics are the program's, which the parent writes at its exit, and a named swap
+    // file is the parent's.
     state->settings.stats = nullptr;
+    state->settings.swap_path = nullptr;
+    state->pid = getpid();
     VmResult<void> result;
     {
         ScopedLibcAllocations libc_allocations;
@@ -70,7 +73,9 @@ void start()
         fail("VMEMU_TRACE: tracing is not available yet", nullptr);
     // Programs this one starts run under vmemu too (LD_PRELOAD stays), each on a Machine of its
     // own: they must not share this one's swap file, nor overwrite its statistics. (The
-    // settings keep pointing at the strings, which unsetenv() leaves where they are.)
+    // settings keep pointing at the strings, which unsetenv() leaves where they are; an exec
+    // of this very process puts them back, see exec_interpose.cpp.)
+    state->pid = getpid();
     unsetenv("VMEMU_SWAP");
     unsetenv("VMEMU_STATS");
     MachineConfig config { .frames = state->settings.frames_bytes / 4096 };

@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <sys/types.h>
 #include <vmemu/machine.hpp>
 #include "kmalloc.hpp"
 #include "settings.hpp"
@@ -10,7 +11,10 @@ namespace vmemu::preload {
 // in, and the heap. Created by the shim's constructor and never destroyed: the program's
 // own destructors may still use the heap after the shim's have run.
 struct Runtime {
+    // The settings of this process. Its statistics and a named swap file are its own: they
+    // are out of the environment that children see, and a child of fork() has neither.
     RunSettings settings;
+    pid_t pid { 0 };
     std::unique_ptr<Machine> machine;
     std::unique_ptr<AddressSpace> space;
     Kmalloc heap;
