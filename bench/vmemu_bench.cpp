@@ -2,18 +2,28 @@
 //   native     plain anonymous mmap: the kernel alone;
 //   mechanism  the bare mechanism vmemu is built on: a SIGSEGV handler that maps one page of
 //              a memfd at the faulting address and returns, with no bookkeeping at all;
+//   uffd       the bare mechanism of a userfaultfd fault source: a thread that reads the fault
+//              events and resolves each with UFFDIO_COPY of a zero page, no bookkeeping;
 //   vmemu      a vmemu AddressSpace: VMAs, page tables, buddy allocator, counters.
 // Each in random and in sequential page order. Times are per page (the ns_per_page counter).
+// And fork(2) of a process that holds 16 MiB of written memory, natively and on a Machine
+// (which copies the frames in use for the child), with a child that exits at once: the time
+// from fork() to the end of waitpid().
 #include <algorithm>
 #include <benchmark/benchmark.h>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <linux/falloc.h>
 #include <map>
 #include <numeric>
 #include <random>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 #include <vmemu/vmemu.hpp>
@@ -119,6 +129,69 @@ void first_touch_mechanism(benchmark::State& state, Order order)
     report_per_page(state);
 }
 
+// The bare userfaultfd mechanism: the region is registered for missing pages, and a thread
+// reads the events and fills each page with UFFDIO_COPY of a zero page, which also wakes the
+// faulting thread. UFFD_USER_MODE_ONLY, so that it runs unprivileged.
+void first_touch_uffd(benchmark::State& state, Order order)
+{
+    int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    uffdio_api api { .api = UFFD_API, .features = 0, .ioctls = 0 };
+    if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
+        state.SkipWithError("userfaultfd is not available");
+        return;
+    }
+    // The last fault of the run is on this page, and tells the thread to stop.
+    void* stop_page = mmap(nullptr, vmemu::kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    auto register_range = [&](void* start, std::size_t bytes) {
+        uffdio_register range {};
+        range.range = { reinterpret_cast<std::uint64_t>(start), bytes };
+        range.mode = UFFDIO_REGISTER_MODE_MISSING;
+        return ioctl(uffd, UFFDIO_REGISTER, &range) == 0;
+    };
+    if (!register_range(stop_page, vmemu::kPageSize)) {
+        state.SkipWithError("UFFDIO_REGISTER failed");
+        return;
+    }
+    std::thread resolver([&] {
+        alignas(4096) static char zero[vmemu::kPageSize];
+        uffd_msg messages[32];
+        for (;;) {
+            ssize_t bytes = read(uffd, messages, sizeof messages);
+            if (bytes <= 0)
+                continue;
+            for (std::size_t i = 0; i < static_cast<std::size_t>(bytes) / sizeof(uffd_msg); ++i) {
+                std::uint64_t address = messages[i].arg.pagefault.address & ~std::uint64_t { vmemu::kPageSize - 1 };
+                uffdio_copy copy { .dst = address, .src = reinterpret_cast<std::uint64_t>(zero),
+                    .len = vmemu::kPageSize, .mode = 0, .copy = 0 };
+                ioctl(uffd, UFFDIO_COPY, &copy);
+                if (address == reinterpret_cast<std::uint64_t>(stop_page))
+                    return;
+            }
+        }
+    });
+    for (auto _ : state) {
+        state.PauseTiming();
+        void* region = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        madvise(region, kRegion, MADV_NOHUGEPAGE);
+        bool registered = register_range(region, kRegion);
+        state.ResumeTiming();
+        if (registered)
+            touch(static_cast<char*>(region), order);
+        state.PauseTiming();
+        munmap(region, kRegion);
+        state.ResumeTiming();
+        if (!registered) {
+            state.SkipWithError("UFFDIO_REGISTER failed");
+            break;
+        }
+    }
+    static_cast<volatile char*>(stop_page)[0] = 1;
+    resolver.join();
+    munmap(stop_page, vmemu::kPageSize);
+    close(uffd);
+    report_per_page(state);
+}
+
 void first_touch_vmemu(benchmark::State& state, Order order)
 {
     // Room for the region and its page tables.
@@ -158,8 +231,57 @@ void first_touch_vmemu(benchmark::State& state, Order order)
     state.counters["vma_bytes"] = sizeof(vmemu::Vma);
 }
 
+constexpr std::size_t kForkedBytes = std::size_t { 16 } << 20;
+
+void fork_and_wait(benchmark::State& state)
+{
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child)
+        state.SkipWithError("fork failed");
+}
+
+void fork_native(benchmark::State& state)
+{
+    void* memory = mmap(nullptr, kForkedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    std::memset(memory, 1, kForkedBytes);
+    for (auto _ : state)
+        fork_and_wait(state);
+    munmap(memory, kForkedBytes);
+}
+
+void fork_vmemu(benchmark::State& state)
+{
+    auto machine = vmemu::Machine::create({ .frames = 2 * kForkedBytes / vmemu::kPageSize });
+    if (!machine) {
+        state.SkipWithError(machine.error().what());
+        return;
+    }
+    auto space = (*machine)->create_address_space(std::size_t { 1 } << 30);
+    auto memory = (*space)->mmap(vmemu::VirtAddr(), kForkedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    std::memset(memory->ptr<char>(), 1, kForkedBytes);
+    for (auto _ : state) {
+        (*machine)->prepare_fork();
+        pid_t child = fork();
+        if (child == 0) {
+            (void)(*machine)->fork_child();
+            _exit(0);
+        }
+        (*machine)->fork_parent();
+        int status = 0;
+        if (child < 0 || waitpid(child, &status, 0) != child)
+            state.SkipWithError("fork failed");
+    }
+}
+
+BENCHMARK(fork_native)->Name("fork_16MiB/native")->Unit(benchmark::kMicrosecond);
+BENCHMARK(fork_vmemu)->Name("fork_16MiB/vmemu")->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_CAPTURE(first_touch_native, random, Order::Random)->Name("first_touch_random/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, random, Order::Random)->Name("first_touch_random/mechanism");
+BENCHMARK_CAPTURE(first_touch_uffd, random, Order::Random)->Name("first_touch_random/uffd");
 BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random)->Name("first_touch_random/vmemu");
 BENCHMARK_CAPTURE(first_touch_native, sequential, Order::Sequential)->Name("first_touch_sequential/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, sequential, Order::Sequential)->Name("first_touch_sequential/mechanism");
@@ -177,6 +299,8 @@ public:
             auto counter = run.counters.find("ns_per_page");
             if (counter != run.counters.end())
                 m_ns_per_page[run.run_name.function_name] = counter->second.value;
+            else if (run.run_name.function_name.rfind("fork_", 0) == 0)
+                m_fork_us[run.run_name.function_name] = run.GetAdjustedRealTime();
         }
     }
 
@@ -195,11 +319,17 @@ public:
         ratio("first_touch_random/vmemu", "first_touch_random/mechanism", "target <= 1.15");
         ratio("first_touch_sequential/vmemu", "first_touch_sequential/native", "target <= 1.0");
         ratio("first_touch_random/vmemu", "first_touch_random/native", "for reference");
+        ratio("first_touch_random/uffd", "first_touch_random/mechanism", "for reference: userfaultfd / SIGSEGV");
+        if (m_fork_us.count("fork_16MiB/vmemu") && m_fork_us.count("fork_16MiB/native"))
+            std::printf("%-36s / %-34s = %5.3f  (%.0f us / %.0f us)\n", "fork_16MiB/vmemu", "fork_16MiB/native",
+                m_fork_us["fork_16MiB/vmemu"] / m_fork_us["fork_16MiB/native"], m_fork_us["fork_16MiB/vmemu"],
+                m_fork_us["fork_16MiB/native"]);
         ratio("first_touch_sequential/mechanism", "first_touch_sequential/native", "for reference");
     }
 
 private:
     std::map<std::string, double> m_ns_per_page;
+    std::map<std::string, double> m_fork_us;
 };
 
 } // namespace
