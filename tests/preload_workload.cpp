@@ -116,6 +116,9 @@ int io_mode()
 
 int calloc_mode()
 {
+    // 24 MiB kept alive and written, so that the frames calloc() gets have held other data
+    // and some of the memory it gets was swapped out before.
+    auto ballast = filled_blocks(384, 64 * 1024, 11);
     for (int round = 0; round < 8; ++round) {
         auto blocks = filled_blocks(64, 100 + round * 1000, 5 + round);
         for (unsigned char* block : blocks)
@@ -128,6 +131,11 @@ int calloc_mode()
             }
             std::free(zero);
         }
+    }
+    for (std::size_t i = 0; i < ballast.size(); ++i) {
+        if (!check(ballast[i], 64 * 1024, 11 + i * 7919))
+            return fail("data beside calloc() changed");
+        std::free(ballast[i]);
     }
     std::printf("calloc: zero every time\n");
     return 0;
