@@ -11,12 +11,20 @@ if [ "$1" = "--swaps" ]; then
     want_swap=yes
     shift
 fi
+want_trace=no
+if [ "$1" = "--traces" ]; then
+    want_trace=yes
+    shift
+fi
 [ "$1" = "--" ] && shift
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$@" > "$work/native.out" 2> "$work/native.err"
 native_status=$?
-"$vmemu" run --frames "$frames" --stats "$work/stats" -- "$@" > "$work/vmemu.out" 2> "$work/vmemu.err"
+traced=
+[ "$want_trace" = yes ] && traced=yes
+"$vmemu" run --frames "$frames" --stats "$work/stats" ${traced:+--trace "$work/trace"} -- "$@" \
+    > "$work/vmemu.out" 2> "$work/vmemu.err"
 vmemu_status=$?
 if [ "$native_status" != 0 ]; then
     echo "FAIL: the command fails natively (status $native_status)"
@@ -41,5 +49,19 @@ if [ "$want_swap" = yes ]; then
         exit 1
     fi
     echo "swapped out $pswpout pages"
+fi
+if [ "$want_trace" = yes ]; then
+    if [ "$(head -1 "$work/trace")" != "# tracer: nop" ]; then
+        echo "FAIL: the trace does not start as ftrace's does"
+        exit 1
+    fi
+    for event in page_fault_user page_fault_exit mm_page_alloc mm_vmscan_write_folio swap_read_folio; do
+        count=$(grep -c "^ *.*-[0-9]* *\[[0-9]*\] \.\.\.\.\. *[0-9.]*: $event: " "$work/trace")
+        if [ "$count" -eq 0 ]; then
+            echo "FAIL: no $event events in the trace"
+            exit 1
+        fi
+        echo "trace: $count $event events"
+    done
 fi
 echo "ok: same output ($(wc -c < "$work/native.out") bytes) and exit status $native_status"

@@ -97,7 +97,9 @@ int run_command(int argc, char** argv)
             if (std::strcmp(value, "-") != 0 && (!*value || !can_write(value)))
                 return bad_input(std::string("cannot write the stats file ") + value);
         } else if (option == "--trace") {
-            error = "--trace: tracing is not available yet";
+            settings.trace = value;
+            if (std::strcmp(value, "-") != 0 && (!*value || !can_write(value)))
+                return bad_input(std::string("cannot write the trace file ") + value);
         }
         if (error)
             return bad_input(option + " " + value + ": " + error);
@@ -123,6 +125,7 @@ int run_command(int argc, char** argv)
     export_variable("VMEMU_BACKEND", backend);
     export_variable("VMEMU_SWAP", settings.swap_path);
     export_variable("VMEMU_STATS", settings.stats);
+    export_variable("VMEMU_TRACE", settings.trace);
     const char* preload = std::getenv("LD_PRELOAD");
     std::string preloads = std::string(shim) + (preload && *preload ? std::string(":") + preload : "");
     setenv("LD_PRELOAD", preloads.c_str(), 1);

@@ -78,17 +78,20 @@ public:
     }
 
     // The environment of a new program image: envp, and when the image replaces this very
-    // process (not a child of fork() or vfork()), the statistics file and the named swap file,
+    // process (not a child of fork() or vfork()), the statistics and trace files and the named
+    // swap file,
     // which the shim took out of the environment at start (runtime.cpp) and which the new
     // image takes over.
     char* const* environment(char* const* envp)
     {
         Runtime* state = runtime();
-        const char* extra[3] {};
+        const char* extra[4] {};
         std::size_t count = 0;
         if (state && state->pid == getpid()) {
             if (state->settings.stats)
                 extra[count++] = setting("VMEMU_STATS=", state->settings.stats);
+            if (state->settings.trace)
+                extra[count++] = setting("VMEMU_TRACE=", state->settings.trace);
             if (state->settings.swap_path)
                 extra[count++] = setting("VMEMU_SWAP=", state->settings.swap_path);
         }
@@ -119,7 +122,7 @@ private:
         return block;
     }
 
-    static constexpr std::size_t kBlocks = 6;
+    static constexpr std::size_t kBlocks = 7;
     void* m_blocks[kBlocks] {};
     std::size_t m_count { 0 };
 };

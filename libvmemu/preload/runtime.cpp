@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/base/thread_role.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
@@ -46,6 +47,8 @@ void fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     // file is the parent's.
     state->settings.stats = nullptr;
     state->settings.swap_path = nullptr;
+    state->settings.trace = nullptr;
+    trace::stop();
     state->pid = getpid();
     VmResult<void> result;
     {
@@ -69,8 +72,7 @@ void start()
     auto* state = new Runtime;
     if (const char* error = read_environment(state->settings, environ))
         fail(error, nullptr);
-    if (state->settings.trace)
-        fail("VMEMU_TRACE: tracing is not available yet", nullptr);
+
     // Programs this one starts run under vmemu too (LD_PRELOAD stays), each on a Machine of its
     // own: they must not share this one's swap file, nor overwrite its statistics. (The
     // settings keep pointing at the strings, which unsetenv() leaves where they are; an exec
@@ -78,6 +80,12 @@ void start()
     state->pid = getpid();
     unsetenv("VMEMU_SWAP");
     unsetenv("VMEMU_STATS");
+    unsetenv("VMEMU_TRACE");
+    // Tracing starts first, so that the machine's own start is in the trace.
+    if (state->settings.trace) {
+        if (auto started = trace::start(std::size_t { 1 } << 18); !started)
+            fail(started.error().what(), std::strerror(started.error().code()));
+    }
     MachineConfig config { .frames = state->settings.frames_bytes / 4096 };
     SwapDeviceConfig swap;
     if (state->settings.swap_path)
@@ -98,6 +106,37 @@ void start()
     pthread_atfork(prepare_fork, fork_parent, fork_child);
 }
 
+// The file named by a setting, or stderr for "-"; nullptr, after one line on stderr, when it
+// cannot be written.
+FILE* open_output(const char* path)
+{
+    if (std::strcmp(path, "-") == 0)
+        return stderr;
+    FILE* out = std::fopen(path, "w");
+    if (!out)
+        std::fprintf(stderr, "vmemu: cannot write %s: %s\n", path, std::strerror(errno));
+    return out;
+}
+
+void close_output(FILE* out)
+{
+    if (out != stderr)
+        std::fclose(out);
+}
+
+void write_trace()
+{
+    Runtime* state = runtime();
+    if (!state || !state->settings.trace)
+        return;
+    ScopedLibcAllocations libc_allocations;
+    trace::stop();
+    if (FILE* out = open_output(state->settings.trace)) {
+        trace::write_ftrace(out);
+        close_output(out);
+    }
+}
+
 void write_stats()
 {
     Runtime* state = runtime();
@@ -105,20 +144,19 @@ void write_stats()
         return;
     ScopedLibcAllocations libc_allocations;
     std::string text = state->machine->vmstat() + state->machine->meminfo();
-    bool to_stderr = std::strcmp(state->settings.stats, "-") == 0;
-    FILE* out = to_stderr ? stderr : std::fopen(state->settings.stats, "w");
-    if (!out) {
-        std::fprintf(stderr, "vmemu: cannot write %s: %s\n", state->settings.stats, std::strerror(errno));
-        return;
+    if (FILE* out = open_output(state->settings.stats)) {
+        std::fputs(text.c_str(), out);
+        close_output(out);
     }
-    std::fputs(text.c_str(), out);
-    if (!to_stderr)
-        std::fclose(out);
 }
 
 // Before the program's constructors, after those of the libraries it links.
 __attribute__((constructor(101))) void preload_start() { start(); }
-__attribute__((destructor(101))) void preload_end() { write_stats(); }
+__attribute__((destructor(101))) void preload_end()
+{
+    write_trace();
+    write_stats();
+}
 
 } // namespace
 

@@ -25,6 +25,9 @@
 namespace vmemu {
 
 class Machine;
+namespace trace {
+enum class FaultType : std::uint8_t;
+} // namespace trace
 
 // An emulated process address space, Linux's mm_struct: a PROT_NONE reservation of real
 // virtual space, the VMAs inside it, a four-level page table and the hardware view.
@@ -164,7 +167,10 @@ private:
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
         std::size_t new_size, bool keep_old) VM_REQUIRES(m_mmap_lock);
 
-    // memory.cpp: the fault handlers and PTE teardown.
+    // memory.cpp: the fault handlers and PTE teardown. dispatch_fault() is handle_mm_fault()
+    // without its tracepoints; it says which kind of fault it took in type.
+    FaultResult dispatch_fault(VirtAddr address, FaultAccess access, trace::FaultType& type) noexcept
+        VM_EXCLUDES(m_mmap_lock);
     FaultResult do_anonymous_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_zero_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);

@@ -3,3 +3,4 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/parse_size.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/trace/tracepoint.hpp>

@@ -5,6 +5,7 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 
 namespace vmemu {
 
@@ -15,6 +16,25 @@ constexpr std::uint64_t kAnonPteBits = Pte::kPresent | Pte::kUser | Pte::kAccess
 } // namespace
 
 FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) noexcept
+{
+    trace::FaultType type = trace::FaultType::Error;
+    if (!trace::enabled()) [[likely]]
+        return dispatch_fault(address, access, type);
+    // exceptions:page_fault_user, with the x86 error code's user, write and fetch bits.
+    std::uint64_t error_code = 4 | (access == FaultAccess::Write ? 2 : 0) | (access == FaultAccess::Exec ? 16 : 0);
+    trace::emit(trace::Event::PageFaultUser, address.get(), 0, error_code);
+    std::uint64_t start = trace::now_ns();
+    trace::detail::t_major_fault = false;
+    FaultResult result = dispatch_fault(address, access, type);
+    if (result != FaultResult::Handled)
+        type = trace::FaultType::Error;
+    else if (type == trace::FaultType::Minor && trace::detail::t_major_fault)
+        type = trace::FaultType::Major;
+    trace::emit(trace::Event::PageFaultExit, address.get(), static_cast<std::uint64_t>(type), trace::now_ns() - start);
+    return result;
+}
+
+FaultResult AddressSpace::dispatch_fault(VirtAddr address, FaultAccess access, trace::FaultType& type) noexcept
 {
     SharedLock guard(m_mmap_lock);
     Vma* vma = m_vmas.find_vma(address);
@@ -32,12 +52,19 @@ FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) 
     if (!slot)
         return FaultResult::OutOfMemory;
     Pte pte(slot->load(std::memory_order_acquire));
-    if (pte.none())
+    if (pte.none()) {
+        type = access == FaultAccess::Write ? trace::FaultType::Anonymous : trace::FaultType::ZeroPage;
         return access == FaultAccess::Write ? do_anonymous_page(*vma, page) : do_zero_page(*vma, page);
-    if (pte.is_swap())
+    }
+    if (pte.is_swap()) {
+        type = trace::FaultType::Minor;
         return do_swap_page(*vma, page, pte, access);
-    if (access == FaultAccess::Write && !pte.writable())
+    }
+    if (access == FaultAccess::Write && !pte.writable()) {
+        type = trace::FaultType::Cow;
         return do_wp_page(*vma, page, pte);
+    }
+    type = trace::FaultType::Hinting;
     return sync_hardware_view(*vma, page, *slot);
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sched.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -133,6 +134,7 @@ retry:
         page = swap.read_swap_page(entry, &no_memory);
         if (page) {
             m_machine.stat().inc(VmStatItem::PgMajFault);
+            trace::note_major_fault();
             break;
         }
         if (no_memory)

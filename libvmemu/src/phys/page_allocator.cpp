@@ -1,4 +1,6 @@
 #include <bit>
+#include <vmemu/trace/tracepoint.hpp>
+#include <bit>
 #include <vmemu/phys/page_allocator.hpp>
 
 namespace vmemu {
@@ -60,6 +62,9 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
             m_arena.frame(*first + i).clear(PageFlag::Zeroed);
     }
     m_stat.add(VmStatItem::PgAllocNormal, static_cast<std::int64_t>(count));
+    // One event per allocation, as alloc_pages_exact() makes one: its order rounded up.
+    trace::emit(trace::Event::MmPageAlloc, reinterpret_cast<std::uintptr_t>(&m_arena.frame(*first)), first->get(),
+        std::bit_width(count - 1), zero == ZeroFill::Yes);
     return first;
 }
 
@@ -67,6 +72,8 @@ void PageAllocator::free_contig(Pfn first, std::size_t count)
 {
     m_buddy.free_range(first, count);
     m_stat.add(VmStatItem::PgFree, static_cast<std::int64_t>(count));
+    trace::emit(trace::Event::MmPageFree, reinterpret_cast<std::uintptr_t>(&m_arena.frame(first)), first.get(),
+        std::bit_width(count - 1));
 }
 
 } // namespace vmemu

@@ -7,6 +7,7 @@
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/kswapd.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 
 namespace vmemu {
 
@@ -82,6 +83,7 @@ void Kswapd::run()
         m_balancing.store(true, std::memory_order_seq_cst);
         if (below_low && m_paused.load(std::memory_order_seq_cst) == 0) {
             m_runs.fetch_add(1, std::memory_order_relaxed);
+            trace::emit(trace::Event::KswapdWake);
             // balance_pgdat(): up to the high watermark, in SWAP_CLUSTER_MAX batches.
             while (m_machine.free_frames() < marks.high && !m_stop.load(std::memory_order_acquire)
                 && m_paused.load(std::memory_order_acquire) == 0) {
@@ -96,6 +98,8 @@ void Kswapd::run()
                     swap->device().wait_for_completion(completions);
             }
         }
+        if (below_low && m_paused.load(std::memory_order_relaxed) == 0)
+            trace::emit(trace::Event::KswapdSleep);
         m_balancing.store(false, std::memory_order_seq_cst);
         m_sleeping.store(true, std::memory_order_seq_cst);
         os::futex_wait(m_wakeups, seen); // returns at once if woken meanwhile

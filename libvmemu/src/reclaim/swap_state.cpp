@@ -4,6 +4,7 @@
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
 
 namespace vmemu {
@@ -198,6 +199,7 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
 
 void SwapState::prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead, SwapIo& io)
 {
+    trace::emit(trace::Event::SwapReadFolio, frame.get(), slot, readahead == Readahead::No);
     PageFrame& page = m_machine.arena().frame(frame);
     // The allocation's reference becomes the cache's; a faulting caller takes one more.
     // (An add, not a store: a stale lookup may hold a speculative reference right now.)

@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/log.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
+#include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
@@ -47,8 +49,10 @@ void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
 {
     Lruvec& lruvec = m_machine.lruvec();
     PageFrame* pages[kSwapClusterMax];
-    std::size_t taken = lruvec.isolate(LruList::ActiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
+    std::size_t wanted = std::min(nr_to_scan, kSwapClusterMax);
+    std::size_t taken = lruvec.isolate(LruList::ActiveAnon, wanted, pages);
     m_machine.stat().add(VmStatItem::PgRefill, static_cast<std::int64_t>(taken));
+    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(LruList::ActiveAnon));
     // Anonymous pages are deactivated whether referenced or not; looking clears the bits, so
     // that the inactive list sees only references made from now on.
     bool referenced[kSwapClusterMax];
@@ -63,18 +67,32 @@ void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
             m_machine.release_page(page);
     }
     m_machine.stat().add(VmStatItem::PgDeactivate, static_cast<std::int64_t>(deactivated));
+    if (trace::enabled())
+        trace::emit(trace::Event::LruShrinkActive, taken, 0, deactivated,
+            static_cast<std::uint64_t>(std::count(referenced, referenced + taken, true)));
 }
 
 std::size_t Vmscan::shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode)
 {
     PageFrame* pages[kSwapClusterMax];
-    std::size_t taken = m_machine.lruvec().isolate(LruList::InactiveAnon, std::min(nr_to_scan, kSwapClusterMax), pages);
+    std::size_t wanted = std::min(nr_to_scan, kSwapClusterMax);
+    std::size_t taken = m_machine.lruvec().isolate(LruList::InactiveAnon, wanted, pages);
     m_machine.stat().add(scan_item(mode), static_cast<std::int64_t>(taken));
-    return taken ? shrink_page_list(pages, taken, mode, References::Check) : 0;
+    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(LruList::InactiveAnon));
+    if (taken == 0)
+        return 0;
+    ShrinkStats stats;
+    std::size_t reclaimed = shrink_page_list(pages, taken, mode, References::Check, &stats);
+    trace::emit(trace::Event::LruShrinkInactive, taken, reclaimed, stats.writeback, stats.activated, stats.unmap_failed);
+    return reclaimed;
 }
 
-std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references)
+std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references,
+    ShrinkStats* stats)
 {
+    ShrinkStats unused;
+    if (!stats)
+        stats = &unused;
     Lruvec& lruvec = m_machine.lruvec();
     SwapState* swap = m_machine.swap();
     std::size_t freed = 0;
@@ -96,6 +114,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         }
     };
     auto activate = [&](PageFrame& page) {
+        ++stats->activated;
         page.set(PageFlag::Active);
         m_machine.stat().inc(VmStatItem::PgActivate);
         lruvec.age_nonresident(1);
@@ -178,6 +197,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
             unmapped = space ? space->try_to_unmap_one(page, shadow) : AddressSpace::UnmapResult::NotMapped;
         }
         if (unmapped != AddressSpace::UnmapResult::Unmapped) {
+            ++stats->unmap_failed;
             // Raced with munmap or with a write, or the kernel refused to drop the hardware
             // view: the page stays. A slot given to it just now goes back.
             if (!clean[i]) {
@@ -204,7 +224,9 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         Pfn pfn = m_machine.arena().pfn_of(page);
         writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),
             SwapState::write_user_data(pfn, mode), IoDirection::Write };
+        trace::emit(trace::Event::WriteFolio, reinterpret_cast<std::uintptr_t>(&page), pfn.get());
     }
+    stats->writeback = writing;
     if (writing)
         swap->device().submit(writes, writing); // one submission for the batch
     return freed + writing;
@@ -213,6 +235,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
 void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
 {
     SwapState& swap = *m_machine.swap();
+    trace::emit(trace::Event::SwapWriteDone, m_machine.arena().pfn_of(page).get(), static_cast<std::uint64_t>(result));
     m_machine.stat().dec(VmStatItem::NrWriteback);
     if (result < 0) {
         // The page is not on disk: it goes back into its PTE, resident and dirty, and reclaim
@@ -284,11 +307,18 @@ bool Vmscan::direct_reclaim(std::size_t pages)
     SwapState* swap = m_machine.swap();
     const Watermarks& marks = m_machine.page_allocator().watermarks();
     std::size_t target = marks.min + pages;
+    // mm_vmscan_direct_reclaim_begin and _end around the whole of it.
+    struct TraceScope {
+        std::size_t reclaimed { 0 };
+        TraceScope() { trace::emit(trace::Event::DirectReclaimBegin, 0); }
+        ~TraceScope() { trace::emit(trace::Event::DirectReclaimEnd, reclaimed); }
+    } scope;
     for (int attempt = 0; attempt < 16; ++attempt) {
         if (m_machine.free_frames() >= target)
             return true;
         std::uint32_t completions = swap ? swap->device().completions() : 0;
         std::size_t progress = shrink_node(std::max(pages, kSwapClusterMax), ReclaimMode::Direct);
+        scope.reclaimed += progress;
         if (m_machine.free_frames() >= target)
             return true;
         bool in_flight = swap && swap->device().in_flight() > 0;

@@ -46,7 +46,14 @@ private:
     void shrink_active_list(std::size_t nr_to_scan, ReclaimMode mode);
     std::size_t shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode);
     enum class References : bool { Check, Ignore };
-    std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references);
+    // What shrink_page_list() did besides freeing, for mm_vmscan_lru_shrink_inactive.
+    struct ShrinkStats {
+        std::size_t activated { 0 };
+        std::size_t unmap_failed { 0 };
+        std::size_t writeback { 0 };
+    };
+    std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references,
+        ShrinkStats* stats = nullptr);
     // folio_referenced() for a batch: referenced[i] says whether page i's PTE was accessed
     // since the last look, and clears it. Unmapped pages are not referenced. The hardware view
     // of the mapped ones is dropped in runs, one system call per run of neighbours.
