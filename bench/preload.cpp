@@ -158,7 +158,9 @@ int main(int argc, char** argv)
         };
         // vmemu must give the native output; the kernel may kill the program instead (its
         // memory cgroup's OOM killer, status 137), which is reported as such.
-        bool same = check("vmemu with ample frames", ample) & check("vmemu with a third", pressed);
+        bool ample_same = check("vmemu with ample frames", ample);
+        bool pressed_same = check("vmemu with a third", pressed);
+        bool same = ample_same && pressed_same;
         all_same &= same;
         if (kernel && !check("kernel with a third", *kernel))
             kernel.reset();

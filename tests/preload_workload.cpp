@@ -375,6 +375,26 @@ int fork_mode()
     if (exec_child < 0 || waitpid(exec_child, &status, 0) != exec_child || !WIFEXITED(status)
         || WEXITSTATUS(status) != 0)
         return fail("the child that execs failed");
+    // execlp() and execle(), with the arguments and the environment in emulated memory.
+    std::string word(4000, 'w');
+    std::string variable = "FORK_MODE_WORD=" + std::string(3000, 'v');
+    char* environment[] = { variable.data(), nullptr };
+    for (int which = 0; which < 2; ++which) {
+        std::fflush(stdout);
+        pid_t child_exec = fork();
+        if (child_exec == 0) {
+            if (which == 0)
+                execlp("sh", "sh", "-c", "echo fork: execlp with an argument of ${#1} bytes", "sh", word.c_str(),
+                    static_cast<char*>(nullptr));
+            else
+                execle("/bin/sh", "sh", "-c", "echo fork: execle with a variable of ${#FORK_MODE_WORD} bytes",
+                    static_cast<char*>(nullptr), environment);
+            _exit(127);
+        }
+        if (child_exec < 0 || waitpid(child_exec, &status, 0) != child_exec || !WIFEXITED(status)
+            || WEXITSTATUS(status) != 0)
+            return fail("execlp or execle failed");
+    }
     for (unsigned char* block : blocks)
         std::free(block);
     std::free(ledger);

@@ -5,6 +5,7 @@
 // runs on its parent's memory with every signal blocked, cannot take a fault at all. So the
 // wrappers copy those strings to libc's heap first (reading them faults them in as any read
 // does), and call libc's function with the copies.
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -134,25 +135,66 @@ Function next(const char* name)
     return function;
 }
 
-// execl*(): the variadic arguments up to the null pointer, as an argv array.
-#define VMEMU_COLLECT_ARGS(first, list, argv)                                                      \
-    std::size_t argc = 1;                                                                        \
-    {                                                                                            \
-        va_list count_list;                                                                      \
-        va_copy(count_list, list);                                                               \
-        while (va_arg(count_list, const char*))                                                  \
-            ++argc;                                                                              \
-        va_end(count_list);                                                                      \
-    }                                                                                            \
-    const char* argv[argc + 1];                                                                  \
-    argv[0] = first;                                                                             \
-    for (std::size_t i = 1; i <= argc; ++i)                                                      \
-        argv[i] = va_arg(list, const char*);
+// execl*(): the variadic arguments up to the null pointer, as an argv array: on the stack for
+// up to kStackArgs of them, in libc's heap beyond.
+class VariadicArgs {
+public:
+    VariadicArgs(const char* first, va_list list)
+    {
+        std::size_t count = 1;
+        va_list counting;
+        va_copy(counting, list);
+        while (va_arg(counting, const char*))
+            ++count;
+        va_end(counting);
+        m_argv = m_stack;
+        if (count + 1 > kStackArgs) {
+            const LibcHeap* heap = libc_heap();
+            m_argv = m_heap = heap ? static_cast<const char**>(heap->malloc((count + 1) * sizeof(char*))) : nullptr;
+            if (!m_argv)
+                return; // argv() is nullptr: the call fails with ENOMEM
+        }
+        m_argv[0] = first;
+        for (std::size_t i = 1; i < count; ++i)
+            m_argv[i] = va_arg(list, const char*);
+        m_argv[count] = nullptr;
+    }
+    ~VariadicArgs()
+    {
+        if (m_heap)
+            libc_heap()->free(m_heap);
+    }
+    VariadicArgs(const VariadicArgs&) = delete;
+    VariadicArgs& operator=(const VariadicArgs&) = delete;
+
+    // nullptr when there was no memory for the array.
+    char* const* argv() const { return const_cast<char* const*>(m_argv); }
+    // The argument after the null pointer, for execle()'s envp.
+    static char* const* envp_after(va_list list)
+    {
+        while (va_arg(list, const char*)) { }
+        return va_arg(list, char* const*);
+    }
+
+private:
+    static constexpr std::size_t kStackArgs = 256;
+    const char* m_stack[kStackArgs];
+    const char** m_heap { nullptr };
+    const char** m_argv { nullptr };
+};
+
+// An exec that could not even build its argv fails as the kernel fails without memory.
+int no_memory()
+{
+    errno = ENOMEM;
+    return -1;
+}
 
 } // namespace
 } // namespace vmemu::preload
 
 using vmemu::preload::KernelStrings;
+using vmemu::preload::VariadicArgs;
 using vmemu::preload::next;
 
 extern "C" {
@@ -200,28 +242,36 @@ int execl(const char* path, const char* arg, ...)
 {
     va_list list;
     va_start(list, arg);
-    VMEMU_COLLECT_ARGS(arg, list, argv);
+    VariadicArgs args(arg, list);
     va_end(list);
-    return execve(path, const_cast<char* const*>(argv), environ);
+    if (!args.argv())
+        return vmemu::preload::no_memory();
+    return execve(path, args.argv(), environ);
 }
 
 int execlp(const char* file, const char* arg, ...)
 {
     va_list list;
     va_start(list, arg);
-    VMEMU_COLLECT_ARGS(arg, list, argv);
+    VariadicArgs args(arg, list);
     va_end(list);
-    return execvpe(file, const_cast<char* const*>(argv), environ);
+    if (!args.argv())
+        return vmemu::preload::no_memory();
+    return execvpe(file, args.argv(), environ);
 }
 
 int execle(const char* path, const char* arg, ...)
 {
     va_list list;
     va_start(list, arg);
-    VMEMU_COLLECT_ARGS(arg, list, argv);
-    char* const* envp = va_arg(list, char* const*);
+    VariadicArgs args(arg, list);
     va_end(list);
-    return execve(path, const_cast<char* const*>(argv), envp);
+    va_start(list, arg);
+    char* const* envp = VariadicArgs::envp_after(list);
+    va_end(list);
+    if (!args.argv())
+        return vmemu::preload::no_memory();
+    return execve(path, args.argv(), envp);
 }
 
 int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,

@@ -14,12 +14,15 @@ void AddressSpace::drop_hardware_view_locked()
     // since a system call in another thread may be using it now.
     VirtAddr run_start;
     VirtAddr run_end;
-    auto flush = [&] {
+    auto flush = [&]() VM_REQUIRES(m_page_table_lock) {
         if (run_end > run_start)
             (void)unmap_hardware_range_locked(run_start, run_end);
         run_start = run_end = VirtAddr();
     };
-    m_page_table.for_each_slot(m_reservation_start, m_reservation_end, [&](VirtAddr address, PageTable::Entry& slot) {
+    // The walk calls back under this function's page_table_lock, which the analysis cannot
+    // see through the template.
+    m_page_table.for_each_slot(m_reservation_start, m_reservation_end,
+        [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
         Pte pte(slot.load(std::memory_order_relaxed));
         bool droppable = pte.hw_mapped()
             && (m_machine.arena().is_zero_pfn(pte.pfn())

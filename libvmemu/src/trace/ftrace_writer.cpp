@@ -128,8 +128,12 @@ void write_ftrace(std::FILE* out)
                 lines.push_back(line);
         }
     });
-    std::stable_sort(lines.begin(), lines.end(),
-        [](const Line& a, const Line& b) { return a.record.timestamp_ns < b.record.timestamp_ns; });
+    // By time; events of one thread with the same timestamp stay in their order.
+    std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+        if (a.record.timestamp_ns != b.record.timestamp_ns)
+            return a.record.timestamp_ns < b.record.timestamp_ns;
+        return a.ring != b.ring ? a.ring < b.ring : a.record.sequence < b.record.sequence;
+    });
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     std::fprintf(out,
         "# tracer: nop\n"
