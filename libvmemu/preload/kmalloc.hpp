@@ -9,7 +9,10 @@ namespace vmemu::preload {
 
 // The program's heap in emulated memory, built as the kernel builds kmalloc(): slab caches
 // for the kmalloc size classes (kmalloc-16 ... kmalloc-8k), SLUB-like, and a VMA of its own
-// for anything larger (kmalloc_large()).
+// for anything larger (kmalloc_large()). Besides the kernel's classes (the powers of two, 96
+// and 192) there are classes halfway between the powers of two, and 5k: a program's
+// allocations are not the kernel's, and sqlite's page cache, for one, allocates 4.3 KiB
+// objects, which kmalloc-8k would hold at 54% use.
 // - Slabs are 64 KiB, carved from one VMA and aligned to their size, so that the objects of a
 //   power-of-two class are aligned to it. A slab's descriptor (struct slab) lives outside
 //   emulated memory; a free object holds the pointer to the next free one, as SLUB's freelist
@@ -56,8 +59,8 @@ public:
 
 private:
     static constexpr std::uint32_t kNone = UINT32_MAX;
-    static constexpr std::array<std::uint32_t, 12> kClassSizes { 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
-        4096, 8192 };
+    static constexpr std::array<std::uint32_t, 19> kClassSizes { 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768,
+        1024, 1536, 2048, 3072, 4096, 5120, 6144, 8192 };
     // A thread's free objects, per class.
     struct ThreadCache {
         std::array<std::array<void*, kThreadCacheDepth>, kClassSizes.size()> objects;
