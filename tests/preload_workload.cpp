@@ -11,6 +11,8 @@
 //   fork     fork() with swapped-out data and a thread writing meanwhile: the child sees the
 //            parent's memory as it was at the fork, consistent, and each side's writes stay
 //            its own; a grandchild; fork and exec
+//   paths    system calls that take paths and small structures in swapped-out heap memory:
+//            open, fopen, stat, access, readlink, rename, pipe, poll, nanosleep and others
 //   wild     a wild access with no handler: death by SIGSEGV
 //   badfree  free() of a pointer into the middle of a block: one line and abort(), as glibc
 // Prints a digest of what it computed; exits 1 on any mismatch.
@@ -26,6 +28,10 @@
 #include <atomic>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <poll.h>
+#include <dirent.h>
+#include <ctime>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -403,6 +409,97 @@ int fork_mode()
     return 0;
 }
 
+int paths_mode()
+{
+    // Paths and structures in heap blocks scattered among 24 MiB of others, which the program
+    // writes again between the calls, so that at 8 MiB of frames the calls' own blocks have
+    // mostly been swapped out or taken out of the kernel's view when the calls run.
+    char directory_template[] = "/tmp/vmemu-paths-XXXXXX";
+    if (!mkdtemp(directory_template))
+        return fail("mkdtemp");
+    std::string directory = directory_template;
+    auto ballast = filled_blocks(384, 64 * 1024, 21);
+    std::vector<std::string*> names;
+    for (int i = 0; i < 64; ++i)
+        names.push_back(new std::string(directory + "/file-" + std::to_string(i) + std::string(200, 'x')));
+    std::uint64_t checks = 0;
+    for (int round = 0; round < 4; ++round) {
+        for (std::size_t b = 0; b < ballast.size(); ++b)
+            fill(ballast[b], 64 * 1024, 21 + b * 7919 + round);
+        for (int i = 0; i < 64; ++i) {
+            const char* name = names[i]->c_str();
+            int fd = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+            if (fd < 0)
+                return fail("open of a path in the heap");
+            auto* text = static_cast<char*>(std::malloc(64));
+            int length = std::snprintf(text, 64, "round %d file %d\n", round, i);
+            if (write(fd, text, static_cast<std::size_t>(length)) != length)
+                return fail("write");
+            close(fd);
+            std::free(text);
+            auto* status = static_cast<struct stat*>(std::malloc(sizeof(struct stat)));
+            if (stat(name, status) != 0 || status->st_size != length || lstat(name, status) != 0)
+                return fail("stat of a path in the heap");
+            std::free(status);
+            if (access(name, R_OK | W_OK) != 0)
+                return fail("access");
+            FILE* file = std::fopen(name, "r");
+            if (!file)
+                return fail("fopen of a path in the heap");
+            std::fclose(file);
+            std::string renamed = *names[i] + ".moved";
+            if (rename(name, renamed.c_str()) != 0 || rename(renamed.c_str(), name) != 0)
+                return fail("rename");
+            checks += 6;
+        }
+        auto* fds = static_cast<int*>(std::malloc(2 * sizeof(int)));
+        if (pipe(fds) != 0)
+            return fail("pipe");
+        auto* poller = static_cast<pollfd*>(std::malloc(sizeof(pollfd)));
+        *poller = pollfd { fds[1], POLLOUT, 0 };
+        if (poll(poller, 1, 1000) != 1 || !(poller->revents & POLLOUT))
+            return fail("poll");
+        close(fds[0]);
+        close(fds[1]);
+        std::free(fds);
+        std::free(poller);
+        auto* pause = static_cast<timespec*>(std::malloc(sizeof(timespec)));
+        *pause = timespec { 0, 1000 };
+        if (nanosleep(pause, nullptr) != 0)
+            return fail("nanosleep");
+        std::free(pause);
+        checks += 3;
+    }
+    std::string link = directory + "/link";
+    if (symlink(names[0]->c_str(), link.c_str()) != 0)
+        return fail("symlink");
+    auto* target = static_cast<char*>(std::malloc(4096));
+    ssize_t length = readlink(link.c_str(), target, 4096);
+    if (length != static_cast<ssize_t>(names[0]->size()) || std::memcmp(target, names[0]->c_str(), length) != 0)
+        return fail("readlink");
+    std::free(target);
+    DIR* listing = opendir(directory.c_str());
+    if (!listing)
+        return fail("opendir");
+    std::size_t entries = 0;
+    while (readdir(listing))
+        ++entries;
+    closedir(listing);
+    unlink(link.c_str());
+    for (std::string* name : names) {
+        if (unlink(name->c_str()) != 0)
+            return fail("unlink");
+        delete name;
+    }
+    if (rmdir(directory.c_str()) != 0)
+        return fail("rmdir");
+    for (unsigned char* block : ballast)
+        std::free(block);
+    std::printf("paths: %llu calls on paths and structures in the heap, %zu directory entries\n",
+        static_cast<unsigned long long>(checks), entries);
+    return 0;
+}
+
 int badfree_mode()
 {
     auto* block = static_cast<char*>(std::malloc(100));
@@ -429,7 +526,7 @@ int main(int argc, char** argv)
     };
     static constexpr Mode kModes[] = { { "io", io_mode }, { "calloc", calloc_mode }, { "realloc", realloc_mode },
         { "threads", threads_mode }, { "stl", stl_mode }, { "mmap", mmap_mode }, { "handler", handler_mode },
-        { "wild", wild_mode }, { "badfree", badfree_mode }, { "fork", fork_mode } };
+        { "wild", wild_mode }, { "badfree", badfree_mode }, { "fork", fork_mode }, { "paths", paths_mode } };
     std::string wanted = argc > 1 ? argv[1] : "";
     for (const Mode& mode : kModes) {
         if (wanted == mode.name)
