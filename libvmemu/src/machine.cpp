@@ -36,6 +36,8 @@ VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         machine->m_swap = VM_TRY(SwapState::create(*config.swap, *machine));
     if (config.kswapd)
         machine->m_kswapd = std::make_unique<Kswapd>(*machine);
+    if (config.fault_source == FaultSourceKind::Userfault)
+        machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine));
     const Watermarks& marks = machine->page_allocator().watermarks();
     log().debug("machine: {} frames ({} KiB), watermarks min {} low {} high {}, {} kernel mappings", config.frames,
         config.frames * (kPageSize / 1024), marks.min, marks.low, marks.high, kernel_mappings);
@@ -55,6 +57,7 @@ Machine::Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena,
 
 Machine::~Machine()
 {
+    m_userfault.reset();
     m_kswapd.reset();
     // Completions still use swap(): let them finish while it is set.
     wait_for_swap_io();
@@ -113,6 +116,8 @@ void Machine::register_space(AddressSpace& space)
 
 void Machine::unregister_space(AddressSpace& space)
 {
+    if (m_userfault)
+        m_userfault->detach(space);
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_spaces_lock);
     for (AddressSpace*& slot : m_spaces) {
@@ -216,6 +221,8 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
     std::unique_ptr<AddressSpace> space(
         new AddressSpace(*this, *start, start->offset(reservation_bytes), std::move(page_table)));
     VM_TRY(SignalFaultSource::instance().attach(*space));
+    if (m_userfault)
+        VM_TRY(m_userfault->attach(*space));
     register_space(*space);
     log().debug("address space: reservation {:#x}-{:#x}", space->reservation_start().get(),
         space->reservation_end().get());

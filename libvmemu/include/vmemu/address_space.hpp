@@ -137,6 +137,9 @@ public:
 
     Machine& machine() const { return m_machine; }
 
+    // The userfaultfd fault source gives the hardware view its file descriptor and pool.
+    void use_userfault(os::Userfaultfd& uffd, VirtAddr pool) { m_mmu.use_userfault(uffd, pool); }
+
 private:
     friend class Machine;
     AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table);
@@ -213,6 +216,15 @@ private:
     // Installs PTEs for count pages at start mapping frames from first, and the hardware view.
     FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits)
         VM_REQUIRES(m_page_table_lock);
+    void store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
+        std::uint64_t hw) VM_REQUIRES(m_page_table_lock);
+    // The userfaultfd hardware view (fault/mmu.hpp): installs by copy, and takes pages out by
+    // moving them back to their frames; the kernel's protections of the reservation follow
+    // the VMAs of [start, end).
+    FaultResult install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
+        std::uint64_t pte_bits) VM_REQUIRES(m_page_table_lock);
+    VmResult<void> take_out_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
+    void sync_kernel_protection_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
     // Fails, changing nothing, only if the kernel refuses to drop the hardware view.
     VmResult<void> zap_page_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);

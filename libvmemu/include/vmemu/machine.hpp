@@ -6,6 +6,7 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/fault/mmu.hpp>
+#include <vmemu/fault/userfault_fault_source.hpp>
 #include <vmemu/phys/frame_arena.hpp>
 #include <optional>
 #include <vmemu/phys/page_allocator.hpp>
@@ -29,6 +30,12 @@ enum class OomPolicy : std::uint8_t {
     FailMappings,
 };
 
+// Which fault source resolves the faults of the Machine's address spaces.
+enum class FaultSourceKind : std::uint8_t {
+    Signal,    // a SIGSEGV handler; the kernel's own accesses to unmapped pages fail with EFAULT
+    Userfault, // userfaultfd (Linux 6.8 and later), with the SIGSEGV handler for protection faults
+};
+
 struct MachineConfig {
     // Physical frames of 4 KiB. At least kMinFrames.
     std::size_t frames { 8192 };
@@ -42,6 +49,7 @@ struct MachineConfig {
     OomPolicy oom_policy { OomPolicy::Kill };
     // Run kswapd (background reclaim between the low and high watermarks).
     bool kswapd { true };
+    FaultSourceKind fault_source { FaultSourceKind::Signal };
 };
 
 // A machine: the physical memory (frame arena, buddy allocator, zero frames), the counters,
@@ -93,6 +101,8 @@ public:
     const SwapState* swap() const { return m_swap.get(); }
     // nullptr when kswapd is off.
     Kswapd* kswapd() { return m_kswapd.get(); }
+    // nullptr with the SIGSEGV fault source.
+    UserfaultFaultSource* userfault() { return m_userfault.get(); }
 
     // put_page(): drops a reference; the last one takes the page off its LRU list and frees it.
     void put_page(PageFrame& page);
@@ -162,8 +172,9 @@ private:
     std::array<AddressSpace*, 64> m_fork_spaces {};
     int m_fork_pipe[2] { -1, -1 };
     sigset_t m_fork_saved_mask {};
-    // Last: it starts a thread that uses everything above.
+    // Last: they start threads that use everything above.
     std::unique_ptr<Kswapd> m_kswapd;
+    std::unique_ptr<UserfaultFaultSource> m_userfault;
 };
 
 } // namespace vmemu

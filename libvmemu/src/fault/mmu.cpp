@@ -1,3 +1,5 @@
+#include <cstring>
+#include <vmemu/base/assert.hpp>
 #include <vmemu/fault/mmu.hpp>
 
 namespace vmemu {
@@ -38,6 +40,42 @@ VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mappin
     m_budget.charge(mapping_delta);
     m_stat.add(VmStatItem::NrKernelMappings, mapping_delta);
     return {};
+}
+
+Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count)
+{
+    std::size_t bytes = count << kPageShift;
+    if (!m_uffd->copy(start, m_arena.direct_map(first), bytes))
+        return MapOutcome::KernelRefused;
+    // The bytes live in the reservation's page now; the frame's memfd page would hold them twice.
+    (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), bytes);
+    return MapOutcome::Mapped;
+}
+
+std::size_t Mmu::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bool writable, VmError* error)
+{
+    VM_ASSERT(count <= kPoolPages);
+    // A writable page may be written by another thread at any moment: it leaves the
+    // reservation first, atomically, and is copied from where nobody else can reach it.
+    VirtAddr from = start;
+    std::size_t taken = count;
+    if (writable) {
+        std::size_t moved = 0;
+        if (auto result = m_uffd->move(m_pool, start, count << kPageShift, &moved); !result) {
+            *error = result.error();
+            taken = moved >> kPageShift;
+        }
+        from = m_pool;
+    }
+    for (std::size_t i = 0; i < taken; ++i)
+        std::memcpy(m_arena.direct_map(pfns[i]), from.offset(i << kPageShift).ptr<std::byte>(), kPageSize);
+    if (taken > 0) {
+        if (auto dropped = os::discard(from, taken << kPageShift); !dropped && taken == count) {
+            *error = dropped.error();
+            return writable ? taken : 0; // a read-only page that stays is still mapped
+        }
+    }
+    return taken;
 }
 
 void Mmu::charge_reservation(std::int64_t delta)

@@ -78,6 +78,8 @@ std::int64_t AddressSpace::boundaries_around(VirtAddr start, VirtAddr end) const
 FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
     std::uint64_t pte_bits)
 {
+    if (m_mmu.userfault())
+        return install_userfault_locked(vma, start, first, count, pte_bits);
     VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
     HwState first_state { hw_bits(prot), first.get() };
@@ -100,6 +102,13 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         }
     }
     remember_mapping_locked(start);
+    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(prot));
+    return FaultResult::Handled;
+}
+
+void AddressSpace::store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
+    std::uint64_t hw)
+{
     PageTable::Entry* slots = m_page_table.walk(start);
     for (std::size_t i = 0; i < count; ++i) {
         std::uint64_t bits = pte_bits & ~Pte::kPfnMask & ~Pte::kHwBits;
@@ -107,8 +116,21 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         Pte old(slots[i].load(std::memory_order_relaxed));
         if (old.present() && old.pfn() == first + i)
             bits |= old.raw() & (Pte::kAccessed | Pte::kDirty);
-        slots[i].store(Pte::make(first + i, bits | hw_bits(prot)).raw(), std::memory_order_release);
+        slots[i].store(Pte::make(first + i, bits | hw).raw(), std::memory_order_release);
     }
+}
+
+FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
+    std::uint64_t pte_bits)
+{
+    // The kernel maps the page with the VMA's protection: a writable VMA's page is writable
+    // and, since its writes go unseen, dirty.
+    bool writable = vma.flags() & VmFlags::Write;
+    if (writable)
+        pte_bits |= Pte::kWrite | Pte::kDirty;
+    if (m_mmu.copy_in(start, first, count) != Mmu::MapOutcome::Mapped)
+        return FaultResult::OutOfMemory;
+    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(hw_prot(vma, writable)));
     return FaultResult::Handled;
 }
 
@@ -173,6 +195,8 @@ bool AddressSpace::has_pinned_page_locked(VirtAddr start, VirtAddr end) const
 
 VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAddr end)
 {
+    if (m_mmu.userfault())
+        return take_out_range_locked(start, end);
     bool any_mapped = false;
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
         any_mapped |= Pte(slot.load(std::memory_order_relaxed)).hw_mapped();
@@ -190,6 +214,76 @@ VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAdd
         slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
     });
     return {};
+}
+
+VmResult<void> AddressSpace::take_out_range_locked(VirtAddr start, VirtAddr end)
+{
+    // Runs of neighbouring mapped pages of one writability, at most a pool's worth each.
+    Pfn pfns[Mmu::kPoolPages];
+    std::size_t count = 0;
+    VirtAddr run_start;
+    bool run_writable = false;
+    VmResult<void> result;
+    auto flush = [&]() VM_REQUIRES(m_page_table_lock) {
+        if (count == 0 || !result) {
+            count = 0;
+            return;
+        }
+        VmError error(0, "");
+        std::size_t taken = m_mmu.take_out(run_start, pfns, count, run_writable, &error);
+        PageTable::Entry* slots = m_page_table.walk(run_start);
+        for (std::size_t i = 0; i < taken; ++i)
+            slots[i].fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+        if (error.code() != 0)
+            result = std::unexpected(error);
+        count = 0;
+    };
+    // The walk calls back under this function's page_table_lock.
+    m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        if (!pte.hw_mapped()) {
+            flush();
+            return;
+        }
+        // A run stays in one PTE table, whose slots are consecutive in memory.
+        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
+        if (count > 0 && (count == Mmu::kPoolPages || pte.hw_writable() != run_writable
+                || address != run_start.offset(count << kPageShift) || table_start))
+            flush();
+        if (count == 0) {
+            run_start = address;
+            run_writable = pte.hw_writable();
+        }
+        pfns[count++] = pte.pfn();
+    });
+    flush();
+    return result;
+}
+
+void AddressSpace::sync_kernel_protection_locked(VirtAddr start, VirtAddr end)
+{
+    if (!m_mmu.userfault())
+        return;
+    // Each VMA's pages with its protection, so that a missing page is a userfaultfd event; the
+    // gaps PROT_NONE, so that a wild access is a SIGSEGV.
+    VirtAddr at = start;
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+        VirtAddr from = std::max(vma->start(), start);
+        VirtAddr to = std::min(vma->end(), end);
+        if (at < from)
+            (void)os::protect(at, from - at, os::HwProt::None);
+        unsigned prot = 0;
+        if (vma->flags() & VmFlags::Read)
+            prot |= 1;
+        if (vma->flags() & VmFlags::Write)
+            prot |= 3;
+        if (vma->flags() & VmFlags::Exec)
+            prot |= 5;
+        (void)os::protect(from, to - from, static_cast<os::HwProt>(prot));
+        at = to;
+    }
+    if (at < end)
+        (void)os::protect(at, end - at, os::HwProt::None);
 }
 
 } // namespace vmemu

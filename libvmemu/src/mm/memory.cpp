@@ -167,6 +167,10 @@ void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::siz
 
 FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
 {
+    // The userfaultfd view maps a page writable when its VMA is: a shared zero frame would take
+    // the program's writes unseen.
+    if (m_mmu.userfault())
+        return do_anonymous_page(vma, address);
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
     if (slot->load(std::memory_order_acquire) != 0)

@@ -74,6 +74,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             return std::unexpected(vma.error());
         }
         m_vmas.try_merge_around(**vma);
+        sync_kernel_protection_locked(start, start.offset(size));
     }
     if ((flags & (MAP_POPULATE | MAP_LOCKED)) && (prot & kAccessProt))
         populate(start, start.offset(size), std::nullopt);
@@ -91,7 +92,9 @@ VmResult<void> AddressSpace::munmap(VirtAddr address, std::size_t length)
         return vm_fail(EINVAL, "munmap: range outside the reservation");
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
-    return do_munmap_locked(address, address.offset(size));
+    VmResult<void> result = do_munmap_locked(address, address.offset(size));
+    sync_kernel_protection_locked(address, address.offset(size));
+    return result;
 }
 
 VmResult<VirtAddr> AddressSpace::get_unmapped_area_locked(VirtAddr hint, std::size_t length) const

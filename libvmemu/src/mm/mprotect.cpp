@@ -39,7 +39,9 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
         ScopedLock ptl(m_page_table_lock);
         // Access that goes away must leave the hardware view now; access that is added is
         // granted lazily, by the next fault on each page.
-        if (takes_away)
+        // (The userfaultfd view maps every page with its VMA's protection: any change goes
+        // through a fault.)
+        if (takes_away || m_mmu.userfault())
             VM_TRY(unmap_hardware_range_locked(start, end));
         const FrameArena& arena = m_machine.arena();
         bool writable = access & VmFlags::Write;
@@ -56,6 +58,7 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))
         vma->set_flags((vma->flags() & ~VmFlags::AccessMask) | access);
     merge_range_locked(start, end);
+    sync_kernel_protection_locked(start, end);
     return {};
 }
 

@@ -41,8 +41,10 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
     bool moves = flags & (MREMAP_FIXED | MREMAP_DONTUNMAP);
     if (!moves && old_size != 0 && old_size >= new_size) {
         // Shrinking unmaps the tail, whatever is mapped there.
-        if (old_size > new_size)
+        if (old_size > new_size) {
             VM_TRY(do_munmap_locked(old_address.offset(new_size), old_address.offset(old_size)));
+            sync_kernel_protection_locked(old_address.offset(new_size), old_address.offset(old_size));
+        }
         return old_address;
     }
     Vma* vma = m_vmas.find_vma(old_address);
@@ -55,8 +57,10 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
 
     if (flags & MREMAP_FIXED) {
         VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));
+        sync_kernel_protection_locked(new_address, new_address.offset(new_size));
         if (old_size > new_size) {
             VM_TRY(do_munmap_locked(old_address.offset(new_size), old_address.offset(old_size)));
+            sync_kernel_protection_locked(old_address.offset(new_size), old_address.offset(old_size));
             old_size = new_size;
         }
     } else if (!(flags & MREMAP_DONTUNMAP)) {
@@ -69,6 +73,7 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
                 return vm_fail(ENOMEM, "mremap: the commit limit (frames plus swap) would be exceeded");
             m_vmas.resize(*vma, vma->start(), new_end, vma->pgoff());
             m_vmas.try_merge_around(*vma);
+            sync_kernel_protection_locked(old_end, new_end);
             return old_address;
         }
         if (!(flags & MREMAP_MAYMOVE))
@@ -78,6 +83,8 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
     }
     VM_TRY(move_vma_locked(old_address, old_size, new_address, new_size, flags & MREMAP_DONTUNMAP));
+    sync_kernel_protection_locked(old_address, old_address.offset(old_size));
+    sync_kernel_protection_locked(new_address, new_address.offset(new_size));
     return new_address;
 }
 

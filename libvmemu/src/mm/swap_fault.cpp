@@ -176,7 +176,10 @@ retry:
     // write-protected, so that reclaim can drop it again without writing it, unless swap is
     // half full or the memory is locked. A write fault takes it out of the cache now.
     SwapSlots& slots = swap.device().slots();
-    bool keep_cached_on_read = !(vma.flags() & VmFlags::Locked) && slots.nr_free() > slots.total_slots() / 2;
+    // (Not under the userfaultfd view, which maps every page writable: a clean copy would not
+    // learn of the first write.)
+    bool keep_cached_on_read = !(vma.flags() & VmFlags::Locked) && slots.nr_free() > slots.total_slots() / 2
+        && !m_mmu.userfault();
     bool keep_cached = keep_cached_on_read && access != FaultAccess::Write && !page->test(PageFlag::Dirty);
     std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
     if (!keep_cached) {

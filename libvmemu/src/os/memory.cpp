@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -73,6 +74,30 @@ VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept
         = kernel_mmap(address.ptr(), bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (result == MAP_FAILED)
         return vm_fail(errno, "cannot return pages to the reservation");
+    return {};
+}
+
+VmResult<void> protect(VirtAddr address, std::size_t bytes, HwProt prot) noexcept
+{
+    if (::syscall(SYS_mprotect, address.ptr(), bytes, static_cast<int>(prot)) != 0)
+        return vm_fail(errno, "mprotect of the reservation failed");
+    return {};
+}
+
+VmResult<void> discard(VirtAddr address, std::size_t bytes) noexcept
+{
+    if (kernel_madvise(address.ptr(), bytes, MADV_DONTNEED) != 0)
+        return vm_fail(errno, "MADV_DONTNEED failed");
+    return {};
+}
+
+void no_huge_pages(VirtAddr address, std::size_t bytes) noexcept { kernel_madvise(address.ptr(), bytes, MADV_NOHUGEPAGE); }
+
+VmResult<void> punch_hole(int fd, std::uint64_t offset, std::uint64_t bytes) noexcept
+{
+    if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(bytes))
+        != 0)
+        return vm_fail(errno, "cannot punch a hole in the frame arena");
     return {};
 }
 

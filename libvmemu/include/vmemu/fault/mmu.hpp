@@ -4,6 +4,7 @@
 #include <vmemu/base/virt_addr.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/os/memory.hpp>
+#include <vmemu/os/userfaultfd.hpp>
 #include <vmemu/phys/frame_arena.hpp>
 #include <vmemu/stats/vm_stat.hpp>
 
@@ -34,7 +35,14 @@ private:
 };
 
 // The hardware view of one address space: the real kernel's mappings of its reservation,
-// which vmemu keeps equal to or more restrictive than the emulated PTEs.
+// which vmemu keeps equal to or more restrictive than the emulated PTEs. Two kinds:
+// - SIGSEGV: the reservation is PROT_NONE, and a frame is mapped by a MAP_SHARED mapping of
+//   its memfd page at the address (one kernel VMA per run of consecutive frames);
+// - userfaultfd (docs/userfaultfd.md): the reservation is anonymous memory registered for
+//   missing pages, with the emulated VMAs' protections; a frame is mapped by UFFDIO_COPY of its
+//   bytes into the page (its memfd page is punched meanwhile, so that memory is not held
+//   twice), and taken away by UFFDIO_MOVE of the page into a staging pool, from where its
+//   bytes go back to the frame; a page is missing, never unregistered, at every moment.
 // Locking: callers hold the address space's page_table_lock, so that the PTE bits that record
 // the hardware view change together with it.
 class Mmu {
@@ -56,10 +64,31 @@ public:
     // Charges the reservation itself (one kernel mapping) or releases it.
     void charge_reservation(std::int64_t delta);
 
+    // The userfaultfd kind, with pool: kPoolPages pages registered with uffd, for this Mmu
+    // alone (its callers hold the page_table_lock).
+    static constexpr std::size_t kPoolPages = 64;
+    void use_userfault(os::Userfaultfd& uffd, VirtAddr pool)
+    {
+        m_uffd = &uffd;
+        m_pool = pool;
+    }
+    bool userfault() const { return m_uffd != nullptr; }
+    VirtAddr pool() const { return m_pool; }
+    // userfaultfd: the bytes of frames [first, first + count) into the missing pages at start.
+    MapOutcome copy_in(VirtAddr start, Pfn first, std::size_t count);
+    // userfaultfd: takes [start, start + count pages), at most kPoolPages, out of the
+    // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
+    // a read-only one, which nobody can have changed, is copied and dropped. Returns how many
+    // of the first pages it took; fewer than count only with an error in *error (a page pinned
+    // by I/O in flight is EBUSY), the others staying mapped.
+    std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bool writable, VmError* error);
+
 private:
     const FrameArena& m_arena;
     KernelMapBudget& m_budget;
     VmStat& m_stat;
+    os::Userfaultfd* m_uffd { nullptr };
+    VirtAddr m_pool;
 };
 
 } // namespace vmemu

@@ -33,6 +33,13 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
     Populate populate) noexcept;
 // Puts a piece of the reservation back: PROT_NONE anonymous, MAP_FIXED at address.
 VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
+// The userfaultfd hardware view: mprotect() of part of a reservation; MADV_DONTNEED, which
+// empties [address, address + bytes) so that its next touch is a missing page; MADV_NOHUGEPAGE;
+// and a hole punched in a file (the frames of the arena whose bytes live elsewhere).
+VmResult<void> protect(VirtAddr address, std::size_t bytes, HwProt prot) noexcept;
+VmResult<void> discard(VirtAddr address, std::size_t bytes) noexcept;
+void no_huge_pages(VirtAddr address, std::size_t bytes) noexcept;
+VmResult<void> punch_hole(int fd, std::uint64_t offset, std::uint64_t bytes) noexcept;
 // madvise(MADV_DONTFORK): a child of fork() does not inherit [address, address + bytes).
 void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept;
 // A MAP_SHARED read-write view of a whole file: the direct map of the frame arena.

@@ -1,0 +1,60 @@
+#pragma once
+// userfaultfd(2): thin wrappers that return the kernel's errno and hold no policy.
+#include <cstddef>
+#include <cstdint>
+#include <vmemu/base/virt_addr.hpp>
+#include <vmemu/base/vm_error.hpp>
+
+namespace vmemu::os {
+
+// One userfaultfd, with UFFDIO_MOVE and the faulting thread's id in its messages. Kernel-mode
+// faults are caught when the process may (CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1);
+// otherwise it is UFFD_USER_MODE_ONLY and the kernel's own accesses fail with EFAULT.
+class Userfaultfd {
+public:
+    struct Fault {
+        std::uintptr_t address;
+        bool write;
+        std::uint32_t tid;
+    };
+
+    // EPERM or ENOSYS without userfaultfd, EINVAL without UFFDIO_MOVE (kernels before 6.8).
+    static VmResult<Userfaultfd> open() noexcept;
+    Userfaultfd(Userfaultfd&& other) noexcept
+        : m_fd(other.m_fd)
+        , m_user_mode_only(other.m_user_mode_only)
+    {
+        other.m_fd = -1;
+    }
+    Userfaultfd& operator=(Userfaultfd&&) = delete;
+    ~Userfaultfd();
+
+    int fd() const { return m_fd; }
+    bool user_mode_only() const { return m_user_mode_only; }
+
+    // UFFDIO_REGISTER for missing pages.
+    VmResult<void> register_missing(VirtAddr start, std::size_t bytes) noexcept;
+    // UFFDIO_COPY of bytes from source to the missing pages at destination, without waking
+    // the threads that wait there.
+    VmResult<void> copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept;
+    // UFFDIO_MOVE of the pages at source to the missing pages at destination; *moved says how
+    // many bytes went, also when it fails part way.
+    VmResult<void> move(VirtAddr destination, VirtAddr source, std::size_t bytes, std::size_t* moved) noexcept;
+    // UFFDIO_WAKE of the threads waiting in [start, start + bytes).
+    void wake(VirtAddr start, std::size_t bytes) noexcept;
+    // Reads up to max page faults without waiting (poll() the descriptor for that); the count,
+    // 0 when none or only other events came, or -errno.
+    int read_faults(Fault* out, int max) noexcept;
+
+private:
+    Userfaultfd(int fd, bool user_mode_only)
+        : m_fd(fd)
+        , m_user_mode_only(user_mode_only)
+    {
+    }
+
+    int m_fd;
+    bool m_user_mode_only;
+};
+
+} // namespace vmemu::os

@@ -1,0 +1,128 @@
+#include <csignal>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vmemu/address_space.hpp>
+#include <vmemu/base/thread_role.hpp>
+#include <vmemu/fault/userfault_fault_source.hpp>
+#include <vmemu/machine.hpp>
+
+namespace vmemu {
+
+VmResult<std::unique_ptr<UserfaultFaultSource>> UserfaultFaultSource::create(Machine& machine)
+{
+    auto uffd = VM_TRY(os::Userfaultfd::open());
+    int stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (stop_fd < 0)
+        return vm_fail(errno, "eventfd failed");
+    return std::unique_ptr<UserfaultFaultSource>(new UserfaultFaultSource(machine, std::move(uffd), stop_fd));
+}
+
+UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd, int stop_fd)
+    : m_machine(machine)
+    , m_uffd(std::move(uffd))
+    , m_stop_fd(stop_fd)
+{
+    m_thread = std::thread([this] {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        pthread_setname_np(pthread_self(), "vmemu-uffd");
+        VmemuThread role;
+        run();
+    });
+}
+
+UserfaultFaultSource::~UserfaultFaultSource()
+{
+    std::uint64_t one = 1;
+    (void)::write(m_stop_fd, &one, sizeof one);
+    m_thread.join();
+    ::close(m_stop_fd);
+}
+
+VmResult<void> UserfaultFaultSource::attach(AddressSpace& space)
+{
+    std::atomic<AddressSpace*>* free_slot = nullptr;
+    for (auto& slot : m_spaces) {
+        if (!slot.load(std::memory_order_relaxed)) {
+            free_slot = &slot;
+            break;
+        }
+    }
+    if (!free_slot)
+        return vm_fail(ENOSPC, "too many address spaces for the userfaultfd fault source");
+    std::size_t reservation = space.reservation_end() - space.reservation_start();
+    os::no_huge_pages(space.reservation_start(), reservation);
+    VM_TRY(m_uffd.register_missing(space.reservation_start(), reservation));
+    constexpr std::size_t kPoolBytes = Mmu::kPoolPages << kPageShift;
+    auto pool = VM_TRY(os::map_anonymous(kPoolBytes));
+    os::no_huge_pages(VirtAddr(pool), kPoolBytes);
+    if (auto registered = m_uffd.register_missing(VirtAddr(pool), kPoolBytes); !registered) {
+        (void)os::unmap(pool, kPoolBytes);
+        return registered;
+    }
+    space.use_userfault(m_uffd, VirtAddr(pool));
+    free_slot->store(&space, std::memory_order_release);
+    return {};
+}
+
+void UserfaultFaultSource::detach(AddressSpace& space)
+{
+    for (auto& slot : m_spaces) {
+        if (slot.load(std::memory_order_relaxed) == &space)
+            slot.store(nullptr, std::memory_order_release);
+    }
+}
+
+AddressSpace* UserfaultFaultSource::space_for(std::uintptr_t address) const
+{
+    for (const auto& slot : m_spaces) {
+        AddressSpace* space = slot.load(std::memory_order_acquire);
+        if (space && space->in_reservation(VirtAddr(address)))
+            return space;
+    }
+    return nullptr;
+}
+
+void UserfaultFaultSource::resolve(const os::Userfaultfd::Fault& fault)
+{
+    VirtAddr page = VirtAddr(fault.address).page_base();
+    AddressSpace* space = space_for(fault.address);
+    if (space) {
+        FaultResult result = space->handle_mm_fault(VirtAddr(fault.address),
+            fault.write ? FaultAccess::Write : FaultAccess::Read);
+        if (result == FaultResult::OutOfMemory)
+            m_machine.out_of_memory(fault.address);
+        if (result == FaultResult::SigBus) {
+            // VM_FAULT_SIGBUS: the signal goes to the thread that faulted, at the address.
+            siginfo_t info {};
+            info.si_signo = SIGBUS;
+            info.si_code = BUS_ADRERR;
+            info.si_addr = reinterpret_cast<void*>(fault.address);
+            syscall(SYS_rt_tgsigqueueinfo, getpid(), fault.tid, SIGBUS, &info);
+        }
+    }
+    // Whatever happened, the thread looks again: at a mapped page, at the kernel's protection
+    // (a SIGSEGV for the other source), or at its pending signal.
+    m_uffd.wake(page, kPageSize);
+}
+
+void UserfaultFaultSource::run()
+{
+    os::Userfaultfd::Fault faults[32];
+    for (;;) {
+        pollfd polled[2] = { { m_uffd.fd(), POLLIN, 0 }, { m_stop_fd, POLLIN, 0 } };
+        if (poll(polled, 2, -1) < 0)
+            continue;
+        if (polled[1].revents)
+            return;
+        int count = m_uffd.read_faults(faults, 32);
+        for (int i = 0; i < count; ++i)
+            resolve(faults[i]);
+    }
+}
+
+} // namespace vmemu

@@ -1,0 +1,129 @@
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vmemu/os/userfaultfd.hpp>
+
+// UFFDIO_MOVE (Linux 6.8), for headers older than the kernel.
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1ULL << 16)
+struct uffdio_move {
+    __u64 dst;
+    __u64 src;
+    __u64 len;
+    __u64 mode;
+    __s64 move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
+#endif
+
+namespace vmemu::os {
+
+VmResult<Userfaultfd> Userfaultfd::open() noexcept
+{
+    bool user_mode_only = false;
+    int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    if (fd < 0 && errno == EPERM) {
+        user_mode_only = true;
+        fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+    }
+    if (fd < 0)
+        return vm_fail(errno, "userfaultfd is not available");
+    Userfaultfd uffd(fd, user_mode_only);
+    uffdio_api api {};
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_THREAD_ID;
+    if (ioctl(fd, UFFDIO_API, &api) != 0)
+        return vm_fail(errno == EINVAL ? EINVAL : errno, "userfaultfd lacks UFFDIO_MOVE (Linux 6.8 and later)");
+    return uffd;
+}
+
+Userfaultfd::~Userfaultfd()
+{
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+VmResult<void> Userfaultfd::register_missing(VirtAddr start, std::size_t bytes) noexcept
+{
+    uffdio_register range {};
+    range.range.start = start.get();
+    range.range.len = bytes;
+    range.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (ioctl(m_fd, UFFDIO_REGISTER, &range) != 0)
+        return vm_fail(errno, "UFFDIO_REGISTER failed");
+    return {};
+}
+
+VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept
+{
+    uffdio_copy request {};
+    request.dst = destination.get();
+    request.src = reinterpret_cast<std::uintptr_t>(source);
+    request.len = bytes;
+    request.mode = UFFDIO_COPY_MODE_DONTWAKE;
+    while (ioctl(m_fd, UFFDIO_COPY, &request) != 0) {
+        if (errno != EAGAIN || request.copy <= 0)
+            return vm_fail(errno, "UFFDIO_COPY failed");
+        // A part was copied before a retryable stop: go on from there.
+        request.dst += static_cast<std::uint64_t>(request.copy);
+        request.src += static_cast<std::uint64_t>(request.copy);
+        request.len -= static_cast<std::uint64_t>(request.copy);
+        request.copy = 0;
+    }
+    return {};
+}
+
+VmResult<void> Userfaultfd::move(VirtAddr destination, VirtAddr source, std::size_t bytes,
+    std::size_t* moved) noexcept
+{
+    *moved = 0;
+    uffdio_move request {};
+    request.dst = destination.get();
+    request.src = source.get();
+    request.len = bytes;
+    request.mode = UFFDIO_MOVE_MODE_DONTWAKE;
+    while (ioctl(m_fd, UFFDIO_MOVE, &request) != 0) {
+        int error = errno;
+        if (request.move > 0)
+            *moved += static_cast<std::size_t>(request.move);
+        if (error != EAGAIN || request.move <= 0)
+            return vm_fail(error, "UFFDIO_MOVE failed");
+        request.dst += static_cast<std::uint64_t>(request.move);
+        request.src += static_cast<std::uint64_t>(request.move);
+        request.len -= static_cast<std::uint64_t>(request.move);
+        request.move = 0;
+    }
+    *moved += request.len;
+    return {};
+}
+
+void Userfaultfd::wake(VirtAddr start, std::size_t bytes) noexcept
+{
+    uffdio_range range { start.get(), bytes };
+    (void)ioctl(m_fd, UFFDIO_WAKE, &range);
+}
+
+int Userfaultfd::read_faults(Fault* out, int max) noexcept
+{
+    uffd_msg messages[32];
+    if (max > 32)
+        max = 32;
+    ssize_t bytes = ::read(m_fd, messages, sizeof(uffd_msg) * static_cast<std::size_t>(max));
+    if (bytes < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    int count = 0;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(bytes) / sizeof(uffd_msg); ++i) {
+        if (messages[i].event != UFFD_EVENT_PAGEFAULT)
+            continue;
+        out[count++] = Fault { static_cast<std::uintptr_t>(messages[i].arg.pagefault.address),
+            (messages[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
+            messages[i].arg.pagefault.feat.ptid };
+    }
+    return count;
+}
+
+} // namespace vmemu::os

@@ -1,0 +1,119 @@
+// The userfaultfd fault source: the same faults and reclaim as under the SIGSEGV source,
+// and the kernel's own accesses to pages that are not mapped wait for vmemu instead of
+// failing with EFAULT.
+#include <csignal>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "test_support.hpp"
+
+namespace vmemu {
+namespace {
+
+using test::map_anon;
+
+std::unique_ptr<Machine> make_userfault_machine(std::size_t frames, std::size_t swap_bytes)
+{
+    MachineConfig config { .frames = frames, .fault_source = FaultSourceKind::Userfault };
+    if (swap_bytes)
+        config.swap = SwapDeviceConfig { .bytes = swap_bytes };
+    auto machine = Machine::create(config);
+    if (!machine)
+        return nullptr;
+    return std::move(*machine);
+}
+
+#define REQUIRE_USERFAULT(machine)                                                                 \
+    if (!(machine))                                                                                \
+        GTEST_SKIP() << "userfaultfd with UFFDIO_MOVE is not available here";
+
+std::uint64_t word_of(std::size_t page, std::uint64_t generation) { return page * 2654435761u + generation; }
+
+TEST(Userfault, FirstTouchReadsZeroAndKeepsWhatIsWritten)
+{
+    auto machine = make_userfault_machine(1024, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 256 * kPageSize);
+    for (std::size_t page = 0; page < 256; page += 2)
+        EXPECT_EQ(area.offset(page * kPageSize).ptr<volatile std::uint64_t>()[7], 0u);
+    for (std::size_t page = 0; page < 256; ++page)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[3] = word_of(page, 1);
+    for (std::size_t page = 0; page < 256; ++page)
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[3], word_of(page, 1)) << page;
+    EXPECT_GE(machine->stat().value(VmStatItem::PgFault), 128);
+    space->verify_invariants();
+}
+
+TEST(Userfault, ThrashingKeepsEveryByte)
+{
+    constexpr std::size_t kPages = 4096; // 16 MiB on 4 MiB of frames
+    auto machine = make_userfault_machine(1024, 64 * test::kMiB);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    for (std::uint64_t generation = 1; generation <= 3; ++generation) {
+        for (std::size_t page = 0; page < kPages; ++page) {
+            auto* words = area.offset(page * kPageSize).ptr<std::uint64_t>();
+            if (generation > 1) {
+                ASSERT_EQ(words[0], word_of(page, generation - 1)) << page;
+            }
+            words[0] = words[511] = word_of(page, generation);
+        }
+    }
+    for (std::size_t page = kPages; page-- > 0;)
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[511], word_of(page, 3)) << page;
+    machine->wait_for_swap_io();
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), 0);
+    EXPECT_GT(machine->stat().value(VmStatItem::PswpIn), 0);
+    machine->verify_invariants();
+    space->verify_invariants();
+}
+
+TEST(Userfault, KernelAccessesWaitForMissingPages)
+{
+    auto machine = make_userfault_machine(512, 32 * test::kMiB);
+    REQUIRE_USERFAULT(machine);
+    if (machine->userfault()->user_mode_only())
+        GTEST_SKIP() << "only UFFD_USER_MODE_ONLY here (run as root): the kernel's accesses fail with EFAULT";
+    auto space = test::make_space(*machine);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    ASSERT_GE(fd, 0);
+    // A never-touched page, then pages swapped out by filling 8 MiB on 2 MiB of frames.
+    VirtAddr fresh = map_anon(*space, kPageSize);
+    ASSERT_EQ(pread(fd, fresh.ptr<char>(), 64, 0), 64);
+    EXPECT_EQ(std::memcmp(fresh.ptr<char>() + 1, "ELF", 3), 0);
+    VirtAddr area = map_anon(*space, 2048 * kPageSize);
+    for (std::size_t page = 0; page < 2048; ++page)
+        area.offset(page * kPageSize).ptr<char>()[100] = 1;
+    machine->wait_for_swap_io();
+    for (std::size_t page = 0; page < 2048; page += 97) {
+        ASSERT_EQ(pread(fd, area.offset(page * kPageSize).ptr<char>(), 16, 0), 16) << page << ": " << errno;
+        EXPECT_EQ(area.offset(page * kPageSize).ptr<char>()[100], 1);
+        EXPECT_EQ(std::memcmp(area.offset(page * kPageSize).ptr<char>() + 1, "ELF", 3), 0);
+    }
+    EXPECT_EQ(write(fd, area.ptr<char>(), 0), -1); // read-only descriptor: EBADF, not EFAULT
+    close(fd);
+}
+
+TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
+{
+    auto machine = make_userfault_machine(512, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    area.ptr<char>()[0] = 'a';
+    ASSERT_TRUE(space->mprotect(area, 4 * kPageSize, PROT_READ));
+    EXPECT_EQ(area.ptr<char>()[0], 'a');
+    EXPECT_EQ(area.ptr<char>()[kPageSize], 0);
+    EXPECT_EXIT({ area.ptr<volatile char>()[0] = 'b'; }, ::testing::KilledBySignal(SIGSEGV), "");
+    ASSERT_TRUE(space->mprotect(area, 4 * kPageSize, PROT_READ | PROT_WRITE));
+    area.ptr<char>()[kPageSize] = 'c';
+    EXPECT_EQ(area.ptr<char>()[0], 'a');
+    ASSERT_TRUE(space->munmap(area, 4 * kPageSize));
+    EXPECT_EXIT({ (void)area.ptr<volatile char>()[0]; }, ::testing::KilledBySignal(SIGSEGV), "");
+    space->verify_invariants();
+}
+
+} // namespace
+} // namespace vmemu
