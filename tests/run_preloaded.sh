@@ -16,6 +16,11 @@ if [ "$1" = "--traces" ]; then
     want_trace=yes
     shift
 fi
+backend=auto
+if [ "$1" = "--uffd" ]; then
+    backend=uffd
+    shift
+fi
 [ "$1" = "--" ] && shift
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -23,7 +28,7 @@ trap 'rm -rf "$work"' EXIT
 native_status=$?
 traced=
 [ "$want_trace" = yes ] && traced=yes
-"$vmemu" run --frames "$frames" --stats "$work/stats" ${traced:+--trace "$work/trace"} -- "$@" \
+"$vmemu" run --frames "$frames" --backend "$backend" --stats "$work/stats" ${traced:+--trace "$work/trace"} -- "$@" \
     > "$work/vmemu.out" 2> "$work/vmemu.err"
 vmemu_status=$?
 if [ "$native_status" != 0 ]; then

@@ -115,5 +115,43 @@ TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
     space->verify_invariants();
 }
 
+TEST(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
+{
+    constexpr std::size_t kPages = 2048;
+    auto machine = make_userfault_machine(512, 32 * test::kMiB);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    for (std::size_t page = 0; page < kPages; ++page)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[1] = word_of(page, 1);
+    machine->prepare_fork();
+    pid_t child = fork();
+    if (child == 0) {
+        if (!machine->fork_child())
+            _exit(100);
+        for (std::size_t page = 0; page < kPages; ++page) {
+            auto* words = area.offset(page * kPageSize).ptr<std::uint64_t>();
+            if (words[1] != word_of(page, 1))
+                _exit(1);
+            words[1] = word_of(page, 2);
+        }
+        for (std::size_t page = 0; page < kPages; ++page) {
+            if (area.offset(page * kPageSize).ptr<std::uint64_t>()[1] != word_of(page, 2))
+                _exit(2);
+        }
+        _exit(0);
+    }
+    machine->fork_parent();
+    ASSERT_GT(child, 0);
+    for (std::size_t page = 0; page < kPages; page += 3)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[1] = word_of(page, 3);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[1], word_of(page, page % 3 ? 1 : 3)) << page;
+    machine->verify_invariants();
+}
+
 } // namespace
 } // namespace vmemu

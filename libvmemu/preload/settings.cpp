@@ -31,7 +31,7 @@ const char* set_backend(RunSettings& settings, const char* text)
     else if (std::strcmp(text, "signal") == 0)
         settings.backend = Backend::Signal;
     else if (std::strcmp(text, "uffd") == 0)
-        return "the userfaultfd backend is not available yet: use auto or signal";
+        settings.backend = Backend::Uffd;
     else
         return "unknown backend (auto, uffd or signal)";
     return nullptr;

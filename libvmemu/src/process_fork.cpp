@@ -33,7 +33,8 @@ void Machine::prepare_fork() VM_NO_THREAD_SAFETY_ANALYSIS
     // Other threads of the program may write to the pages mapped now: take them out of the
     // hardware view, so that those threads fault and wait for the locks until the child has
     // its copy.
-    if (os::thread_count() > 1 + vmemu_thread_count()) {
+    // Under the userfaultfd view the bytes of mapped pages are not in their frames at all.
+    if (m_userfault || os::thread_count() > 1 + vmemu_thread_count()) {
         for (AddressSpace* space : m_fork_spaces) {
             if (space)
                 space->drop_hardware_view_locked();
@@ -116,6 +117,8 @@ VmResult<void> Machine::copy_for_child() VM_NO_THREAD_SAFETY_ANALYSIS
     m_stat.add(VmStatItem::NrKernelMappings, reservations - m_stat.value(VmStatItem::NrKernelMappings));
     if (m_swap)
         VM_TRY(m_swap->device().reopen_in_child());
+    if (m_userfault)
+        VM_TRY(m_userfault->reopen_in_child());
     return {};
 }
 

@@ -139,6 +139,7 @@ public:
 
     // The userfaultfd fault source gives the hardware view its file descriptor and pool.
     void use_userfault(os::Userfaultfd& uffd, VirtAddr pool) { m_mmu.use_userfault(uffd, pool); }
+    VirtAddr userfault_pool() const { return m_mmu.userfault() ? m_mmu.pool() : VirtAddr(); }
 
 private:
     friend class Machine;
@@ -235,6 +236,8 @@ private:
     // takes every page that is not pinned out of the hardware view, so that the program's
     // other threads fault, and wait, until the child has its copy. In the child: the
     // reservation again, with no page in the hardware view (the budget is the Machine's).
+    // (Under the userfaultfd view, pinned pages go too: their bytes must reach their frames,
+    // and the kernel's accesses to them wait instead of failing.)
     void drop_hardware_view_locked() VM_REQUIRES(m_page_table_lock);
     VmResult<void> adopt_in_child() VM_REQUIRES(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
 

@@ -1,4 +1,5 @@
 #include <csignal>
+#include <new>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -24,6 +25,11 @@ UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uff
     : m_machine(machine)
     , m_uffd(std::move(uffd))
     , m_stop_fd(stop_fd)
+{
+    start();
+}
+
+void UserfaultFaultSource::start()
 {
     m_thread = std::thread([this] {
         sigset_t all;
@@ -54,18 +60,45 @@ VmResult<void> UserfaultFaultSource::attach(AddressSpace& space)
     }
     if (!free_slot)
         return vm_fail(ENOSPC, "too many address spaces for the userfaultfd fault source");
+    VM_TRY(register_space(space, VirtAddr()));
+    free_slot->store(&space, std::memory_order_release);
+    return {};
+}
+
+VmResult<void> UserfaultFaultSource::register_space(AddressSpace& space, VirtAddr pool)
+{
     std::size_t reservation = space.reservation_end() - space.reservation_start();
     os::no_huge_pages(space.reservation_start(), reservation);
     VM_TRY(m_uffd.register_missing(space.reservation_start(), reservation));
     constexpr std::size_t kPoolBytes = Mmu::kPoolPages << kPageShift;
-    auto pool = VM_TRY(os::map_anonymous(kPoolBytes));
-    os::no_huge_pages(VirtAddr(pool), kPoolBytes);
-    if (auto registered = m_uffd.register_missing(VirtAddr(pool), kPoolBytes); !registered) {
-        (void)os::unmap(pool, kPoolBytes);
+    if (pool.get() == 0) {
+        pool = VirtAddr(VM_TRY(os::map_anonymous(kPoolBytes)));
+        os::no_huge_pages(pool, kPoolBytes);
+    }
+    if (auto registered = m_uffd.register_missing(pool, kPoolBytes); !registered) {
+        (void)os::unmap(pool.ptr(), kPoolBytes);
         return registered;
     }
-    space.use_userfault(m_uffd, VirtAddr(pool));
-    free_slot->store(&space, std::memory_order_release);
+    space.use_userfault(m_uffd, pool);
+    return {};
+}
+
+VmResult<void> UserfaultFaultSource::reopen_in_child()
+{
+    m_uffd = VM_TRY(os::Userfaultfd::open());
+    // The inherited eventfd is shared with the parent: a write to it would stop its thread.
+    int stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (stop_fd < 0)
+        return vm_fail(errno, "eventfd failed");
+    ::close(m_stop_fd);
+    m_stop_fd = stop_fd;
+    for (auto& slot : m_spaces) {
+        if (AddressSpace* space = slot.load(std::memory_order_relaxed))
+            VM_TRY(register_space(*space, space->userfault_pool()));
+    }
+    // The inherited handle names a thread of the parent: forget it without touching it.
+    new (&m_thread) std::thread();
+    start();
     return {};
 }
 

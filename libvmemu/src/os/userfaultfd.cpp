@@ -41,6 +41,18 @@ VmResult<Userfaultfd> Userfaultfd::open() noexcept
     return uffd;
 }
 
+Userfaultfd& Userfaultfd::operator=(Userfaultfd&& other) noexcept
+{
+    if (this != &other) {
+        if (m_fd >= 0)
+            ::close(m_fd);
+        m_fd = other.m_fd;
+        m_user_mode_only = other.m_user_mode_only;
+        other.m_fd = -1;
+    }
+    return *this;
+}
+
 Userfaultfd::~Userfaultfd()
 {
     if (m_fd >= 0)

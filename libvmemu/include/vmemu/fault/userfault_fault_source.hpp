@@ -30,9 +30,16 @@ public:
     // Registers space's reservation and gives its hardware view a staging pool.
     VmResult<void> attach(AddressSpace& space);
     void detach(AddressSpace& space);
+    // In a child of fork(), whose inherited descriptor and thread are the parent's: a
+    // userfaultfd and a thread of its own, with the address spaces (their reservations taken
+    // back already) registered again. Called with every lock of the machine held.
+    VmResult<void> reopen_in_child();
 
 private:
     UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd, int stop_fd);
+    void start();
+    // Registers space's reservation and pool (pool, or a new one when empty).
+    VmResult<void> register_space(AddressSpace& space, VirtAddr pool);
     void run();
     AddressSpace* space_for(std::uintptr_t address) const;
     void resolve(const os::Userfaultfd::Fault& fault);

@@ -26,7 +26,7 @@ public:
     {
         other.m_fd = -1;
     }
-    Userfaultfd& operator=(Userfaultfd&&) = delete;
+    Userfaultfd& operator=(Userfaultfd&& other) noexcept;
     ~Userfaultfd();
 
     int fd() const { return m_fd; }
