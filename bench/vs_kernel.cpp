@@ -12,7 +12,9 @@
 // Workloads, over a working set of 4 x F in 4 KiB pages: random reads and writes (each access
 // checks the page's signature and writes a new one half of the time), and sequential scans.
 //
-//   vs_kernel [--frames SIZE] [--accesses N] [--passes N] [--swap-dir DIR]
+// --backend uffd runs vmemu with the userfaultfd fault source instead of the SIGSEGV one.
+//
+//   vs_kernel [--frames SIZE] [--accesses N] [--passes N] [--swap-dir DIR] [--backend signal|uffd]
 #include <chrono>
 #include <csignal>
 #include <memory>
@@ -43,6 +45,7 @@ struct Settings {
     std::size_t accesses { 200000 };
     unsigned passes { 2 };
     std::string swap_dir { "/var/tmp" };
+    vmemu::FaultSourceKind fault_source { vmemu::FaultSourceKind::Signal };
 };
 
 struct Result {
@@ -154,7 +157,7 @@ Result native(const Settings& settings, std::size_t pages)
 
 Result under_vmemu(const Settings& settings, std::size_t pages)
 {
-    vmemu::MachineConfig config { .frames = settings.frames_bytes / kPage };
+    vmemu::MachineConfig config { .frames = settings.frames_bytes / kPage, .fault_source = settings.fault_source };
     vmemu::SwapDeviceConfig swap;
     swap.bytes = settings.frames_bytes + pages * kPage;
     config.swap = swap;
@@ -301,6 +304,9 @@ int main(int argc, char** argv)
             settings.passes = static_cast<unsigned>(size_option(value));
         else if (option == "--swap-dir")
             settings.swap_dir = value;
+        else if (option == "--backend" && (std::strcmp(value, "signal") == 0 || std::strcmp(value, "uffd") == 0))
+            settings.fault_source = std::strcmp(value, "uffd") == 0 ? vmemu::FaultSourceKind::Userfault
+                                                                     : vmemu::FaultSourceKind::Signal;
         else {
             std::fprintf(stderr, "vs_kernel: unknown option %s\n", option.c_str());
             return 2;
