@@ -20,8 +20,10 @@ extern char** environ;
 namespace vmemu::preload {
 namespace {
 
-// The copies of one call, in libc's heap; exec replaces the process when it succeeds, and a
-// call that returns frees them.
+// The copies of one call: on this stack up to kStackBytes, in libc's heap beyond; exec
+// replaces the process when it succeeds, and a call that returns frees them. (On the stack
+// first, because after vfork() the child's heap is its parent's: what an exec there took
+// from the heap, the parent would never get back.)
 class KernelStrings {
 public:
     KernelStrings() = default;
@@ -114,6 +116,12 @@ private:
 
     void* allocate(std::size_t bytes)
     {
+        std::size_t aligned = (bytes + 15) & ~std::size_t { 15 };
+        if (aligned <= kStackBytes - m_stack_used) {
+            void* block = m_stack + m_stack_used;
+            m_stack_used += aligned;
+            return block;
+        }
         const LibcHeap* heap = libc_heap();
         if (!heap || m_count == kBlocks)
             return nullptr;
@@ -124,8 +132,11 @@ private:
     }
 
     static constexpr std::size_t kBlocks = 7;
+    static constexpr std::size_t kStackBytes = 32 * 1024;
     void* m_blocks[kBlocks] {};
     std::size_t m_count { 0 };
+    alignas(16) char m_stack[kStackBytes];
+    std::size_t m_stack_used { 0 };
 };
 
 template<typename Function>
@@ -190,11 +201,65 @@ int no_memory()
     return -1;
 }
 
+// system() and popen() run "sh -c command" through posix_spawn() inside libc, with environ
+// as it is. environ and its strings are rarely in emulated memory (libc's setenv() allocates
+// from libc's heap; putenv() of a string of the program's puts one there): only then is it
+// swapped for a copy, which is kept for as long as environ stays the same array and never
+// freed, since another thread may be reading it through getenv().
+bool in_emulated_memory(const void* pointer)
+{
+    Runtime* state = runtime();
+    return pointer && state && state->space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));
+}
+
+class ScopedEnvironCopy {
+public:
+    ScopedEnvironCopy()
+        : m_saved(environ)
+    {
+        bool emulated = in_emulated_memory(environ);
+        for (char** entry = environ; entry && *entry && !emulated; ++entry)
+            emulated = in_emulated_memory(*entry);
+        if (!emulated)
+            return;
+        static char** s_source = nullptr;
+        static char** s_copy = nullptr;
+        if (s_source != environ || !s_copy) {
+            const LibcHeap* heap = libc_heap();
+            std::size_t count = 0;
+            std::size_t bytes = 0;
+            for (; environ[count]; ++count)
+                bytes += std::strlen(environ[count]) + 1;
+            auto* block = heap ? static_cast<char**>(heap->malloc((count + 1) * sizeof(char*) + bytes)) : nullptr;
+            if (!block)
+                return;
+            char* text = reinterpret_cast<char*>(block + count + 1);
+            for (std::size_t i = 0; i < count; ++i) {
+                std::size_t length = std::strlen(environ[i]) + 1;
+                std::memcpy(text, environ[i], length);
+                block[i] = text;
+                text += length;
+            }
+            block[count] = nullptr;
+            s_source = environ;
+            s_copy = block;
+        }
+        environ = s_copy;
+    }
+    ~ScopedEnvironCopy() { environ = m_saved; }
+    ScopedEnvironCopy(const ScopedEnvironCopy&) = delete;
+    ScopedEnvironCopy& operator=(const ScopedEnvironCopy&) = delete;
+
+private:
+    char** m_saved;
+};
+
 } // namespace
 } // namespace vmemu::preload
 
 using vmemu::preload::KernelStrings;
 using vmemu::preload::VariadicArgs;
+using vmemu::preload::ScopedEnvironCopy;
 using vmemu::preload::next;
 
 extern "C" {
@@ -296,31 +361,13 @@ int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t*
     return real(pid, copies.string(file), actions, attributes, copies.vector(argv), copies.vector(envp));
 }
 
-// system() and popen() run "sh -c command" through posix_spawn() inside libc, with environ
-// as it is: for the duration of the call, environ is a copy. (Changing the environment while
-// another thread reads it is the program's race already, as with setenv().)
-class ScopedEnvironCopy {
-public:
-    explicit ScopedEnvironCopy(KernelStrings& copies)
-        : m_saved(environ)
-    {
-        environ = const_cast<char**>(copies.vector(environ));
-    }
-    ~ScopedEnvironCopy() { environ = m_saved; }
-    ScopedEnvironCopy(const ScopedEnvironCopy&) = delete;
-    ScopedEnvironCopy& operator=(const ScopedEnvironCopy&) = delete;
-
-private:
-    char** m_saved;
-};
-
 int system(const char* command)
 {
     static auto real = next<int (*)(const char*)>("system");
     if (!KernelStrings::needed())
         return real(command);
     KernelStrings copies;
-    ScopedEnvironCopy environment(copies);
+    ScopedEnvironCopy environment;
     return real(copies.string(command));
 }
 
@@ -330,7 +377,7 @@ FILE* popen(const char* command, const char* mode)
     if (!KernelStrings::needed())
         return real(command, mode);
     KernelStrings copies;
-    ScopedEnvironCopy environment(copies);
+    ScopedEnvironCopy environment;
     return real(copies.string(command), copies.string(mode));
 }
 

@@ -45,8 +45,12 @@ VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mappin
 Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count)
 {
     std::size_t bytes = count << kPageShift;
-    if (!m_uffd->copy(start, m_arena.direct_map(first), bytes))
+    if (!m_uffd->copy(start, m_arena.direct_map(first), bytes)) {
+        // All of the range was missing: whatever part came goes again, so that no page is
+        // mapped that no PTE records.
+        (void)os::discard(start, bytes);
         return MapOutcome::KernelRefused;
+    }
     // The bytes live in the reservation's page now; the frame's memfd page would hold them twice.
     (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), bytes);
     return MapOutcome::Mapped;

@@ -9,6 +9,7 @@
 #include <vmemu/base/thread_role.hpp>
 #include <vmemu/fault/userfault_fault_source.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/os/signals.hpp>
 
 namespace vmemu {
 
@@ -43,6 +44,8 @@ void UserfaultFaultSource::start()
 
 UserfaultFaultSource::~UserfaultFaultSource()
 {
+    if (m_stop_fd < 0)
+        return; // a child of fork() whose copy failed: there is no thread of its own
     std::uint64_t one = 1;
     (void)::write(m_stop_fd, &one, sizeof one);
     m_thread.join();
@@ -85,19 +88,22 @@ VmResult<void> UserfaultFaultSource::register_space(AddressSpace& space, VirtAdd
 
 VmResult<void> UserfaultFaultSource::reopen_in_child()
 {
+    // First what cannot fail: the inherited eventfd is shared with the parent (a write to it
+    // would stop the parent's thread) and the thread handle names a thread of the parent. Both
+    // are forgotten before anything else, so that even a child whose copy fails cannot reach
+    // them.
+    ::close(m_stop_fd);
+    m_stop_fd = -1;
+    new (&m_thread) std::thread();
     m_uffd = VM_TRY(os::Userfaultfd::open());
-    // The inherited eventfd is shared with the parent: a write to it would stop its thread.
     int stop_fd = eventfd(0, EFD_CLOEXEC);
     if (stop_fd < 0)
         return vm_fail(errno, "eventfd failed");
-    ::close(m_stop_fd);
     m_stop_fd = stop_fd;
     for (auto& slot : m_spaces) {
         if (AddressSpace* space = slot.load(std::memory_order_relaxed))
             VM_TRY(register_space(*space, space->userfault_pool()));
     }
-    // The inherited handle names a thread of the parent: forget it without touching it.
-    new (&m_thread) std::thread();
     start();
     return {};
 }
@@ -130,12 +136,15 @@ void UserfaultFaultSource::resolve(const os::Userfaultfd::Fault& fault)
         if (result == FaultResult::OutOfMemory)
             m_machine.out_of_memory(fault.address);
         if (result == FaultResult::SigBus) {
-            // VM_FAULT_SIGBUS: the signal goes to the thread that faulted, at the address.
-            siginfo_t info {};
-            info.si_signo = SIGBUS;
-            info.si_code = BUS_ADRERR;
-            info.si_addr = reinterpret_cast<void*>(fault.address);
-            syscall(SYS_rt_tgsigqueueinfo, getpid(), fault.tid, SIGBUS, &info);
+            // VM_FAULT_SIGBUS: the signal goes to the thread that faulted. Only the kernel, or
+            // the thread itself, may send one with a fault's si_code and address (rt_tgsigqueueinfo
+            // refuses a positive si_code for another thread), so it comes as from tgkill(),
+            // after the line that says where.
+            char hex[24];
+            os::write_stderr("vmemu: cannot resolve a fault at ");
+            os::write_stderr(os::format_hex(fault.address, hex));
+            os::write_stderr(": swap-in failed (I/O error)\n");
+            syscall(SYS_tgkill, getpid(), fault.tid, SIGBUS);
         }
     }
     // Whatever happened, the thread looks again: at a mapped page, at the kernel's protection

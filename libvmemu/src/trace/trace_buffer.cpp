@@ -32,6 +32,7 @@ Ring* claim_ring() noexcept
     }
     Ring* ring = g_buffers.ring(index);
     ring->tid = static_cast<std::uint32_t>(syscall(SYS_gettid));
+    ring->mask = g_buffers.capacity - 1;
     prctl(PR_GET_NAME, ring->comm, 0, 0, 0);
     ring->claimed.store(true, std::memory_order_release);
     t_ring = ring;
@@ -61,7 +62,7 @@ void detail::record(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64
     // A fault handler that interrupts this very thread between these lines takes the next
     // slot: the reservation is atomic even against the thread itself.
     std::uint64_t index = ring->head.fetch_add(1, std::memory_order_relaxed);
-    Record& slot = ring->records[index & (g_buffers.capacity - 1)];
+    Record& slot = ring->records[index & ring->mask];
     __atomic_store_n(&slot.sequence, 0, __ATOMIC_RELAXED);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     slot.timestamp_ns = now_ns();

@@ -15,7 +15,10 @@ struct Ring {
     std::atomic<bool> claimed { false };
     std::uint32_t tid { 0 };
     char comm[16] {};
-    std::byte padding[64 - 8 - 4 - 4 - 16];
+    // capacity - 1 of the buffers the ring was claimed from: a writer that started before a
+    // restart with other sizes still stays inside its own ring.
+    std::uint64_t mask { 0 };
+    std::byte padding[64 - 8 - 4 - 4 - 16 - 8];
     Record records[1]; // capacity of them, in fact
 };
 static_assert(offsetof(Ring, records) == 64);
