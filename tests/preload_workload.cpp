@@ -12,7 +12,8 @@
 //            parent's memory as it was at the fork, consistent, and each side's writes stay
 //            its own; a grandchild; fork and exec
 //   paths    system calls that take paths and small structures in swapped-out heap memory:
-//            open, fopen, stat, access, readlink, rename, pipe, poll, nanosleep and others
+//            open, fopen, stat, access, readlink, rename, pipe, poll, sendmsg and recvmsg
+//            (with a descriptor passed), nanosleep and others
 //   wild     a wild access with no handler: death by SIGSEGV
 //   badfree  free() of a pointer into the middle of a block: one line and abort(), as glibc
 // Prints a digest of what it computed; exits 1 on any mismatch.
@@ -29,6 +30,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <poll.h>
 #include <dirent.h>
 #include <ctime>
@@ -463,6 +466,62 @@ int paths_mode()
         close(fds[1]);
         std::free(fds);
         std::free(poller);
+        // sendmsg() and recvmsg() with their header, buffers and an SCM_RIGHTS message in the heap.
+        auto* pair = static_cast<int*>(std::malloc(2 * sizeof(int)));
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
+            return fail("socketpair");
+        auto* payload = static_cast<char*>(std::malloc(3000));
+        std::memset(payload, 'p', 3000);
+        auto* out_vector = static_cast<iovec*>(std::malloc(sizeof(iovec)));
+        *out_vector = iovec { payload, 3000 };
+        auto* control = static_cast<char*>(std::malloc(CMSG_SPACE(sizeof(int))));
+        std::memset(control, 0, CMSG_SPACE(sizeof(int)));
+        auto* out_message = static_cast<msghdr*>(std::calloc(1, sizeof(msghdr)));
+        out_message->msg_iov = out_vector;
+        out_message->msg_iovlen = 1;
+        out_message->msg_control = control;
+        out_message->msg_controllen = CMSG_SPACE(sizeof(int));
+        cmsghdr* rights = CMSG_FIRSTHDR(out_message);
+        rights->cmsg_level = SOL_SOCKET;
+        rights->cmsg_type = SCM_RIGHTS;
+        rights->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(rights), &pair[0], sizeof(int));
+        for (std::size_t b = 0; b < ballast.size(); b += 2)
+            fill(ballast[b], 64 * 1024, 99 + b);
+        if (sendmsg(pair[1], out_message, 0) != 3000)
+            return fail("sendmsg from the heap");
+        auto* received = static_cast<char*>(std::malloc(3000));
+        auto* in_vector = static_cast<iovec*>(std::malloc(sizeof(iovec)));
+        *in_vector = iovec { received, 3000 };
+        auto* in_control = static_cast<char*>(std::malloc(CMSG_SPACE(sizeof(int))));
+        auto* in_message = static_cast<msghdr*>(std::calloc(1, sizeof(msghdr)));
+        in_message->msg_iov = in_vector;
+        in_message->msg_iovlen = 1;
+        in_message->msg_control = in_control;
+        in_message->msg_controllen = CMSG_SPACE(sizeof(int));
+        ssize_t got = 0;
+        while (got < 3000) {
+            in_vector->iov_base = received + got;
+            in_vector->iov_len = static_cast<std::size_t>(3000 - got);
+            ssize_t n = recvmsg(pair[0], in_message, 0);
+            if (n <= 0)
+                return fail("recvmsg into the heap");
+            got += n;
+        }
+        cmsghdr* passed = CMSG_FIRSTHDR(in_message);
+        int passed_fd = -1;
+        if (passed && passed->cmsg_type == SCM_RIGHTS)
+            std::memcpy(&passed_fd, CMSG_DATA(passed), sizeof(int));
+        if (std::memcmp(received, payload, 3000) != 0 || passed_fd < 0)
+            return fail("sendmsg and recvmsg lost data or the descriptor");
+        close(passed_fd);
+        close(pair[0]);
+        close(pair[1]);
+        for (void* block : { static_cast<void*>(pair), static_cast<void*>(payload), static_cast<void*>(out_vector),
+                 static_cast<void*>(control), static_cast<void*>(out_message), static_cast<void*>(received),
+                 static_cast<void*>(in_vector), static_cast<void*>(in_control), static_cast<void*>(in_message) })
+            std::free(block);
+        checks += 2;
         auto* pause = static_cast<timespec*>(std::malloc(sizeof(timespec)));
         *pause = timespec { 0, 1000 };
         if (nanosleep(pause, nullptr) != 0)

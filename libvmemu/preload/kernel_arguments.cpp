@@ -72,6 +72,41 @@ void pin_bytes(Pins& pins, const void* buffer, std::size_t bytes)
         (void)pins.pin(buffer, bytes, Access::Write);
 }
 
+// recvmsg() and sendmsg(): the kernel gets a copy of the header and of its iovec array on
+// this stack, with the name, the control data and the buffers pinned (a buffer beyond the
+// pins' room ends the vector there: a short transfer, which a stream socket may give).
+// Returns nullptr, and the call goes as it is, for a header it cannot take.
+constexpr std::size_t kMaxMessageVectors = 64;
+
+struct PinnedMessage {
+    msghdr header;
+    iovec vectors[kMaxMessageVectors];
+};
+
+msghdr* pin_message(Pins& pins, const msghdr* message, PinnedMessage& pinned, Access access)
+{
+    if (!message || !runtime())
+        return nullptr;
+    pinned.header = *message;
+    if (pinned.header.msg_iovlen > kMaxMessageVectors || (pinned.header.msg_iovlen && !pinned.header.msg_iov))
+        return nullptr;
+    pin_bytes(pins, pinned.header.msg_name, pinned.header.msg_namelen);
+    pin_bytes(pins, pinned.header.msg_control, pinned.header.msg_controllen);
+    std::size_t count = pinned.header.msg_iovlen;
+    for (std::size_t i = 0; i < count; ++i) {
+        iovec vector = pinned.header.msg_iov[i];
+        std::size_t usable = vector.iov_len ? pins.pin(vector.iov_base, vector.iov_len, access) : 0;
+        pinned.vectors[i] = iovec { vector.iov_base, vector.iov_len ? usable : 0 };
+        if (usable < vector.iov_len) {
+            count = i + 1;
+            break;
+        }
+    }
+    pinned.header.msg_iov = pinned.vectors;
+    pinned.header.msg_iovlen = count;
+    return &pinned.header;
+}
+
 template<typename Function>
 Function real(const char* name)
 {
@@ -504,6 +539,31 @@ int setsockopt(int fd, int level, int option, const void* value, socklen_t lengt
     Pins pins;
     pin_bytes(pins, value, length);
     return call(fd, level, option, value, length);
+}
+
+ssize_t recvmsg(int fd, struct msghdr* message, int flags)
+{
+    static auto call = real<ssize_t (*)(int, struct msghdr*, int)>("recvmsg");
+    Pins pins;
+    PinnedMessage pinned;
+    msghdr* copy = pin_message(pins, message, pinned, Access::Write);
+    if (!copy)
+        return call(fd, message, flags);
+    ssize_t result = call(fd, copy, flags);
+    // What the kernel writes back into the header.
+    message->msg_namelen = copy->msg_namelen;
+    message->msg_controllen = copy->msg_controllen;
+    message->msg_flags = copy->msg_flags;
+    return result;
+}
+
+ssize_t sendmsg(int fd, const struct msghdr* message, int flags)
+{
+    static auto call = real<ssize_t (*)(int, const struct msghdr*, int)>("sendmsg");
+    Pins pins;
+    PinnedMessage pinned;
+    msghdr* copy = pin_message(pins, message, pinned, Access::Read);
+    return call(fd, copy ? copy : message, flags);
 }
 
 } // extern "C"
