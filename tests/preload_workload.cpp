@@ -14,6 +14,8 @@
 //   paths    system calls that take paths and small structures in swapped-out heap memory:
 //            open, fopen, stat, access, readlink, rename, pipe, poll, sendmsg and recvmsg
 //            (with a descriptor passed), nanosleep and others
+//   spawn    posix_spawnp() with a file action on a path in the heap, system() and popen(),
+//            while 32 MiB of other data keeps the heap swapping
 //   wild     a wild access with no handler: death by SIGSEGV
 //   badfree  free() of a pointer into the middle of a block: one line and abort(), as glibc
 // Prints a digest of what it computed; exits 1 on any mismatch.
@@ -30,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
@@ -38,6 +41,8 @@
 #include <thread>
 #include <unistd.h>
 #include <vector>
+
+extern char** environ;
 
 namespace {
 
@@ -559,6 +564,51 @@ int paths_mode()
     return 0;
 }
 
+int spawn_mode()
+{
+    char directory_template[] = "/tmp/vmemu-spawn-XXXXXX";
+    if (!mkdtemp(directory_template))
+        return fail("mkdtemp");
+    auto ballast = filled_blocks(512, 64 * 1024, 31);
+    auto* target = new std::string(std::string(directory_template) + "/out-" + std::string(100, 'x'));
+    auto* word = new std::string(std::string(2000, 'w'));
+    for (int round = 0; round < 10; ++round) {
+        for (std::size_t b = 0; b < ballast.size(); ++b)
+            fill(ballast[b], 64 * 1024, 31 + b * 7919 + round);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 1, target->c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char* argv[] = { const_cast<char*>("echo"), word->data(), nullptr };
+        pid_t pid = 0;
+        int status = 0;
+        if (posix_spawnp(&pid, "echo", &actions, nullptr, argv, environ) != 0 || waitpid(pid, &status, 0) != pid
+            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return fail("posix_spawnp");
+        posix_spawn_file_actions_destroy(&actions);
+        struct stat written {};
+        if (stat(target->c_str(), &written) != 0 || written.st_size != 2001)
+            return fail("the spawned program's output");
+    }
+    std::string command = "test $(cat '" + *target + "' | wc -c) = 2001";
+    if (std::system(command.c_str()) != 0)
+        return fail("system");
+    FILE* pipe = popen(("wc -c < '" + *target + "'").c_str(), "r");
+    char count[32] = {};
+    if (!pipe || !std::fgets(count, sizeof count, pipe) || pclose(pipe) != 0 || std::atoi(count) != 2001)
+        return fail("popen");
+    unlink(target->c_str());
+    rmdir(directory_template);
+    for (std::size_t b = 0; b < ballast.size(); ++b) {
+        if (!check(ballast[b], 64 * 1024, 31 + b * 7919 + 9))
+            return fail("data beside the spawns changed");
+        std::free(ballast[b]);
+    }
+    delete target;
+    delete word;
+    std::printf("spawn: 10 posix_spawnp with a file action, system and popen, all on strings in the heap\n");
+    return 0;
+}
+
 int badfree_mode()
 {
     auto* block = static_cast<char*>(std::malloc(100));
@@ -585,7 +635,7 @@ int main(int argc, char** argv)
     };
     static constexpr Mode kModes[] = { { "io", io_mode }, { "calloc", calloc_mode }, { "realloc", realloc_mode },
         { "threads", threads_mode }, { "stl", stl_mode }, { "mmap", mmap_mode }, { "handler", handler_mode },
-        { "wild", wild_mode }, { "badfree", badfree_mode }, { "fork", fork_mode }, { "paths", paths_mode } };
+        { "wild", wild_mode }, { "badfree", badfree_mode }, { "fork", fork_mode }, { "paths", paths_mode }, { "spawn", spawn_mode } };
     std::string wanted = argc > 1 ? argv[1] : "";
     for (const Mode& mode : kModes) {
         if (wanted == mode.name)
