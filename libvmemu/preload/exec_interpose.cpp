@@ -20,6 +20,40 @@ extern char** environ;
 namespace vmemu::preload {
 namespace {
 
+// A NULL-terminated array of strings and extra strings after them (up to the first nullptr of
+// extra; none when it is nullptr), packed into one block: the bytes it takes, and the packing.
+std::size_t packed_vector_bytes(char* const* strings, const char* const* extra)
+{
+    std::size_t entries = 1;
+    std::size_t bytes = 0;
+    for (; *strings; ++strings, ++entries)
+        bytes += std::strlen(*strings) + 1;
+    for (; extra && *extra; ++extra, ++entries)
+        bytes += std::strlen(*extra) + 1;
+    return entries * sizeof(char*) + bytes;
+}
+
+char** pack_vector(void* block, char* const* strings, const char* const* extra)
+{
+    std::size_t count = 0;
+    while (strings[count])
+        ++count;
+    std::size_t extras = 0;
+    while (extra && extra[extras])
+        ++extras;
+    auto* entries = static_cast<char**>(block);
+    char* text = reinterpret_cast<char*>(entries + count + extras + 1);
+    for (std::size_t i = 0; i < count + extras; ++i) {
+        const char* source = i < count ? strings[i] : extra[i - count];
+        std::size_t length = std::strlen(source) + 1;
+        std::memcpy(text, source, length);
+        entries[i] = text;
+        text += length;
+    }
+    entries[count + extras] = nullptr;
+    return entries;
+}
+
 // The copies of one call: on this stack up to kStackBytes, in libc's heap beyond; exec
 // replaces the process when it succeeds, and a call that returns frees them. (On the stack
 // first, because after vfork() the child's heap is its parent's: what an exec there took
@@ -58,33 +92,14 @@ public:
     {
         if (!strings)
             return nullptr;
-        std::size_t count = 0;
-        std::size_t bytes = 0;
-        for (; strings[count]; ++count)
-            bytes += std::strlen(strings[count]) + 1;
-        std::size_t extras = 0;
-        for (; extra && extra[extras]; ++extras)
-            bytes += std::strlen(extra[extras]) + 1;
-        auto* block = static_cast<char**>(allocate((count + extras + 1) * sizeof(char*) + bytes));
-        if (!block)
-            return strings;
-        char* text = reinterpret_cast<char*>(block + count + extras + 1);
-        for (std::size_t i = 0; i < count + extras; ++i) {
-            const char* source = i < count ? strings[i] : extra[i - count];
-            std::size_t length = std::strlen(source) + 1;
-            std::memcpy(text, source, length);
-            block[i] = text;
-            text += length;
-        }
-        block[count + extras] = nullptr;
-        return block;
+        void* block = allocate(packed_vector_bytes(strings, extra));
+        return block ? pack_vector(block, strings, extra) : strings;
     }
 
     // The environment of a new program image: envp, and when the image replaces this very
     // process (not a child of fork() or vfork()), the statistics and trace files and the named
-    // swap file,
-    // which the shim took out of the environment at start (runtime.cpp) and which the new
-    // image takes over.
+    // swap file, which the shim took out of the environment at start (runtime.cpp) and which
+    // the new image takes over.
     char* const* environment(char* const* envp)
     {
         Runtime* state = runtime();
@@ -226,23 +241,11 @@ public:
         static char** s_copy = nullptr;
         if (s_source != environ || !s_copy) {
             const LibcHeap* heap = libc_heap();
-            std::size_t count = 0;
-            std::size_t bytes = 0;
-            for (; environ[count]; ++count)
-                bytes += std::strlen(environ[count]) + 1;
-            auto* block = heap ? static_cast<char**>(heap->malloc((count + 1) * sizeof(char*) + bytes)) : nullptr;
+            void* block = heap ? heap->malloc(packed_vector_bytes(environ, nullptr)) : nullptr;
             if (!block)
                 return;
-            char* text = reinterpret_cast<char*>(block + count + 1);
-            for (std::size_t i = 0; i < count; ++i) {
-                std::size_t length = std::strlen(environ[i]) + 1;
-                std::memcpy(text, environ[i], length);
-                block[i] = text;
-                text += length;
-            }
-            block[count] = nullptr;
+            s_copy = pack_vector(block, environ, nullptr);
             s_source = environ;
-            s_copy = block;
         }
         environ = s_copy;
     }

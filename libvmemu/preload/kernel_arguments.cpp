@@ -76,11 +76,9 @@ void pin_bytes(Pins& pins, const void* buffer, std::size_t bytes)
 // this stack, with the name, the control data and the buffers pinned (a buffer beyond the
 // pins' room ends the vector there: a short transfer, which a stream socket may give).
 // Returns nullptr, and the call goes as it is, for a header it cannot take.
-constexpr std::size_t kMaxMessageVectors = 64;
-
 struct PinnedMessage {
     msghdr header;
-    iovec vectors[kMaxMessageVectors];
+    iovec vectors[kMaxVectors];
 };
 
 msghdr* pin_message(Pins& pins, const msghdr* message, PinnedMessage& pinned, Access access)
@@ -88,22 +86,12 @@ msghdr* pin_message(Pins& pins, const msghdr* message, PinnedMessage& pinned, Ac
     if (!message || !runtime())
         return nullptr;
     pinned.header = *message;
-    if (pinned.header.msg_iovlen > kMaxMessageVectors || (pinned.header.msg_iovlen && !pinned.header.msg_iov))
+    if (pinned.header.msg_iovlen > kMaxVectors || (pinned.header.msg_iovlen && !pinned.header.msg_iov))
         return nullptr;
     pin_bytes(pins, pinned.header.msg_name, pinned.header.msg_namelen);
     pin_bytes(pins, pinned.header.msg_control, pinned.header.msg_controllen);
-    std::size_t count = pinned.header.msg_iovlen;
-    for (std::size_t i = 0; i < count; ++i) {
-        iovec vector = pinned.header.msg_iov[i];
-        std::size_t usable = vector.iov_len ? pins.pin(vector.iov_base, vector.iov_len, access) : 0;
-        pinned.vectors[i] = iovec { vector.iov_base, vector.iov_len ? usable : 0 };
-        if (usable < vector.iov_len) {
-            count = i + 1;
-            break;
-        }
-    }
+    pinned.header.msg_iovlen = pin_vectors(pins, message->msg_iov, pinned.header.msg_iovlen, pinned.vectors, access);
     pinned.header.msg_iov = pinned.vectors;
-    pinned.header.msg_iovlen = count;
     return &pinned.header;
 }
 

@@ -21,8 +21,6 @@
 namespace vmemu::preload {
 namespace {
 
-constexpr std::size_t kMaxVectors = 64;
-
 // Calls call(bytes) with the buffer pinned, again while it fails with EFAULT on a buffer that
 // is still being pinned in part at least.
 template<typename Call>
@@ -45,13 +43,8 @@ ssize_t with_pinned_vector(const iovec* vector, int count, Access access, Call c
     for (int attempt = 0;; ++attempt) {
         Pins pins;
         iovec pinned[kMaxVectors];
-        int used = 0;
-        for (int i = 0; i < count && used < static_cast<int>(kMaxVectors); ++i) {
-            std::size_t usable = pins.pin(vector[i].iov_base, vector[i].iov_len, access);
-            pinned[used++] = iovec { vector[i].iov_base, usable };
-            if (usable < vector[i].iov_len)
-                break; // the transfer stops here: a short one
-        }
+        int used = static_cast<int>(
+            pin_vectors(pins, vector, std::min(static_cast<std::size_t>(count), kMaxVectors), pinned, access));
         ssize_t result = call(used == count ? vector : pinned, used == count ? count : used);
         if (result >= 0 || errno != EFAULT || attempt == 16)
             return result;

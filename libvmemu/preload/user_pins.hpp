@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <sys/uio.h>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -44,5 +45,23 @@ private:
     PageFrame* m_pages[kMaxPinnedPages];
     std::size_t m_count { 0 };
 };
+
+// The vectored calls (readv, writev, recvmsg, sendmsg) take at most kMaxVectors buffers at once.
+constexpr std::size_t kMaxVectors = 64;
+
+// Pins the buffers of vector[0, count) (count at most kMaxVectors) and writes them to pinned,
+// each as far as it is pinned, up to the first one that could be pinned only in part: the
+// transfer stops there, a short one. Returns how many entries pinned holds.
+inline std::size_t pin_vectors(Pins& pins, const iovec* vector, std::size_t count, iovec* pinned, Access access)
+{
+    std::size_t used = 0;
+    while (used < count) {
+        std::size_t usable = pins.pin(vector[used].iov_base, vector[used].iov_len, access);
+        pinned[used] = iovec { vector[used].iov_base, usable };
+        if (usable < vector[used++].iov_len)
+            break;
+    }
+    return used;
+}
 
 } // namespace vmemu::preload

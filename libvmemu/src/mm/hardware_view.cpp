@@ -272,14 +272,9 @@ void AddressSpace::sync_kernel_protection_locked(VirtAddr start, VirtAddr end)
         VirtAddr to = std::min(vma->end(), end);
         if (at < from)
             (void)os::protect(at, from - at, os::HwProt::None);
-        unsigned prot = 0;
-        if (vma->flags() & VmFlags::Read)
-            prot |= 1;
-        if (vma->flags() & VmFlags::Write)
-            prot |= 3;
-        if (vma->flags() & VmFlags::Exec)
-            prot |= 5;
-        (void)os::protect(from, to - from, static_cast<os::HwProt>(prot));
+        bool accessible = vma->flags() & VmFlags::AccessMask;
+        (void)os::protect(from, to - from,
+            accessible ? hw_prot(*vma, vma->flags() & VmFlags::Write) : os::HwProt::None);
         at = to;
     }
     if (at < end)

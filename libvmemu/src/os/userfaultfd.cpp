@@ -70,6 +70,32 @@ VmResult<void> Userfaultfd::register_missing(VirtAddr start, std::size_t bytes) 
     return {};
 }
 
+namespace {
+// UFFDIO_COPY and UFFDIO_MOVE may stop part way with EAGAIN (the address space changing under
+// them): they go on from where they stopped. progress is the request's count of bytes done;
+// *done says how many bytes went in all, also when the call fails.
+template<typename Request>
+VmResult<void> until_done(int fd, unsigned long command, Request& request, __s64 Request::*progress,
+    std::size_t* done, const char* what) noexcept
+{
+    *done = 0;
+    while (ioctl(fd, command, &request) != 0) {
+        int error = errno;
+        __s64 part = request.*progress;
+        if (part > 0)
+            *done += static_cast<std::size_t>(part);
+        if (error != EAGAIN || part <= 0)
+            return vm_fail(error, what);
+        request.dst += static_cast<std::uint64_t>(part);
+        request.src += static_cast<std::uint64_t>(part);
+        request.len -= static_cast<std::uint64_t>(part);
+        request.*progress = 0;
+    }
+    *done += request.len;
+    return {};
+}
+} // namespace
+
 VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept
 {
     uffdio_copy request {};
@@ -77,40 +103,19 @@ VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::
     request.src = reinterpret_cast<std::uintptr_t>(source);
     request.len = bytes;
     request.mode = UFFDIO_COPY_MODE_DONTWAKE;
-    while (ioctl(m_fd, UFFDIO_COPY, &request) != 0) {
-        if (errno != EAGAIN || request.copy <= 0)
-            return vm_fail(errno, "UFFDIO_COPY failed");
-        // A part was copied before a retryable stop: go on from there.
-        request.dst += static_cast<std::uint64_t>(request.copy);
-        request.src += static_cast<std::uint64_t>(request.copy);
-        request.len -= static_cast<std::uint64_t>(request.copy);
-        request.copy = 0;
-    }
-    return {};
+    std::size_t copied = 0;
+    return until_done(m_fd, UFFDIO_COPY, request, &uffdio_copy::copy, &copied, "UFFDIO_COPY failed");
 }
 
 VmResult<void> Userfaultfd::move(VirtAddr destination, VirtAddr source, std::size_t bytes,
     std::size_t* moved) noexcept
 {
-    *moved = 0;
     uffdio_move request {};
     request.dst = destination.get();
     request.src = source.get();
     request.len = bytes;
     request.mode = UFFDIO_MOVE_MODE_DONTWAKE;
-    while (ioctl(m_fd, UFFDIO_MOVE, &request) != 0) {
-        int error = errno;
-        if (request.move > 0)
-            *moved += static_cast<std::size_t>(request.move);
-        if (error != EAGAIN || request.move <= 0)
-            return vm_fail(error, "UFFDIO_MOVE failed");
-        request.dst += static_cast<std::uint64_t>(request.move);
-        request.src += static_cast<std::uint64_t>(request.move);
-        request.len -= static_cast<std::uint64_t>(request.move);
-        request.move = 0;
-    }
-    *moved += request.len;
-    return {};
+    return until_done(m_fd, UFFDIO_MOVE, request, &uffdio_move::move, moved, "UFFDIO_MOVE failed");
 }
 
 void Userfaultfd::wake(VirtAddr start, std::size_t bytes) noexcept
