@@ -89,16 +89,18 @@ void Machine::release_page(PageFrame& page)
     m_allocator.free_page(m_arena->pfn_of(page));
 }
 
-AddressSpace* Machine::space_of_locked(const PageFrame& page) const VM_NO_THREAD_SAFETY_ANALYSIS
+void Machine::page_add_anon_rmap(PageFrame& page)
 {
-    void* mapping = page.mapping;
-    if (!mapping)
-        return nullptr;
-    for (AddressSpace* space : m_spaces) {
-        if (space == mapping)
-            return space;
-    }
-    return nullptr;
+    if (page.mapcount.fetch_add(1, std::memory_order_acq_rel) == 0)
+        m_stat.inc(VmStatItem::NrAnonPages);
+}
+
+void Machine::page_remove_rmap(PageFrame& page)
+{
+    std::int32_t left = page.mapcount.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    VM_ASSERT(left >= 0);
+    if (left == 0)
+        m_stat.dec(VmStatItem::NrAnonPages);
 }
 
 void Machine::register_space(AddressSpace& space)

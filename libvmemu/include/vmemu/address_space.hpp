@@ -2,8 +2,11 @@
 // Lock order, for all of vmemu (a thread may only take a lock lower in this list than the
 // ones it holds):
 //   1. AddressSpace::m_mmap_lock      (RwSemaphore; shared for faults, exclusive for changes)
-//   2. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view)
-//   3. BuddyAllocator::m_lock          (Spinlock, the zone lock)
+//   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks)
+//   3. AnonVma::lock()                 (RwSemaphore; shared for walks, exclusive for VMA changes)
+//   4. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view; a fork holds
+//                                       the parent's, then the child's)
+//   5. BuddyAllocator::m_lock          (Spinlock, the zone lock)
 // None of them is ever held while vmemu touches emulated memory: it reaches frames through
 // the direct map only, so no fault can arrive while a vmemu lock is held.
 #include <array>
@@ -116,24 +119,35 @@ public:
     // Checks the VMA tree, the page table, and that every present PTE lies inside a VMA.
     void verify_invariants() const VM_EXCLUDES(m_mmap_lock);
 
-    // rmap.cpp: the reverse map's side, for reclaim. An anonymous page maps at one place:
-    // (page.mapping, page.index). The caller holds the Machine's spaces lock shared, which
-    // keeps this address space alive, and none of its locks.
+    // rmap.cpp: the reverse map's side, for reclaim. Reclaim finds the places that map a
+    // page through its anon_vma (mm/anon_vma.hpp) and asks each address space about its own;
+    // every answer is checked against the PTE under the page_table_lock. The caller holds
+    // the Machine's spaces lock shared, which keeps this address space alive, and none of
+    // its locks.
     enum class UnmapResult : std::uint8_t { Unmapped, NotMapped, Failed };
-    // folio_referenced() for a batch of pages mapped here: referenced[i] says whether page i's
-    // PTE was accessed since the last look. The bits are cleared and the pages leave the
-    // hardware view, so that the next touch sets them again; the kernel is told in one system
-    // call per run of neighbouring pages, as Linux batches the TLB flushes of reclaim.
-    static constexpr std::size_t kMaxReferencedBatch = 64;
-    void page_referenced_batch(PageFrame** pages, std::size_t count, bool* referenced) VM_EXCLUDES(m_page_table_lock);
-    // try_to_unmap_one(): replaces the PTE with the swap entry of the page's swap-cache slot
-    // (and the workingset shadow) and drops the mapping's reference, which is never the last
-    // (the caller holds the page). Failed if the page left the swap cache meanwhile (a write).
-    UnmapResult try_to_unmap_one(PageFrame& page, std::uint64_t shadow) VM_EXCLUDES(m_page_table_lock);
-    // After a failed swap write: the PTE maps the page again (dirty, write-protected, out of
-    // the hardware view) and the page leaves the swap cache, if the PTE still holds entry.
-    // Returns whether it did.
-    bool restore_swap_pte(PageFrame& page, SwapEntry entry) VM_EXCLUDES(m_page_table_lock);
+    struct ReferencedTarget {
+        PageFrame* page;
+        std::uint64_t vpn;
+    };
+    // folio_referenced() for a batch of (page, address) pairs here: referenced[i] says whether
+    // the PTE at targets[i] maps its page and was accessed since the last look. The bits are
+    // cleared and the pages leave the hardware view, so that the next touch sets them again;
+    // the kernel is told in one system call per run of neighbouring pages, as Linux batches
+    // the TLB flushes of reclaim.
+    static constexpr std::size_t kMaxReferencedBatch = 128;
+    void page_referenced_batch(const ReferencedTarget* targets, std::size_t count, bool* referenced)
+        VM_EXCLUDES(m_page_table_lock);
+    // try_to_unmap_one(): replaces the PTE at vpn, if it maps page, with the swap entry of the
+    // page's swap-cache slot (and the workingset shadow), and drops the mapping's reference,
+    // which is never the last (the caller holds the page). Failed if the page left the swap
+    // cache meanwhile (a write), is pinned, or the kernel keeps it mapped.
+    UnmapResult try_to_unmap_one(PageFrame& page, std::uint64_t vpn, std::uint64_t shadow)
+        VM_EXCLUDES(m_page_table_lock);
+    // Undoes try_to_unmap_one() (after a failed swap write, or when another mapping of the page
+    // could not be unmapped): if the PTE at vpn still holds entry, it maps the page again
+    // (dirty, write-protected, out of the hardware view). The page stays in the swap cache;
+    // the caller takes it out. Returns whether it did.
+    bool restore_swap_pte(PageFrame& page, SwapEntry entry, std::uint64_t vpn) VM_EXCLUDES(m_page_table_lock);
 
     Machine& machine() const { return m_machine; }
 
@@ -182,8 +196,9 @@ private:
         VM_REQUIRES_SHARED(m_mmap_lock);
     // Whether a page mapped in [start, end) is pinned (pin_user_pages()).
     bool has_pinned_page_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_page_table_lock);
-    // rmap.cpp: the PTE that maps page at (page.mapping, page.index) here, if it does.
-    PageTable::Entry* pte_mapping_page_locked(const PageFrame& page) const VM_REQUIRES(m_page_table_lock);
+    // rmap.cpp: the PTE at vpn, if it maps page.
+    PageTable::Entry* pte_mapping_page_locked(const PageFrame& page, std::uint64_t vpn) const
+        VM_REQUIRES(m_page_table_lock);
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
         VM_REQUIRES_SHARED(m_mmap_lock);

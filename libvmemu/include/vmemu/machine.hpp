@@ -109,11 +109,16 @@ public:
     // Frees a page whose references are all gone.
     void release_page(PageFrame& page);
 
-    // The reverse map's guard: reclaim holds it shared while it walks an address space found
-    // through a page; an address space leaves the registry under it, exclusive, before it dies.
+    // The reverse map's guard: reclaim holds it shared while it walks the address spaces found
+    // through a page's anon_vma; an address space leaves the registry under it, exclusive,
+    // before it dies.
     RwSemaphore& spaces_lock() const { return m_spaces_lock; }
-    // The live address space a page's mapping names, or nullptr. Needs spaces_lock().
-    AddressSpace* space_of_locked(const PageFrame& page) const;
+    AnonVmaCache& anon_vmas() { return m_anon_vmas; }
+    // page_add_anon_rmap() and page_remove_rmap(): one PTE more or one fewer maps page (an
+    // anonymous page; the caller holds that PTE's page_table_lock). AnonPages counts the pages
+    // mapped at least once, as Linux's NR_ANON_MAPPED.
+    void page_add_anon_rmap(PageFrame& page);
+    void page_remove_rmap(PageFrame& page);
 
     // Pages committed by mappings that reserve memory (all but MAP_NORESERVE), for the
     // FailMappings policy: false, committing nothing, when pages would not fit.
@@ -164,6 +169,7 @@ private:
     Workingset m_workingset;
     Vmscan m_vmscan;
     std::unique_ptr<SwapState> m_swap;
+    AnonVmaCache m_anon_vmas;
     std::atomic<std::int64_t> m_committed { 0 };
     mutable RwSemaphore m_spaces_lock;
     std::array<AddressSpace*, 64> m_spaces VM_GUARDED_BY(m_spaces_lock) {};

@@ -12,7 +12,7 @@ AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageT
     : m_machine(machine)
     , m_reservation_start(start)
     , m_reservation_end(end)
-    , m_vmas(machine.config().max_vmas)
+    , m_vmas(this, machine.anon_vmas(), machine.config().max_vmas)
     , m_page_table(std::move(page_table))
     , m_mmu(machine.arena(), machine.kernel_map_budget(), machine.stat())
 {
@@ -93,7 +93,7 @@ void AddressSpace::verify_invariants() const
         const PageFrame& frame = arena.frame(pte.pfn());
         VM_ASSERT(frame.refcount.load() >= 1);
         VM_ASSERT(frame.mapcount.load() >= 1);
-        VM_ASSERT(frame.mapping == this && frame.index == address.vpn());
+        VM_ASSERT(frame.mapping == vma->anon_vma() && frame.index == vma->linear_index(address));
         // A clean copy in the swap cache is write-protected; only a page that reclaim has taken
         // off the LRU (between add_to_swap() and try_to_unmap()) may be both.
         VM_ASSERT(!(pte.writable() && frame.test(PageFlag::SwapCache) && frame.test(PageFlag::Lru)));

@@ -152,8 +152,8 @@ void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::siz
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& frame = m_machine.arena().frame(first + i);
         frame.mapcount.store(1, std::memory_order_relaxed);
-        frame.mapping = this;
-        frame.index = address.vpn() + i;
+        frame.mapping = vma.anon_vma();
+        frame.index = vma.linear_index(address) + i;
         frame.set(PageFlag::SwapBacked);
         if (locked) {
             frame.set(PageFlag::Mlocked);
@@ -267,7 +267,6 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
     ScopedLock ptl(m_page_table_lock);
     VM_TRY(unmap_hardware_range_locked(start, end));
     FrameArena& arena = m_machine.arena();
-    std::int64_t anon_pages = 0;
     std::int64_t zero_pages = 0;
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
         Pte pte(slot.exchange(0, std::memory_order_acq_rel));
@@ -281,19 +280,18 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
             ++zero_pages;
             return;
         }
-        ++anon_pages;
         PageFrame& frame = arena.frame(pte.pfn());
-        if (m_machine.lruvec().munlock_page(frame)) {
+        // The last mapping of a locked page unlocks it; a page still shared stays locked.
+        if (frame.mapcount.load(std::memory_order_acquire) == 1 && m_machine.lruvec().munlock_page(frame)) {
             m_machine.stat().dec(VmStatItem::NrMlock);
             m_machine.stat().inc(VmStatItem::UnevictablePgsMunlocked);
         }
-        frame.mapcount.fetch_sub(1, std::memory_order_acq_rel);
+        m_machine.page_remove_rmap(frame);
         // A clean page kept in the swap cache goes with its slot, unless reclaim holds it.
         if (frame.test(PageFlag::SwapCache) && m_machine.swap()->try_free_cached_page(frame))
             return;
         m_machine.put_page(frame);
     });
-    m_machine.stat().add(VmStatItem::NrAnonPages, -anon_pages);
     m_machine.stat().add(VmStatItem::NrZeroPageMappings, -zero_pages);
     return {};
 }

@@ -68,7 +68,9 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             vm_flags |= VmFlags::Account;
         if (!charge(vm_flags, pages_between(start, start.offset(size))))
             return vm_fail(ENOMEM, "mmap: the commit limit (frames plus swap) would be exceeded");
-        auto vma = m_vmas.insert(start, start.offset(size), vm_flags, start.vpn());
+        VirtAddr end = start.offset(size);
+        auto vma = m_vmas.insert(start, end, vm_flags, start.vpn(),
+            m_vmas.mergeable_anon_vma(start, end, vm_flags, start.vpn()));
         if (!vma) {
             uncharge(vm_flags, pages_between(start, start.offset(size)));
             return std::unexpected(vma.error());

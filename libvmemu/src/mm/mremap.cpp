@@ -105,7 +105,7 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
     }
     if (!charge(vm_flags, pages_between(new_address, new_address.offset(new_size))))
         return vm_fail(ENOMEM, "mremap: the commit limit (frames plus swap) would be exceeded");
-    auto inserted = m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff);
+    auto inserted = m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff, vma->anon_vma());
     if (!inserted) {
         uncharge(vm_flags, pages_between(new_address, new_address.offset(new_size)));
         return std::unexpected(inserted.error());
@@ -132,14 +132,7 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
             VirtAddr to = new_address.offset(from - old_address);
             m_page_table.walk(to)->store(pte.raw(), std::memory_order_release);
             slot.store(0, std::memory_order_release);
-            if (pte.present() && !m_machine.arena().is_zero_pfn(pte.pfn()))
-                m_machine.arena().frame(pte.pfn()).index = to.vpn();
-            // A swapped page still in the swap cache follows too: a failed write puts it back
-            // where its PTE is now.
-            if (pte.is_swap()) {
-                if (auto cached = m_machine.swap()->cache().lookup(pte.swap_entry().offset()))
-                    m_machine.arena().frame(Pfn(*cached)).index = to.vpn();
-            }
+            // The pages keep their index: the new VMA has the old one's anon_vma and pgoff.
         });
     }
     if (!keep_old)

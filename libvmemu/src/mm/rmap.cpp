@@ -1,4 +1,5 @@
-// The reverse map (mm/rmap.c) for anonymous pages: from a page to its PTE, for reclaim.
+// The reverse map (mm/rmap.c) for anonymous pages, the address space's side: the PTEs that
+// reclaim found through a page's anon_vma, checked and changed under the page_table_lock.
 #include <algorithm>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/assert.hpp>
@@ -7,22 +8,25 @@
 
 namespace vmemu {
 
-PageTable::Entry* AddressSpace::pte_mapping_page_locked(const PageFrame& page) const
+PageTable::Entry* AddressSpace::pte_mapping_page_locked(const PageFrame& page, std::uint64_t vpn) const
 {
-    PageTable::Entry* slot = m_page_table.walk(VirtAddr(page.index << kPageShift));
+    VirtAddr address(vpn << kPageShift);
+    if (!in_reservation(address))
+        return nullptr;
+    PageTable::Entry* slot = m_page_table.walk(address);
     if (!slot)
         return nullptr;
     Pte pte(slot->load(std::memory_order_acquire));
     return pte.present() && pte.pfn() == m_machine.arena().pfn_of(page) ? slot : nullptr;
 }
 
-void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, bool* referenced)
+void AddressSpace::page_referenced_batch(const ReferencedTarget* targets, std::size_t count, bool* referenced)
 {
     // First look, under one hold of the lock: the accessed bits, and which pages the kernel
     // maps. Those leave the hardware view below, so that their next touch is seen.
     struct Mapped {
         std::uint64_t vpn;
-        std::size_t index;
+        std::size_t target;
     };
     Mapped mapped[kMaxReferencedBatch];
     std::size_t nr_mapped = 0;
@@ -31,26 +35,25 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
         ScopedLock ptl(m_page_table_lock);
         for (std::size_t i = 0; i < count; ++i) {
             referenced[i] = false;
-            PageTable::Entry* slot = pte_mapping_page_locked(*pages[i]);
+            PageTable::Entry* slot = pte_mapping_page_locked(*targets[i].page, targets[i].vpn);
             if (!slot)
                 continue;
             Pte pte(slot->load(std::memory_order_acquire));
             referenced[i] = pte.accessed();
             // A pinned page is in use by a system call: it keeps its place in the kernel's view.
-            if (pages[i]->pincount.load(std::memory_order_acquire) != 0) {
+            if (targets[i].page->pincount.load(std::memory_order_acquire) != 0) {
                 referenced[i] = true;
                 continue;
             }
             if (pte.hw_mapped())
-                mapped[nr_mapped++] = Mapped { pages[i]->index, i };
+                mapped[nr_mapped++] = Mapped { targets[i].vpn, i };
             else
                 slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);
         }
     }
     std::sort(mapped, mapped + nr_mapped, [](const Mapped& a, const Mapped& b) { return a.vpn < b.vpn; });
     auto still_there = [&](const Mapped& entry) VM_REQUIRES(m_page_table_lock) {
-        const PageFrame& page = *pages[entry.index];
-        return page.index == entry.vpn && pte_mapping_page_locked(page);
+        return pte_mapping_page_locked(*targets[entry.target].page, entry.vpn) != nullptr;
     };
     // ptep_clear_flush_young() for each run of neighbouring pages at once: one system call per
     // run, with the lock held for that run only, so that faults get through in between.
@@ -73,13 +76,14 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
             VirtAddr stop_address = start.page_offset(static_cast<std::int64_t>(stop - i));
             bool unmapped = static_cast<bool>(unmap_hardware_range_locked(start, stop_address));
             for (std::size_t k = i; k < stop; ++k) {
-                PageTable::Entry* slot = pte_mapping_page_locked(*pages[mapped[k].index]);
+                std::size_t target = mapped[k].target;
                 // A page the kernel still maps (it refused) counts as referenced.
                 if (!unmapped) {
-                    referenced[mapped[k].index] = true;
+                    referenced[target] = true;
                     continue;
                 }
-                referenced[mapped[k].index] |= Pte(slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel)).accessed();
+                PageTable::Entry* slot = pte_mapping_page_locked(*targets[target].page, mapped[k].vpn);
+                referenced[target] |= Pte(slot->fetch_and(~Pte::kAccessed, std::memory_order_acq_rel)).accessed();
             }
             i = stop;
         }
@@ -87,9 +91,9 @@ void AddressSpace::page_referenced_batch(PageFrame** pages, std::size_t count, b
     }
 }
 
-AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::uint64_t shadow)
+AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::uint64_t vpn, std::uint64_t shadow)
 {
-    VirtAddr address(page.index << kPageShift);
+    VirtAddr address(vpn << kPageShift);
     ScopedLock ptl(m_page_table_lock);
     // A write fault takes a clean page out of the swap cache under this lock.
     if (!page.test(PageFlag::SwapCache))
@@ -98,7 +102,7 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     if (page.pincount.load(std::memory_order_acquire) != 0)
         return UnmapResult::Failed;
     SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
-    PageTable::Entry* slot = pte_mapping_page_locked(page);
+    PageTable::Entry* slot = pte_mapping_page_locked(page, vpn);
     if (!slot)
         return UnmapResult::NotMapped;
     Pte pte(slot->load(std::memory_order_acquire));
@@ -107,15 +111,16 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     if (!m_machine.swap()->device().slots().add_reference(entry.offset()))
         return UnmapResult::Failed;
     slot->store(Pte::make_swap(entry, shadow).raw(), std::memory_order_release);
-    page.mapcount.fetch_sub(1, std::memory_order_acq_rel);
+    m_machine.page_remove_rmap(page);
     page.refcount.fetch_sub(1, std::memory_order_acq_rel); // the mapping's; never the last
-    m_machine.stat().dec(VmStatItem::NrAnonPages);
     return UnmapResult::Unmapped;
 }
 
-bool AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
+bool AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry, std::uint64_t vpn)
 {
-    VirtAddr address(page.index << kPageShift);
+    VirtAddr address(vpn << kPageShift);
+    if (!in_reservation(address))
+        return false;
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
     if (!slot)
@@ -123,17 +128,13 @@ bool AddressSpace::restore_swap_pte(PageFrame& page, SwapEntry entry)
     Pte pte(slot->load(std::memory_order_acquire));
     if (!pte.is_swap() || pte.swap_entry() != entry)
         return false;
-    // Present but write-protected and unaccessed: a read maps it, a write makes it writable
-    // again through do_wp_page(), as for the only user of a private page.
+    // Present but write-protected and unaccessed: a read maps it, a write goes through
+    // do_wp_page(), which makes it writable again when this is its only user.
     Pfn pfn = m_machine.arena().pfn_of(page);
     slot->store(Pte::make(pfn, Pte::kPresent | Pte::kUser | Pte::kDirty).raw(), std::memory_order_release);
-    page.mapcount.fetch_add(1, std::memory_order_acq_rel);
     page.refcount.fetch_add(1, std::memory_order_acq_rel);
-    m_machine.stat().inc(VmStatItem::NrAnonPages);
+    m_machine.page_add_anon_rmap(page);
     m_machine.swap()->device().slots().drop_reference(entry.offset());
-    // Out of the swap cache under this lock: the write fault a restored page may take next
-    // looks at PG_swapcache under it too.
-    m_machine.swap()->delete_from_swap_cache(page);
     return true;
 }
 

@@ -98,11 +98,10 @@ void AddressSpace::map_swap_page_locked(Vma& vma, PageFrame& page, VirtAddr addr
     }
     // The caller's reference becomes the mapping's. The reverse map must be right before the
     // page counts as mapped.
-    page.mapping = this;
-    page.index = address.vpn();
-    page.mapcount.fetch_add(1, std::memory_order_acq_rel);
+    page.mapping = vma.anon_vma();
+    page.index = vma.linear_index(address);
+    m_machine.page_add_anon_rmap(page);
     page.clear(PageFlag::Dirty);
-    m_machine.stat().inc(VmStatItem::NrAnonPages);
     // The PTE no longer refers to the slot. Unless the page stays as a clean copy, it leaves
     // the cache too, and the slot is free for others.
     swap.device().slots().drop_reference(entry.offset());

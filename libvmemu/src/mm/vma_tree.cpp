@@ -1,12 +1,14 @@
 #include <new>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/mm/vma_tree.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
 
 VmaTree::~VmaTree()
 {
-    m_tree.clear_and_dispose([](Vma* vma) { delete vma; });
+    while (!m_tree.empty())
+        erase(*m_tree.begin());
 }
 
 Vma* VmaTree::find_vma(VirtAddr address) const
@@ -45,23 +47,57 @@ Vma* VmaTree::next(const Vma& vma) const
     return it == m_tree.end() ? nullptr : const_cast<Vma*>(&*it);
 }
 
-VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
+VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff,
+    AnonVma* anon_vma)
 {
     VM_ASSERT(start < end && start.is_page_aligned() && end.is_page_aligned());
     VM_ASSERT(!find_vma_intersection(start, end));
     if (m_tree.size() >= m_max_count)
         return vm_fail(ENOMEM, "too many VMAs (max_map_count)");
-    auto* vma = new (std::nothrow) Vma(start, end, flags, pgoff);
-    if (!vma)
+    AnonVma* fresh = nullptr;
+    if (!anon_vma) {
+        anon_vma = fresh = m_anon_vmas.alloc();
+        if (!anon_vma)
+            return vm_fail(ENOMEM, "no memory for an anon_vma");
+    }
+    auto* vma = new (std::nothrow) Vma(m_owner, *anon_vma, start, end, flags, pgoff);
+    if (!vma) {
+        if (fresh)
+            m_anon_vmas.free(*fresh);
         return vm_fail(ENOMEM, "no memory for a VMA");
+    }
+    {
+        ScopedLock guard(anon_vma->lock());
+        anon_vma->link(*vma);
+    }
     m_tree.insert(*vma);
     return vma;
+}
+
+AnonVma* VmaTree::mergeable_anon_vma(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff) const
+{
+    Vma* after = find_vma(start);
+    Vma* before = after ? prev(*after) : (m_tree.empty() ? nullptr : const_cast<Vma*>(&*std::prev(m_tree.end())));
+    if (before && before->end() == start && before->flags() == flags && before->pgoff() + before->pages() == pgoff)
+        return before->anon_vma();
+    if (after && after->start() == end && after->flags() == flags && pgoff + pages_between(start, end) == after->pgoff())
+        return after->anon_vma();
+    return nullptr;
 }
 
 void VmaTree::erase(Vma& vma)
 {
     invalidate_cache();
     m_tree.erase(m_tree.iterator_to(vma));
+    AnonVma& anon_vma = *vma.anon_vma();
+    bool last;
+    {
+        ScopedLock guard(anon_vma.lock());
+        anon_vma.unlink(vma);
+        last = anon_vma.empty();
+    }
+    if (last)
+        m_anon_vmas.free(anon_vma);
     delete &vma;
 }
 
@@ -71,12 +107,16 @@ VmResult<Vma*> VmaTree::split(Vma& vma, VirtAddr address)
     if (m_tree.size() >= m_max_count)
         return vm_fail(ENOMEM, "too many VMAs (max_map_count)");
     std::uint64_t upper_pgoff = vma.pgoff() + pages_between(vma.start(), address);
-    auto* upper = new (std::nothrow) Vma(address, vma.end(), vma.flags(), upper_pgoff);
+    auto* upper = new (std::nothrow) Vma(m_owner, *vma.anon_vma(), address, vma.end(), vma.flags(), upper_pgoff);
     if (!upper)
         return vm_fail(ENOMEM, "no memory for a VMA");
     upper->record_fault(vma.next_sequential_vpn(), vma.fault_around_window());
     invalidate_cache();
-    vma.set_range(vma.start(), address, vma.pgoff());
+    {
+        ScopedLock guard(vma.anon_vma()->lock());
+        vma.set_range(vma.start(), address, vma.pgoff());
+        vma.anon_vma()->link(*upper);
+    }
     m_tree.insert(*upper);
     return upper;
 }
@@ -86,9 +126,16 @@ Vma& VmaTree::try_merge_next(Vma& vma)
     Vma* following = next(vma);
     if (!following || !vma.can_merge_with(*following))
         return vma;
-    VirtAddr end = following->end();
-    erase(*following);
-    vma.set_range(vma.start(), end, vma.pgoff());
+    // One hold of the anon_vma's lock, so that a walk sees the pages of following in one VMA
+    // or the other.
+    invalidate_cache();
+    m_tree.erase(m_tree.iterator_to(*following));
+    {
+        ScopedLock guard(vma.anon_vma()->lock());
+        vma.set_range(vma.start(), following->end(), vma.pgoff());
+        vma.anon_vma()->unlink(*following);
+    }
+    delete following;
     return vma;
 }
 
@@ -107,6 +154,7 @@ void VmaTree::resize(Vma& vma, VirtAddr start, VirtAddr end, std::uint64_t pgoff
     invalidate_cache();
     // The key may change only if the order of the tree stays the same, which holds because
     // the caller only moves start into space no other VMA occupies.
+    ScopedLock guard(vma.anon_vma()->lock());
     vma.set_range(start, end, pgoff);
 }
 

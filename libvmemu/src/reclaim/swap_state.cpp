@@ -89,15 +89,18 @@ std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)
     return got;
 }
 
-void SwapState::delete_from_swap_cache(PageFrame& page)
+bool SwapState::delete_from_swap_cache(PageFrame& page)
 {
+    // Whoever clears PG_swapcache takes the page out; a racing second caller finds it gone.
+    auto bit = static_cast<std::uint32_t>(PageFlag::SwapCache);
+    if (!(page.flags.fetch_and(~bit, std::memory_order_acq_rel) & bit))
+        return false;
     auto slot = static_cast<std::uint32_t>(page.private_data);
-    VM_ASSERT(page.test(PageFlag::SwapCache));
     VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
-    page.clear(PageFlag::SwapCache);
     page.private_data = 0;
     m_device->slots().drop_cache(slot);
     VM_ASSERT(page.refcount.fetch_sub(1, std::memory_order_acq_rel) > 1);
+    return true;
 }
 
 bool SwapState::try_free_cached_page(PageFrame& page)

@@ -18,31 +18,86 @@ VmStatItem steal_item(ReclaimMode mode) { return mode == ReclaimMode::Kswapd ? V
 void Vmscan::page_referenced(PageFrame** pages, std::size_t count, bool* referenced)
 {
     SharedLock spaces(m_machine.spaces_lock());
-    AddressSpace* space_of[kSwapClusterMax];
+    // Every place that may map each page, through the pages' anon_vmas.
+    constexpr std::size_t kMaxPerPage = 8;
+    struct Target {
+        AddressSpace* space;
+        std::uint64_t vpn;
+        std::size_t page;
+    };
+    Target targets[AddressSpace::kMaxReferencedBatch];
+    std::size_t nr_targets = 0;
     for (std::size_t i = 0; i < count; ++i) {
         referenced[i] = false;
-        space_of[i] = m_machine.space_of_locked(*pages[i]);
+        if (pages[i]->mapcount.load(std::memory_order_acquire) == 0)
+            continue;
+        RmapTarget found[kMaxPerPage];
+        std::size_t nr_found = rmap_targets(*pages[i], found, kMaxPerPage);
+        if (nr_found > kMaxPerPage || nr_targets + nr_found > AddressSpace::kMaxReferencedBatch) {
+            referenced[i] = true; // too many places to look at in one batch: it stays
+            continue;
+        }
+        for (std::size_t k = 0; k < nr_found; ++k)
+            targets[nr_targets++] = Target { found[k].space, found[k].vpn, i };
     }
-    // Each address space sees its own pages in one batch (there is usually one space).
-    for (std::size_t i = 0; i < count; ++i) {
-        AddressSpace* space = space_of[i];
+    // Each address space sees its own targets in one batch (there is usually one space).
+    for (std::size_t i = 0; i < nr_targets; ++i) {
+        AddressSpace* space = targets[i].space;
         if (!space)
             continue;
-        PageFrame* batch[kSwapClusterMax];
-        std::size_t where[kSwapClusterMax];
+        AddressSpace::ReferencedTarget batch[AddressSpace::kMaxReferencedBatch];
+        std::size_t where[AddressSpace::kMaxReferencedBatch];
         std::size_t size = 0;
-        for (std::size_t k = i; k < count; ++k) {
-            if (space_of[k] == space) {
-                batch[size] = pages[k];
-                where[size++] = k;
-                space_of[k] = nullptr;
+        for (std::size_t k = i; k < nr_targets; ++k) {
+            if (targets[k].space == space) {
+                batch[size] = AddressSpace::ReferencedTarget { pages[targets[k].page], targets[k].vpn };
+                where[size++] = targets[k].page;
+                targets[k].space = nullptr;
             }
         }
-        bool seen[kSwapClusterMax];
+        bool seen[AddressSpace::kMaxReferencedBatch];
         space->page_referenced_batch(batch, size, seen);
         for (std::size_t k = 0; k < size; ++k)
-            referenced[where[k]] = seen[k];
+            referenced[where[k]] |= seen[k];
     }
+}
+
+Vmscan::UnmapOutcome Vmscan::try_to_unmap(PageFrame& page, std::uint64_t shadow)
+{
+    SharedLock spaces(m_machine.spaces_lock());
+    RmapTarget targets[kMaxMappings];
+    std::size_t count = rmap_targets(page, targets, kMaxMappings);
+    if (count > kMaxMappings)
+        return UnmapOutcome::Failed;
+    SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+    bool unmapped[kMaxMappings] = {};
+    std::size_t done = 0;
+    bool failed = false;
+    for (std::size_t i = 0; i < count && !failed; ++i) {
+        auto result = targets[i].space->try_to_unmap_one(page, targets[i].vpn, shadow);
+        unmapped[i] = result == AddressSpace::UnmapResult::Unmapped;
+        done += unmapped[i];
+        failed = result == AddressSpace::UnmapResult::Failed;
+    }
+    // A mapping the walk did not find (moved meanwhile) counts as a failure too.
+    if (!failed && page.mapcount.load(std::memory_order_acquire) == 0)
+        return done ? UnmapOutcome::Unmapped : UnmapOutcome::NotMapped;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (unmapped[i])
+            targets[i].space->restore_swap_pte(page, entry, targets[i].vpn);
+    }
+    return UnmapOutcome::Failed;
+}
+
+std::size_t Vmscan::restore_mappings(PageFrame& page, SwapEntry entry)
+{
+    SharedLock spaces(m_machine.spaces_lock());
+    RmapTarget targets[kMaxMappings];
+    std::size_t count = std::min(rmap_targets(page, targets, kMaxMappings), kMaxMappings);
+    std::size_t restored = 0;
+    for (std::size_t i = 0; i < count; ++i)
+        restored += targets[i].space->restore_swap_pte(page, entry, targets[i].vpn);
+    return restored;
 }
 
 void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
@@ -190,20 +245,19 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         // cache must wait for the write, or it would free the slot under it.
         if (!clean[i])
             page.set(PageFlag::Writeback);
-        AddressSpace::UnmapResult unmapped;
-        {
-            SharedLock spaces(m_machine.spaces_lock());
-            AddressSpace* space = m_machine.space_of_locked(page);
-            unmapped = space ? space->try_to_unmap_one(page, shadow) : AddressSpace::UnmapResult::NotMapped;
-        }
-        if (unmapped != AddressSpace::UnmapResult::Unmapped) {
+        if (try_to_unmap(page, shadow) != UnmapOutcome::Unmapped) {
             ++stats->unmap_failed;
             // Raced with munmap or with a write, or the kernel refused to drop the hardware
             // view: the page stays. A slot given to it just now goes back.
             if (!clean[i]) {
                 SwapState::clear_and_wake(page, PageFlag::Writeback);
-                if (page.test(PageFlag::SwapCache))
+                // Unless a swap PTE the rollback could not reach (moved meanwhile) still
+                // refers to the slot: then the page stays in the cache, dirty, for its fault.
+                if (swap->device().slots().map_value(static_cast<std::uint32_t>(page.private_data))
+                    == SwapSlots::kHasCache)
                     swap->delete_from_swap_cache(page);
+                else
+                    page.set(PageFlag::Dirty);
             }
             // A clean copy whose mapping went away meanwhile goes now, slot and all.
             if (clean[i] && page.mapcount.load(std::memory_order_acquire) == 0 && swap->try_free_cached_page(page)) {
@@ -244,17 +298,14 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
         if (!m_write_error_logged.exchange(true))
             log().error("swap write failed ({}); the pages stay in memory", -result);
         SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
-        bool restored = false;
-        {
-            SharedLock spaces(m_machine.spaces_lock());
-            if (AddressSpace* space = m_machine.space_of_locked(page))
-                restored = space->restore_swap_pte(page, entry);
-        }
-        if (!restored) {
-            // The swap PTE is elsewhere (moved) or gone. The page stays in the cache, dirty:
-            // it is never dropped, and a fault on the entry finds it there.
+        restore_mappings(page, entry);
+        // Out of the cache once no swap PTE refers to the slot any more. Otherwise (a PTE
+        // moved out of the walk's sight) the page stays in the cache, dirty: it is never
+        // dropped, and a fault on the entry finds it there.
+        if (swap.device().slots().map_value(entry.offset()) == SwapSlots::kHasCache)
+            swap.delete_from_swap_cache(page);
+        else
             page.set(PageFlag::Dirty);
-        }
         SwapState::clear_and_wake(page, PageFlag::Writeback);
         page.set(PageFlag::Active);
         if (m_machine.lruvec().putback(page))

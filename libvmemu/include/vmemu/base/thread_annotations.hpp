@@ -23,3 +23,4 @@
 #define VM_EXCLUDES(...) VM_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define VM_NO_THREAD_SAFETY_ANALYSIS VM_THREAD_ANNOTATION(no_thread_safety_analysis)
 #define VM_ACQUIRED_AFTER(...) VM_THREAD_ANNOTATION(acquired_after(__VA_ARGS__))
+#define VM_RETURN_CAPABILITY(x) VM_THREAD_ANNOTATION(lock_returned(x))

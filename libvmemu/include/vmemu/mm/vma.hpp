@@ -1,10 +1,14 @@
 #pragma once
 #include <atomic>
+#include <boost/intrusive/list_hook.hpp>
 #include <boost/intrusive/set_hook.hpp>
 #include <cstdint>
 #include <vmemu/base/virt_addr.hpp>
 
 namespace vmemu {
+
+class AddressSpace;
+class AnonVma;
 
 // vm_flags bits, with Linux's values (include/linux/mm.h).
 namespace VmFlags {
@@ -28,25 +32,37 @@ enum class FaultAccess : std::uint8_t { Read, Write, Exec };
 
 #ifdef VMEMU_VALIDATE
 using VmaTreeHook = boost::intrusive::set_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+using AnonVmaHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
 #else
 using VmaTreeHook = boost::intrusive::set_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+using AnonVmaHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>;
 #endif
 
 // A virtual memory area, Linux's vm_area_struct: a page-aligned range [start, end) with one
-// protection and one set of flags.
+// protection and one set of flags, in address space mm, on the list of anon_vma (mm/anon_vma.hpp).
 // Invariants: start < end, both page-aligned; pgoff is the virtual page number the range had
-// when it was created (anonymous memory), so that two VMAs merge only if they were one.
-// Locking: the fields are written under the exclusive mmap_lock and read under the shared one.
+// when it was created (anonymous memory), kept when mremap moves it, so that two VMAs merge
+// only if they were one, and an anonymous page's index stays valid wherever its VMA goes.
+// Locking: the fields are written under the exclusive mmap_lock (and, for the range and pgoff,
+// the anon_vma's lock) and read under either.
 // The fault-around state is a hint, updated with relaxed atomics by concurrent faults.
 class Vma {
 public:
-    Vma(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
-        : m_start(start)
+    Vma(AddressSpace* mm, AnonVma& anon_vma, VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
+        : m_mm(mm)
+        , m_anon_vma(&anon_vma)
+        , m_start(start)
         , m_end(end)
         , m_flags(flags)
         , m_pgoff(pgoff)
     {
     }
+
+    AddressSpace* mm() const { return m_mm; }
+    AnonVma* anon_vma() const { return m_anon_vma; }
+    // The linear index of the page at address (linear_page_index()), which anonymous pages
+    // keep in page.index.
+    std::uint64_t linear_index(VirtAddr address) const { return m_pgoff + pages_between(m_start, address.page_base()); }
 
     VirtAddr start() const { return m_start; }
     VirtAddr end() const { return m_end; }
@@ -70,7 +86,8 @@ public:
     // True if next begins where this ends and they would have been one VMA (vma_merge()).
     bool can_merge_with(const Vma& next) const
     {
-        return m_end == next.m_start && m_flags == next.m_flags && m_pgoff + pages() == next.m_pgoff;
+        return m_end == next.m_start && m_flags == next.m_flags && m_pgoff + pages() == next.m_pgoff
+            && m_anon_vma == next.m_anon_vma;
     }
 
     void set_range(VirtAddr start, VirtAddr end, std::uint64_t pgoff)
@@ -104,8 +121,11 @@ public:
     }
 
     VmaTreeHook tree_hook;
+    AnonVmaHook anon_vma_node;
 
 private:
+    AddressSpace* m_mm;
+    AnonVma* m_anon_vma;
     VirtAddr m_start;
     VirtAddr m_end;
     std::uint32_t m_flags;

@@ -3,6 +3,7 @@
 #include <boost/intrusive/set.hpp>
 #include <memory>
 #include <vmemu/base/vm_error.hpp>
+#include <vmemu/mm/anon_vma.hpp>
 #include <vmemu/mm/vma.hpp>
 
 namespace vmemu {
@@ -10,9 +11,11 @@ namespace vmemu {
 // The VMAs of an address space in a Boost.Intrusive red-black tree keyed by start, with
 // find_vma()'s last-hit cache (Linux's mmap_cache/vmacache).
 // Invariants: VMAs are disjoint and page-aligned; the tree owns them (they are freed when
-// removed through erase() or when the tree dies); at most max_count() of them exist.
-// Locking: changes need the owner's exclusive mmap_lock; find_vma() may run under the shared
-// one, from the fault path (no allocation there: the tree only links).
+// removed through erase() or when the tree dies); at most max_count() of them exist; every VMA
+// is on its anon_vma's list while it is in the tree.
+// Locking: changes need the owner's exclusive mmap_lock, and take the anon_vma's lock
+// themselves where a range or a list changes; find_vma() may run under the shared one, from
+// the fault path (no allocation there: the tree only links).
 class VmaTree {
     struct KeyOfVma {
         using type = VirtAddr;
@@ -25,8 +28,11 @@ public:
     using iterator = Tree::iterator;
     using const_iterator = Tree::const_iterator;
 
-    explicit VmaTree(std::size_t max_count)
-        : m_max_count(max_count)
+    // owner is the address space the VMAs belong to (null for a tree on its own, in tests).
+    VmaTree(AddressSpace* owner, AnonVmaCache& anon_vmas, std::size_t max_count)
+        : m_owner(owner)
+        , m_anon_vmas(anon_vmas)
+        , m_max_count(max_count)
     {
     }
     ~VmaTree();
@@ -41,8 +47,13 @@ public:
     Vma* prev(const Vma& vma) const;
     Vma* next(const Vma& vma) const;
 
-    // Takes ownership. The range must not overlap an existing VMA. ENOMEM at max_count().
-    VmResult<Vma*> insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff);
+    // A new VMA on anon_vma's list, or on a new anon_vma's when anon_vma is null. The range
+    // must not overlap an existing VMA. ENOMEM at max_count() or without memory.
+    VmResult<Vma*> insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff,
+        AnonVma* anon_vma = nullptr);
+    // find_mergeable_anon_vma(): the anon_vma of a neighbour that a new VMA of [start, end)
+    // with flags and pgoff would merge with, or null.
+    AnonVma* mergeable_anon_vma(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff) const;
     void erase(Vma& vma);
     // Splits vma at address (strictly inside it); returns the upper part. ENOMEM at max_count().
     VmResult<Vma*> split(Vma& vma, VirtAddr address);
@@ -66,6 +77,8 @@ public:
 private:
     void invalidate_cache() { m_cache.store(nullptr, std::memory_order_relaxed); }
 
+    AddressSpace* m_owner;
+    AnonVmaCache& m_anon_vmas;
     Tree m_tree;
     std::size_t m_max_count;
     mutable std::atomic<Vma*> m_cache { nullptr };

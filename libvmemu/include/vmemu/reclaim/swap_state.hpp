@@ -38,8 +38,9 @@ public:
     // the first pages got one; the rest got none (swap is full).
     std::size_t add_to_swap(PageFrame** pages, std::size_t count);
     // delete_from_swap_cache(): page leaves the cache and drops the cache's reference, which
-    // must not be the last (the caller holds one).
-    void delete_from_swap_cache(PageFrame& page);
+    // must not be the last (the caller holds one). False, changing nothing, if it was not in
+    // the cache (or another caller took it out first).
+    bool delete_from_swap_cache(PageFrame& page);
     // Frees a page that only the cache and the caller still hold (refcount 2), when nothing
     // is in flight: it leaves the cache and goes back to the allocator. False if others hold it.
     bool try_free_cached_page(PageFrame& page);

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <vmemu/phys/page_frame.hpp>
+#include <vmemu/swap/swap_entry.hpp>
 
 namespace vmemu {
 
@@ -54,10 +55,20 @@ private:
     };
     std::size_t shrink_page_list(PageFrame** pages, std::size_t count, ReclaimMode mode, References references,
         ShrinkStats* stats = nullptr);
-    // folio_referenced() for a batch: referenced[i] says whether page i's PTE was accessed
-    // since the last look, and clears it. Unmapped pages are not referenced. The hardware view
-    // of the mapped ones is dropped in runs, one system call per run of neighbours.
+    // folio_referenced() for a batch: referenced[i] says whether one of page i's PTEs was
+    // accessed since the last look, and clears them. Unmapped pages are not referenced; a page
+    // with more mappings than a look can hold is. The hardware view of the mapped ones is
+    // dropped in runs, one system call per run of neighbours in each address space.
     void page_referenced(PageFrame** pages, std::size_t count, bool* referenced);
+    // try_to_unmap(): every PTE that maps page becomes a swap PTE (page is in the swap cache).
+    // All or nothing: when one mapping stays, those already unmapped are restored.
+    // NotMapped when no PTE mapped it.
+    enum class UnmapOutcome : std::uint8_t { Unmapped, NotMapped, Failed };
+    UnmapOutcome try_to_unmap(PageFrame& page, std::uint64_t shadow);
+    // Every swap PTE of page's family that holds entry maps page again. Returns how many.
+    std::size_t restore_mappings(PageFrame& page, SwapEntry entry);
+    // The mappings a walk of one page's anon_vma looks at, at most.
+    static constexpr std::size_t kMaxMappings = 64;
 
     Machine& m_machine;
     std::atomic<bool> m_write_error_logged { false };
