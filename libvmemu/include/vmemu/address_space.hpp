@@ -69,6 +69,15 @@ public:
     VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
         VirtAddr new_address = VirtAddr()) VM_EXCLUDES(m_mmap_lock);
 
+    // fork of the address space (dup_mmap()): a new address space, with a reservation of its
+    // own of the same size, holding the same VMAs at the same offsets and sharing every
+    // anonymous page copy-on-write, swapped-out ones included. The child is independent from
+    // then on: writes on either side are private to it. Pinned pages are copied at once, and
+    // mlock is not inherited, as in Linux. ENOMEM over the commit limit, without frames for the
+    // child's page tables or for pinned pages, or when a swap slot is shared too often;
+    // EOPNOTSUPP under the userfaultfd fault source, and what create_address_space() returns.
+    VmResult<std::unique_ptr<AddressSpace>> fork() VM_EXCLUDES(m_mmap_lock);
+
     // mlock(2) and munlock(2): the range (widened to whole pages) is faulted in, its pages go to
     // the unevictable list and never to swap, and later faults in it are locked too.
     // ENOMEM (a hole, or over RLIMIT_MEMLOCK without CAP_IPC_LOCK), EPERM (RLIMIT_MEMLOCK is 0
@@ -185,6 +194,9 @@ private:
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
         std::size_t new_size, bool keep_old) VM_REQUIRES(m_mmap_lock);
 
+    // fork.cpp: the VMAs and PTEs of this address space into child, shared copy-on-write.
+    VmResult<void> dup_mmap_locked(AddressSpace& child) VM_REQUIRES(m_mmap_lock, child.m_mmap_lock);
+
     // memory.cpp: the fault handlers and PTE teardown. dispatch_fault() is handle_mm_fault()
     // without its tracepoints; it says which kind of fault it took in type.
     FaultResult dispatch_fault(VirtAddr address, FaultAccess access, trace::FaultType& type) noexcept
@@ -192,6 +204,9 @@ private:
     FaultResult do_anonymous_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_zero_page(Vma& vma, VirtAddr address) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_wp_page(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    // Whether the write fault on a write-protected anonymous page may make page writable in
+    // place (it is this PTE's alone); takes it out of the swap cache if so.
+    bool can_reuse_anon_page_locked(PageFrame& page) VM_REQUIRES(m_page_table_lock);
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
     // Whether a page mapped in [start, end) is pinned (pin_user_pages()).

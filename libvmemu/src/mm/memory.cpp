@@ -2,6 +2,7 @@
 // teardown of PTEs. Everything reachable from handle_mm_fault() is async-signal-safe: no heap,
 // no exceptions, no logging; frames come from the buddy allocator, table pages too.
 #include <algorithm>
+#include <cstring>
 #include <vmemu/address_space.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -183,44 +184,84 @@ FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
     return result;
 }
 
+bool AddressSpace::can_reuse_anon_page_locked(PageFrame& page)
+{
+    // wp_can_reuse_anon_folio(): this PTE must be the page's only user, and no swap PTE may
+    // still expect the bytes its slot caches. PG_locked keeps a swap fault elsewhere from
+    // mapping the page meanwhile; when somebody else holds it, the fault copies instead.
+    if (page.mapcount.load(std::memory_order_acquire) != 1 || !page.trylock())
+        return false;
+    bool reuse = page.mapcount.load(std::memory_order_acquire) == 1;
+    if (reuse && page.test(PageFlag::SwapCache)) {
+        SwapState& swap = *m_machine.swap();
+        auto slot = static_cast<std::uint32_t>(page.private_data);
+        // A page kept in the swap cache after a read fault is clean: its slot still holds its
+        // data. Writing it makes the slot stale, so the page leaves the cache first.
+        reuse = (swap.device().slots().map_value(slot) & SwapSlots::kCountMask) == 0
+            && !page.test(PageFlag::Writeback);
+        if (reuse)
+            swap.delete_from_swap_cache(page);
+    }
+    SwapState::clear_and_wake(page, PageFlag::Locked);
+    return reuse;
+}
+
 FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
 {
     FrameArena& arena = m_machine.arena();
+    PageFrame* old = nullptr;
     if (!arena.is_zero_pfn(seen.pfn())) {
-        // The only user of a private page may simply write it (wp_page_reuse()).
         ScopedLock ptl(m_page_table_lock);
         PageTable::Entry* slot = m_page_table.walk(address);
         Pte pte(slot->load(std::memory_order_acquire));
         if (pte != seen)
             return FaultResult::Handled;
-        // A page kept in the swap cache after a read fault is clean: its slot still holds its
-        // data. Writing it makes the slot stale, so the page leaves the cache first.
         PageFrame& page = arena.frame(pte.pfn());
-        if (page.test(PageFlag::SwapCache))
-            m_machine.swap()->delete_from_swap_cache(page);
-        return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+        if (can_reuse_anon_page_locked(page)) {
+            m_machine.stat().inc(VmStatItem::PgReuse);
+            return install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+        }
+        // Shared: the copy's source stays while it is copied, without the lock.
+        page.refcount.fetch_add(1, std::memory_order_acq_rel);
+        old = &page;
     }
-    // The first write to a zero-page mapping: a fresh zeroed frame replaces it.
-    auto fresh = m_machine.page_allocator().alloc_contig(1, neighbour_hint(address, 1), ZeroFill::Yes);
-    if (!fresh)
+    // wp_page_copy(): a fresh frame with the shared page's bytes, or zeroed for the zero page.
+    // Nobody writes the shared page meanwhile: every PTE that maps it is write-protected, and
+    // one becomes writable again only when it is the page's last.
+    auto fresh = m_machine.page_allocator().alloc_contig(1, neighbour_hint(address, 1),
+        old ? ZeroFill::No : ZeroFill::Yes);
+    if (!fresh) {
+        if (old)
+            m_machine.put_page(*old);
         return FaultResult::OutOfMemory;
-    FaultResult result;
+    }
+    if (old)
+        std::memcpy(arena.direct_map(*fresh), arena.direct_map(arena.pfn_of(*old)), kPageSize);
+    FaultResult result = FaultResult::Handled;
+    bool installed = false;
     {
         ScopedLock ptl(m_page_table_lock);
         PageTable::Entry* slot = m_page_table.walk(address);
-        if (Pte(slot->load(std::memory_order_acquire)) != seen) {
-            result = FaultResult::Handled;
-        } else {
+        if (Pte(slot->load(std::memory_order_acquire)) == seen) {
             result = install_locked(vma, address, *fresh, 1, kAnonPteBits | Pte::kWrite | Pte::kDirty);
-            if (result == FaultResult::Handled) {
-                add_new_anon_pages_locked(vma, *fresh, 1, address);
+            installed = result == FaultResult::Handled;
+        }
+        if (installed) {
+            add_new_anon_pages_locked(vma, *fresh, 1, address);
+            m_machine.stat().inc(VmStatItem::NrAnonPages);
+            if (old) {
+                m_machine.stat().inc(VmStatItem::CowFault);
+                m_machine.page_remove_rmap(*old);
+                m_machine.put_page(*old); // the old PTE's reference
+            } else {
                 m_machine.stat().dec(VmStatItem::NrZeroPageMappings);
-                m_machine.stat().inc(VmStatItem::NrAnonPages);
-                return result;
             }
         }
     }
-    m_machine.page_allocator().free_page(*fresh);
+    if (!installed)
+        m_machine.page_allocator().free_page(*fresh);
+    if (old)
+        m_machine.put_page(*old);
     return result;
 }
 

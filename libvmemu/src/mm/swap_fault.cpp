@@ -74,9 +74,10 @@ std::size_t AddressSpace::swap_fault_around_locked(Vma& vma, VirtAddr address, P
         PageFrame* page = swap.lookup_get(next.swap_entry());
         if (!page)
             break;
+        // Each is locked until it is mapped, as the faulting page is (see do_swap_page()).
         bool ready = m_machine.arena().pfn_of(*page) == pfn + i && page->mapcount.load(std::memory_order_acquire) == 0
-            && !page->test(PageFlag::Locked) && !page->test(PageFlag::Writeback) && !page->test(PageFlag::Error)
-            && !page->test(PageFlag::Dirty);
+            && !page->test(PageFlag::Writeback) && !page->test(PageFlag::Error) && !page->test(PageFlag::Dirty)
+            && page->trylock();
         if (!ready) {
             m_machine.put_page(*page);
             break;
@@ -101,12 +102,13 @@ void AddressSpace::map_swap_page_locked(Vma& vma, PageFrame& page, VirtAddr addr
     page.mapping = vma.anon_vma();
     page.index = vma.linear_index(address);
     m_machine.page_add_anon_rmap(page);
-    page.clear(PageFlag::Dirty);
     // The PTE no longer refers to the slot. Unless the page stays as a clean copy, it leaves
     // the cache too, and the slot is free for others.
     swap.device().slots().drop_reference(entry.offset());
-    if (!keep_cached)
+    if (!keep_cached) {
+        page.clear(PageFlag::Dirty); // its bytes live in the dirty PTE's page now
         swap.delete_from_swap_cache(page);
+    }
     if ((vma.flags() & VmFlags::Locked) && m_machine.lruvec().mlock_page(page)) {
         m_machine.stat().inc(VmStatItem::NrMlock);
         m_machine.stat().inc(VmStatItem::UnevictablePgsMlocked);
@@ -163,8 +165,29 @@ retry:
 
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
+    // PG_locked while the page is mapped: a write fault elsewhere decides whether it may keep a
+    // shared page to itself (can_reuse_anon_page_locked()) only while nobody maps it anew.
+    // Whoever holds it is quick; the access retries.
+    if (!page->trylock()) {
+        m_machine.put_page(*page);
+        return FaultResult::Handled;
+    }
+    struct Unlock {
+        PageFrame* page;
+        void now()
+        {
+            SwapState::clear_and_wake(*page, PageFlag::Locked);
+            page = nullptr;
+        }
+        ~Unlock()
+        {
+            if (page)
+                now();
+        }
+    } unlock { page };
     if (Pte(slot->load(std::memory_order_acquire)) != seen || !page->test(PageFlag::SwapCache)
         || page->private_data != entry.offset()) {
+        unlock.now();
         // If the PTE went (munmap), the cached copy may be all that is left of the slot.
         if (!(swap.device().slots().map_value(entry.offset()) == SwapSlots::kHasCache
                 && swap.try_free_cached_page(*page)))
@@ -179,11 +202,19 @@ retry:
     // learn of the first write.)
     bool keep_cached_on_read = !(vma.flags() & VmFlags::Locked) && slots.nr_free() > slots.total_slots() / 2
         && !m_mmu.userfault();
-    bool keep_cached = keep_cached_on_read && access != FaultAccess::Write && !page->test(PageFlag::Dirty);
+    // A slot that other swap PTEs still refer to (pages shared since a fork) keeps its page in
+    // the cache, write-protected, so that they find the same page, and so that a page whose
+    // bytes never reached the slot (PG_dirty) is not lost to them.
+    bool shared_slot = (slots.map_value(entry.offset()) & SwapSlots::kCountMask) > 1;
+    bool keep_cached = shared_slot
+        || (keep_cached_on_read && access != FaultAccess::Write && !page->test(PageFlag::Dirty));
+    // Writable only for its one user: a page another address space maps already (both got it
+    // from the same slot) stays write-protected, and the first write copies it.
+    bool exclusive = !shared_slot && page->mapcount.load(std::memory_order_acquire) == 0;
     std::uint64_t bits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
     if (!keep_cached) {
         bits |= Pte::kDirty;
-        if (vma.flags() & VmFlags::Write)
+        if ((vma.flags() & VmFlags::Write) && exclusive)
             bits |= Pte::kWrite;
     }
     // Neighbours read ahead map along when they would get the same protection.
@@ -195,14 +226,17 @@ retry:
     FaultResult result = install_locked(vma, address, pfn, 1 + nr_around, bits);
     if (result != FaultResult::Handled) {
         m_machine.put_page(*page);
-        for (std::size_t i = 0; i < nr_around; ++i)
+        for (std::size_t i = 0; i < nr_around; ++i) {
+            SwapState::clear_and_wake(*around[i], PageFlag::Locked);
             m_machine.put_page(*around[i]);
+        }
         return result;
     }
     map_swap_page_locked(vma, *page, address, seen, keep_cached);
     for (std::size_t i = 0; i < nr_around; ++i) {
         VirtAddr next = address.page_offset(static_cast<std::int64_t>(i + 1));
         map_swap_page_locked(vma, *around[i], next, seen_around[i], keep_cached);
+        SwapState::clear_and_wake(*around[i], PageFlag::Locked);
     }
     if (nr_around) {
         m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(nr_around));

@@ -223,7 +223,9 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     std::size_t readied = 0;
     for (std::size_t i = 0; i < swapping; ++i) {
         if (to_swap[i]->test(PageFlag::SwapCache)) {
-            clean[readied] = true;
+            // PG_dirty in the cache: the page's bytes never reached its slot (a failed write);
+            // it is written again, to the slot it has.
+            clean[readied] = !to_swap[i]->test(PageFlag::Dirty);
             ready[readied++] = to_swap[i];
         } else {
             need_slot[needing++] = to_swap[i];
@@ -272,8 +274,9 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
             free_or_keep(page);
             continue;
         }
-        // try_to_unmap() dropped the mapping's reference; the cache's and the isolation's
+        // try_to_unmap() dropped the mappings' references; the cache's and the isolation's
         // remain until the write completes.
+        page.clear(PageFlag::Dirty);
         m_machine.stat().inc(VmStatItem::NrWriteback);
         Pfn pfn = m_machine.arena().pfn_of(page);
         writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),

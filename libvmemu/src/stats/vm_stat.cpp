@@ -19,6 +19,8 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::PgFaultAround: return "pgfault_around";
     case VmStatItem::PgFaultSpurious: return "pgfault_spurious";
     case VmStatItem::PgFaultMapLimit: return "pgfault_map_limit";
+    case VmStatItem::PgReuse: return "pgreuse";
+    case VmStatItem::CowFault: return "cow_fault";
     case VmStatItem::KernelMappingEvict: return "kernel_mapping_evict";
     case VmStatItem::PswpIn: return "pswpin";
     case VmStatItem::PswpOut: return "pswpout";

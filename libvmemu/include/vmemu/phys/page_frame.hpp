@@ -70,6 +70,13 @@ struct PageFrame {
     bool test(PageFlag flag) const { return flags.load(std::memory_order_acquire) & static_cast<std::uint32_t>(flag); }
     void set(PageFlag flag) { flags.fetch_or(static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
     void clear(PageFlag flag) { flags.fetch_and(~static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
+    // folio_trylock(): takes PG_locked if nobody holds it (a read in flight holds it too).
+    // The fault path only ever tries it, never waits for it while holding a lock.
+    bool trylock()
+    {
+        auto bit = static_cast<std::uint32_t>(PageFlag::Locked);
+        return !(flags.fetch_or(bit, std::memory_order_acquire) & bit);
+    }
 };
 static_assert(sizeof(PageFrame) <= 64, "a PageFrame must fit one cache line, as struct page does");
 

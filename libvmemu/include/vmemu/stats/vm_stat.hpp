@@ -22,6 +22,8 @@ enum class VmStatItem : unsigned {
     PgFaultAround,
     PgFaultSpurious,
     PgFaultMapLimit,
+    PgReuse,
+    CowFault,
     KernelMappingEvict,
     PswpIn,
     PswpOut,
