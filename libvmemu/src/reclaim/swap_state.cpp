@@ -91,13 +91,16 @@ std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)
 
 bool SwapState::delete_from_swap_cache(PageFrame& page)
 {
-    // Whoever clears PG_swapcache takes the page out; a racing second caller finds it gone.
-    auto bit = static_cast<std::uint32_t>(PageFlag::SwapCache);
-    if (!(page.flags.fetch_and(~bit, std::memory_order_acq_rel) & bit))
+    // Whoever erases the cache's entry takes the page out; a racing second caller finds it
+    // gone. private_data goes before PG_swapcache: once the flag is clear, reclaim may give
+    // the page a new slot at once (add_to_swap()), and nothing may overwrite it then.
+    if (!page.test(PageFlag::SwapCache))
         return false;
     auto slot = static_cast<std::uint32_t>(page.private_data);
-    VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
+    if (slot == 0 || !m_cache->erase(slot, m_machine.arena().pfn_of(page).get()))
+        return false;
     page.private_data = 0;
+    page.clear(PageFlag::SwapCache);
     m_device->slots().drop_cache(slot);
     VM_ASSERT(page.refcount.fetch_sub(1, std::memory_order_acq_rel) > 1);
     return true;
@@ -121,8 +124,8 @@ bool SwapState::try_free_cached_page(PageFrame& page)
     // Nobody can find the page any more: lookups fail on a zero count.
     auto slot = static_cast<std::uint32_t>(page.private_data);
     VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
-    page.clear(PageFlag::SwapCache);
     page.private_data = 0;
+    page.clear(PageFlag::SwapCache);
     m_device->slots().drop_cache(slot);
     m_machine.release_page(page);
     return true;

@@ -258,7 +258,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
                 if (swap->device().slots().map_value(static_cast<std::uint32_t>(page.private_data))
                     == SwapSlots::kHasCache)
                     swap->delete_from_swap_cache(page);
-                else
+                else if (page.test(PageFlag::SwapCache))
                     page.set(PageFlag::Dirty);
             }
             // A clean copy whose mapping went away meanwhile goes now, slot and all.
