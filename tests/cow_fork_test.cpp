@@ -3,6 +3,7 @@
 // byte for byte against a shadow copy of every address space.
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 #include <vmemu/reclaim/kswapd.hpp>
 #include "test_support.hpp"
@@ -99,6 +100,45 @@ TEST(CowFork, ChildSharesPagesUntilEitherSideWrites)
     EXPECT_EQ(machine->free_frames(), free_after_exit);
     EXPECT_EQ(stat_of(*machine, VmStatItem::NrAnonPages), anon_before);
     parent->verify_invariants();
+}
+
+// The value, in kB, of field in an smaps text with one VMA.
+long smaps_kb(const std::string& smaps, const std::string& field)
+{
+    auto at = smaps.find("\n" + field + ":");
+    return at == std::string::npos ? -1 : std::stol(smaps.substr(at + field.size() + 2));
+}
+
+TEST(CowFork, SmapsTellsSharedFromPrivateAndSplitsPssAndSwap)
+{
+    auto machine = make_swapping_machine(1024, 8 * test::kMiB, false);
+    auto parent = make_space(*machine);
+    constexpr std::size_t kPages = 64;
+    VirtAddr base = map_filled(*parent, kPages);
+    auto child = std::move(*parent->fork());
+    std::string text = parent->smaps();
+    EXPECT_EQ(smaps_kb(text, "Rss"), 256);
+    EXPECT_EQ(smaps_kb(text, "Shared_Dirty"), 256) << text;
+    EXPECT_EQ(smaps_kb(text, "Private_Dirty"), 0);
+    EXPECT_EQ(smaps_kb(text, "Pss"), 128);
+    // The child copies 16 pages: those are private on both sides now.
+    for (std::size_t i = 0; i < 16; ++i)
+        fill(in(*child, *parent, base.offset(i * kPageSize)), 77);
+    for (const std::string& side : { parent->smaps(), child->smaps() }) {
+        EXPECT_EQ(smaps_kb(side, "Shared_Dirty"), 192) << side;
+        EXPECT_EQ(smaps_kb(side, "Private_Dirty"), 64);
+        EXPECT_EQ(smaps_kb(side, "Pss"), 64 + 96);
+        EXPECT_EQ(smaps_kb(side, "Swap"), 0);
+    }
+    // Swapped out, the shared pages count in Swap on both sides and half in SwapPss.
+    machine->reclaim(machine->frame_count());
+    machine->wait_for_swap_io();
+    for (const std::string& side : { parent->smaps(), child->smaps() }) {
+        long swap = smaps_kb(side, "Swap");
+        EXPECT_GT(swap, 0) << side;
+        EXPECT_EQ(smaps_kb(side, "Rss") + swap, 256);
+        EXPECT_LT(smaps_kb(side, "SwapPss"), swap);
+    }
 }
 
 TEST(CowFork, ZeroPageIsACopyOnWriteSource)

@@ -1,6 +1,7 @@
 // AddressSpace::maps() and smaps(), in the formats of /proc/PID/maps and /proc/PID/smaps
 // (fs/proc/task_mmu.c).
 #include "text_format.hpp"
+#include <algorithm>
 #include <vmemu/address_space.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
@@ -58,33 +59,59 @@ std::string AddressSpace::smaps() const
     SharedLock guard(m_mmap_lock);
     const FrameArena& arena = m_machine.arena();
     std::string out;
+    const SwapSlots* slots = m_machine.swap() ? &m_machine.swap()->device().slots() : nullptr;
     for (const Vma& vma : m_vmas) {
-        // smaps_pte_entry(): the zero page is not a "normal" page and is not counted.
+        // smaps_pte_entry() and smaps_account(): the zero page is not a "normal" page and is not
+        // counted; a page mapped more than once (since a fork) is shared, and each mapping's
+        // proportional share (Pss) is its size over the mapcount, in 1/4096ths of a byte as
+        // Linux's PSS_SHIFT keeps it.
+        constexpr unsigned kPssShift = 12;
         unsigned long resident = 0;
-        unsigned long dirty = 0;
         unsigned long referenced = 0;
-        unsigned long shared = 0;
+        unsigned long shared_clean = 0;
+        unsigned long shared_dirty = 0;
+        unsigned long private_clean = 0;
+        unsigned long private_dirty = 0;
+        unsigned long swapped = 0;
+        std::uint64_t pss = 0;
+        std::uint64_t pss_dirty = 0;
+        std::uint64_t swap_pss = 0;
         m_page_table.for_each_slot(vma.start(), vma.end(), [&](VirtAddr, PageTable::Entry& slot) {
             Pte pte(slot.load(std::memory_order_relaxed));
+            if (pte.is_swap()) {
+                ++swapped;
+                unsigned count = slots ? slots->map_value(pte.swap_entry().offset()) & SwapSlots::kCountMask : 1;
+                swap_pss += (std::uint64_t { kPageSize } << kPssShift) / std::max(count, 1u);
+                return;
+            }
             if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
                 return;
             ++resident;
-            dirty += pte.dirty();
             referenced += pte.accessed();
-            shared += arena.frame(pte.pfn()).mapcount.load(std::memory_order_relaxed) > 1;
+            const PageFrame& page = arena.frame(pte.pfn());
+            bool dirty = pte.dirty() || page.test(PageFlag::Dirty);
+            auto mapcount = static_cast<unsigned>(std::max(page.mapcount.load(std::memory_order_relaxed), 1));
+            std::uint64_t share = (std::uint64_t { kPageSize } << kPssShift) / mapcount;
+            pss += share;
+            pss_dirty += dirty ? share : 0;
+            if (mapcount > 1)
+                (dirty ? shared_dirty : shared_clean) += 1;
+            else
+                (dirty ? private_dirty : private_clean) += 1;
         });
         unsigned long kb = kPageSize / 1024;
+        auto pss_kb = [](std::uint64_t value) { return static_cast<unsigned long>(value >> (kPssShift + 10)); };
         append_header(out, vma);
         append_kb(out, "Size:", vma.size() / 1024);
         append_kb(out, "KernelPageSize:", kb);
         append_kb(out, "MMUPageSize:", kb);
         append_kb(out, "Rss:", resident * kb);
-        append_kb(out, "Pss:", resident * kb);
-        append_kb(out, "Pss_Dirty:", dirty * kb);
-        append_kb(out, "Shared_Clean:", 0);
-        append_kb(out, "Shared_Dirty:", shared * kb);
-        append_kb(out, "Private_Clean:", (resident - dirty) * kb);
-        append_kb(out, "Private_Dirty:", (dirty - shared) * kb);
+        append_kb(out, "Pss:", pss_kb(pss));
+        append_kb(out, "Pss_Dirty:", pss_kb(pss_dirty));
+        append_kb(out, "Shared_Clean:", shared_clean * kb);
+        append_kb(out, "Shared_Dirty:", shared_dirty * kb);
+        append_kb(out, "Private_Clean:", private_clean * kb);
+        append_kb(out, "Private_Dirty:", private_dirty * kb);
         append_kb(out, "Referenced:", referenced * kb);
         append_kb(out, "Anonymous:", resident * kb);
         append_kb(out, "KSM:", 0);
@@ -94,8 +121,8 @@ std::string AddressSpace::smaps() const
         append_kb(out, "FilePmdMapped:", 0);
         append_kb(out, "Shared_Hugetlb:", 0);
         append_kb(out, "Private_Hugetlb:", 0);
-        append_kb(out, "Swap:", 0);
-        append_kb(out, "SwapPss:", 0);
+        append_kb(out, "Swap:", swapped * kb);
+        append_kb(out, "SwapPss:", pss_kb(swap_pss));
         append_kb(out, "Locked:", (vma.flags() & VmFlags::Locked) ? resident * kb : 0);
         append_format(out, "%-16s%8d\n", "THPeligible:", 0);
         append_vm_flags(out, vma.flags());
