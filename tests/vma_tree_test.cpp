@@ -95,7 +95,7 @@ TEST(VmaTree, AnonVmasFollowMmapSplitMergeAndErase)
         SharedLock guard(low->anon_vma()->lock());
         EXPECT_EQ(low->anon_vma()->vma_count(), 2u);
         std::vector<std::uint64_t> found;
-        low->anon_vma()->for_each_mapping(17, [&](AddressSpace&, std::uint64_t vpn) { found.push_back(vpn); });
+        low->anon_vma()->for_each_mapping(17, [&](AddressSpace*, std::uint64_t vpn) { found.push_back(vpn); });
         EXPECT_EQ(found, std::vector<std::uint64_t> { 17 });
     }
     tree.erase(*upper);

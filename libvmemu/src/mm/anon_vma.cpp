@@ -49,9 +49,11 @@ std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t cap
     std::uint64_t index = page.index;
     std::size_t count = 0;
     SharedLock guard(anon_vma->lock());
-    anon_vma->for_each_mapping(index, [&](AddressSpace& space, std::uint64_t vpn) {
+    anon_vma->for_each_mapping(index, [&](AddressSpace* space, std::uint64_t vpn) {
+        if (!space)
+            return;
         if (count < capacity)
-            out[count] = RmapTarget { &space, vpn };
+            out[count] = RmapTarget { space, vpn };
         ++count;
     });
     return count;

@@ -43,13 +43,13 @@ public:
     std::size_t vma_count() const VM_REQUIRES_SHARED(m_lock) { return m_vmas.size(); }
 
     // rmap_walk_anon() for one page index: visit(space, vpn) for every VMA on the list whose
-    // pgoff range holds index.
+    // pgoff range holds index (space is the VMA's address space, null for a VMA tree of its own).
     template <typename Visit>
     void for_each_mapping(std::uint64_t index, Visit&& visit) const VM_REQUIRES_SHARED(m_lock)
     {
         for (const Vma& vma : m_vmas) {
             if (index >= vma.pgoff() && index - vma.pgoff() < vma.pages())
-                visit(*vma.mm(), vma.start().vpn() + (index - vma.pgoff()));
+                visit(vma.mm(), vma.start().vpn() + (index - vma.pgoff()));
         }
     }
 
