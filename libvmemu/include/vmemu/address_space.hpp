@@ -227,7 +227,8 @@ private:
     // the caller's reference, the slot loses the PTE's count.
     void map_swap_page_locked(Vma& vma, PageFrame& page, VirtAddr address, Pte seen, bool keep_cached)
         VM_REQUIRES(m_page_table_lock) VM_REQUIRES_SHARED(m_mmap_lock);
-    // Gives new anonymous frames their owner and puts them on the LRU.
+    // folio_add_new_anon_rmap(): gives new anonymous frames their one mapping (counted in
+    // AnonPages) and puts them on the LRU.
     void add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)
         VM_REQUIRES(m_page_table_lock);
     // madvise.cpp: MADV_WILLNEED (swap-in ahead), MADV_COLD and MADV_PAGEOUT on [start, end).

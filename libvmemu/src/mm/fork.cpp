@@ -97,7 +97,6 @@ VmResult<void> AddressSpace::dup_mmap_locked(AddressSpace& child)
                     | ((child_vma->flags() & VmFlags::Write) ? Pte::kWrite : 0);
                 child_slot->store(Pte::make(*copy, bits).raw(), std::memory_order_release);
                 child.add_new_anon_pages_locked(*child_vma, *copy, 1, to);
-                m_machine.stat().inc(VmStatItem::NrAnonPages);
                 return;
             }
             // Both sides write-protected; the child's PTE is old and out of its hardware view.

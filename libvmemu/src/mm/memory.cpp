@@ -139,7 +139,6 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     if (installed < count)
         allocator.free_contig(*first + installed, count - installed);
     if (installed > 0) {
-        m_machine.stat().add(VmStatItem::NrAnonPages, static_cast<std::int64_t>(installed));
         m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(installed - 1));
         vma.record_fault(address.vpn() + installed, static_cast<std::uint32_t>(window));
     }
@@ -164,6 +163,7 @@ void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::siz
         }
         m_machine.lruvec().add(frame);
     }
+    m_machine.stat().add(VmStatItem::NrAnonPages, static_cast<std::int64_t>(count));
 }
 
 FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
@@ -248,7 +248,6 @@ FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
         }
         if (installed) {
             add_new_anon_pages_locked(vma, *fresh, 1, address);
-            m_machine.stat().inc(VmStatItem::NrAnonPages);
             if (old) {
                 m_machine.stat().inc(VmStatItem::CowFault);
                 m_machine.page_remove_rmap(*old);

@@ -172,22 +172,9 @@ retry:
         m_machine.put_page(*page);
         return FaultResult::Handled;
     }
-    struct Unlock {
-        PageFrame* page;
-        void now()
-        {
-            SwapState::clear_and_wake(*page, PageFlag::Locked);
-            page = nullptr;
-        }
-        ~Unlock()
-        {
-            if (page)
-                now();
-        }
-    } unlock { page };
     if (Pte(slot->load(std::memory_order_acquire)) != seen || !page->test(PageFlag::SwapCache)
         || page->private_data != entry.offset()) {
-        unlock.now();
+        SwapState::clear_and_wake(*page, PageFlag::Locked);
         // If the PTE went (munmap), the cached copy may be all that is left of the slot.
         if (!(swap.device().slots().map_value(entry.offset()) == SwapSlots::kHasCache
                 && swap.try_free_cached_page(*page)))
@@ -225,6 +212,7 @@ retry:
         : 0;
     FaultResult result = install_locked(vma, address, pfn, 1 + nr_around, bits);
     if (result != FaultResult::Handled) {
+        SwapState::clear_and_wake(*page, PageFlag::Locked);
         m_machine.put_page(*page);
         for (std::size_t i = 0; i < nr_around; ++i) {
             SwapState::clear_and_wake(*around[i], PageFlag::Locked);
@@ -233,6 +221,7 @@ retry:
         return result;
     }
     map_swap_page_locked(vma, *page, address, seen, keep_cached);
+    SwapState::clear_and_wake(*page, PageFlag::Locked);
     for (std::size_t i = 0; i < nr_around; ++i) {
         VirtAddr next = address.page_offset(static_cast<std::int64_t>(i + 1));
         map_swap_page_locked(vma, *around[i], next, seen_around[i], keep_cached);
