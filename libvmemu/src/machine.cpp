@@ -118,8 +118,6 @@ void Machine::register_space(AddressSpace& space)
 
 void Machine::unregister_space(AddressSpace& space)
 {
-    if (m_userfault)
-        m_userfault->detach(space);
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_spaces_lock);
     for (AddressSpace*& slot : m_spaces) {

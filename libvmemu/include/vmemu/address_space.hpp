@@ -2,7 +2,9 @@
 // Lock order, for all of vmemu (a thread may only take a lock lower in this list than the
 // ones it holds):
 //   1. AddressSpace::m_mmap_lock      (RwSemaphore; shared for faults, exclusive for changes)
-//   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks)
+//   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks, and it keeps
+//                                       every space such a walk finds alive: a space leaves
+//                                       its anon_vmas first, then unregisters under it)
 //   3. AnonVma::lock()                 (RwSemaphore; shared for walks, exclusive for VMA changes)
 //   4. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view; a fork holds
 //                                       the parent's, then the child's)

@@ -22,7 +22,8 @@ AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageT
 AddressSpace::~AddressSpace()
 {
     SignalFaultSource::instance().detach(*this);
-    m_machine.unregister_space(*this); // reclaim can no longer reach it through its pages
+    if (UserfaultFaultSource* userfault = m_machine.userfault())
+        userfault->detach(*this);
     {
         os::ScopedAsyncSignalBlock signals;
         ScopedLock guard(m_mmap_lock);
@@ -33,6 +34,9 @@ AddressSpace::~AddressSpace()
             m_vmas.erase(*m_vmas.begin());
         }
     }
+    // No anon_vma leads here any more. Unregistering waits, on spaces_lock, for the reverse-map
+    // walks that found this space before its VMAs left their anon_vmas.
+    m_machine.unregister_space(*this);
     m_mmu.charge_reservation(-1);
     (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
     if (m_mmu.userfault())
