@@ -59,6 +59,8 @@ Machine::~Machine()
 {
     m_userfault.reset();
     m_kswapd.reset();
+    m_writeback.stop_flusher();
+    m_file_io.reset();
     // Completions still use swap(): let them finish while it is set.
     wait_for_swap_io();
     m_swap.reset();
@@ -95,12 +97,18 @@ void Machine::page_add_anon_rmap(PageFrame& page)
         m_stat.inc(VmStatItem::NrAnonPages);
 }
 
+void Machine::page_add_file_rmap(PageFrame& page)
+{
+    if (page.mapcount.fetch_add(1, std::memory_order_acq_rel) == 0)
+        m_stat.inc(VmStatItem::NrMapped);
+}
+
 void Machine::page_remove_rmap(PageFrame& page)
 {
     std::int32_t left = page.mapcount.fetch_sub(1, std::memory_order_acq_rel) - 1;
     VM_ASSERT(left >= 0);
     if (left == 0)
-        m_stat.dec(VmStatItem::NrAnonPages);
+        m_stat.dec(page.test(PageFlag::SwapBacked) ? VmStatItem::NrAnonPages : VmStatItem::NrMapped);
 }
 
 void Machine::register_space(AddressSpace& space)

@@ -5,10 +5,12 @@
 //   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks, and it keeps
 //                                       every space such a walk finds alive: a space leaves
 //                                       its anon_vmas first, then unregisters under it)
-//   3. AnonVma::lock()                 (RwSemaphore; shared for walks, exclusive for VMA changes)
-//   4. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view; a fork holds
+//   3. Inode::i_mmap_lock()            (RwSemaphore; shared for walks of a file's mappings,
+//                                       exclusive for VMA changes)
+//   4. AnonVma::lock()                 (RwSemaphore; shared for walks, exclusive for VMA changes)
+//   5. AddressSpace::m_page_table_lock (Mutex; PTE values and the hardware view; a fork holds
 //                                       the parent's, then the child's)
-//   5. BuddyAllocator::m_lock          (Spinlock, the zone lock)
+//   6. BuddyAllocator::m_lock          (Spinlock, the zone lock)
 // None of them is ever held while vmemu touches emulated memory: it reaches frames through
 // the direct map only, so no fault can arrive while a vmemu lock is held.
 #include <array>
@@ -67,6 +69,12 @@ public:
     // locked memory. EINVAL (misaligned, overflowing, unknown advice), ENOMEM
     // (a hole in the range: the mapped parts still take the advice, as in Linux).
     VmResult<void> madvise(VirtAddr address, std::size_t length, int advice) VM_EXCLUDES(m_mmap_lock);
+    // msync(2): MS_SYNC writes the dirty pages of the shared file mappings in the range back
+    // and waits for them, then reports a writeback error of those files that this mapping has
+    // not seen yet (EIO, ENOSPC...); MS_ASYNC starts the writeback; MS_INVALIDATE is accepted.
+    // EINVAL (misaligned, unknown flags, MS_SYNC with MS_ASYNC), EBUSY (MS_INVALIDATE on
+    // locked memory), ENOMEM (a hole in the range: the mapped parts are synced, as in Linux).
+    VmResult<void> msync(VirtAddr address, std::size_t length, int flags) VM_EXCLUDES(m_mmap_lock);
     // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as Linux.
     VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
         VirtAddr new_address = VirtAddr()) VM_EXCLUDES(m_mmap_lock);
@@ -154,11 +162,24 @@ public:
     // cache meanwhile (a write), is pinned, or the kernel keeps it mapped.
     UnmapResult try_to_unmap_one(PageFrame& page, std::uint64_t vpn, std::uint64_t shadow)
         VM_EXCLUDES(m_page_table_lock);
+    // The same for a page-cache page: the PTE at vpn, if it maps page, becomes empty (the
+    // next touch finds the page in the cache, or reads it again).
+    UnmapResult try_to_unmap_file_one(PageFrame& page, std::uint64_t vpn) VM_EXCLUDES(m_page_table_lock);
     // Undoes try_to_unmap_one() (after a failed swap write, or when another mapping of the page
     // could not be unmapped): if the PTE at vpn still holds entry, it maps the page again
     // (dirty, write-protected, out of the hardware view). The page stays in the swap cache;
     // the caller takes it out. Returns whether it did.
     bool restore_swap_pte(PageFrame& page, SwapEntry entry, std::uint64_t vpn) VM_EXCLUDES(m_page_table_lock);
+
+    // The file side of the reverse map (Writeback, truncation): the callers hold the Machine's
+    // spaces lock shared and the file's i_mmap lock shared, and none of this space's locks.
+    // page_mkclean_one(): the PTE at vpn, if it maps page, loses its write and dirty bits and
+    // the kernel's writable view. False if it did not map the page writable, or dirty.
+    enum class MkcleanResult : std::uint8_t { Clean, Cleaned, Failed };
+    MkcleanResult page_mkclean_one(PageFrame& page, std::uint64_t vpn) VM_EXCLUDES(m_page_table_lock);
+    // unmap_mapping_range() for [first_vpn, last_vpn] here: every page there leaves its PTE,
+    // private copies included (truncation).
+    void unmap_mapping_range(std::uint64_t first_vpn, std::uint64_t last_vpn) VM_EXCLUDES(m_page_table_lock);
 
     Machine& machine() const { return m_machine; }
 
@@ -216,6 +237,15 @@ private:
     // rmap.cpp: the PTE at vpn, if it maps page.
     PageTable::Entry* pte_mapping_page_locked(const PageFrame& page, std::uint64_t vpn) const
         VM_REQUIRES(m_page_table_lock);
+    // file_fault.cpp: faults in file mappings (the page comes from the page cache).
+    FaultResult do_fault(Vma& vma, VirtAddr address, FaultAccess access) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page) VM_REQUIRES_SHARED(m_mmap_lock);
+    FaultResult wp_page_shared(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    // Maps the cached, uptodate neighbours of address (read-only), up to 16 pages.
+    void filemap_map_pages_locked(Vma& vma, VirtAddr address) VM_REQUIRES(m_page_table_lock)
+        VM_REQUIRES_SHARED(m_mmap_lock);
+    // msync.cpp: the writeback of the shared file pages of [start, end), and the error check.
+    VmResult<void> msync_range_locked(VirtAddr start, VirtAddr end, int flags) VM_REQUIRES_SHARED(m_mmap_lock);
     // swap_fault.cpp
     FaultResult do_swap_page(Vma& vma, VirtAddr address, Pte seen, FaultAccess access)
         VM_REQUIRES_SHARED(m_mmap_lock);
@@ -262,6 +292,9 @@ private:
     // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
     // Fails, changing nothing, only if the kernel refuses to drop the hardware view.
     VmResult<void> zap_page_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    // The same under the page_table_lock alone (the page tables of the range stay, as they
+    // are freed only under it too).
+    VmResult<void> zap_ptes_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
     VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
 

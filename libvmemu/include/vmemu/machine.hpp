@@ -7,6 +7,9 @@
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/fault/mmu.hpp>
 #include <vmemu/fault/userfault_fault_source.hpp>
+#include <vmemu/fs/file_io.hpp>
+#include <vmemu/fs/inode_cache.hpp>
+#include <vmemu/fs/writeback.hpp>
 #include <vmemu/phys/frame_arena.hpp>
 #include <optional>
 #include <vmemu/phys/page_allocator.hpp>
@@ -104,6 +107,18 @@ public:
     // nullptr with the SIGSEGV fault source.
     UserfaultFaultSource* userfault() { return m_userfault.get(); }
 
+    // Files (fs/): the inodes of mapped files, their I/O and their writeback. The I/O and the
+    // flusher start with the first file mapping (enable_files()).
+    InodeCache& inodes() { return m_inodes; }
+    Writeback& writeback() { return m_writeback; }
+    FileIo& file_io() { return *m_file_io; }
+    VmResult<void> enable_files() VM_EXCLUDES(m_files_lock);
+    // ftruncate(2) of a file, with what Linux's truncate does to its mappings
+    // (truncate_pagecache()): the pages past the new end leave every mapping and the cache,
+    // the tail of a partial last page is zeroed, and a later touch past the end is SIGBUS.
+    // The errors of ftruncate(2).
+    VmResult<void> truncate(int fd, off_t length);
+
     // put_page(): drops a reference; the last one takes the page off its LRU list and frees it.
     void put_page(PageFrame& page);
     // Frees a page whose references are all gone.
@@ -117,7 +132,9 @@ public:
     // page_add_anon_rmap() and page_remove_rmap(): one PTE more or one fewer maps page (an
     // anonymous page; the caller holds that PTE's page_table_lock). AnonPages counts the pages
     // mapped at least once, as Linux's NR_ANON_MAPPED.
+    // page_add_file_rmap() is the same for a page-cache page (Mapped counts those).
     void page_add_anon_rmap(PageFrame& page);
+    void page_add_file_rmap(PageFrame& page);
     void page_remove_rmap(PageFrame& page);
 
     // Pages committed by mappings that reserve memory (all but MAP_NORESERVE), for the
@@ -170,6 +187,10 @@ private:
     Vmscan m_vmscan;
     std::unique_ptr<SwapState> m_swap;
     AnonVmaCache m_anon_vmas;
+    InodeCache m_inodes { *this };
+    Writeback m_writeback { *this };
+    Mutex m_files_lock;
+    std::unique_ptr<FileIo> m_file_io;
     std::atomic<std::int64_t> m_committed { 0 };
     mutable RwSemaphore m_spaces_lock;
     std::array<AddressSpace*, 64> m_spaces VM_GUARDED_BY(m_spaces_lock) {};

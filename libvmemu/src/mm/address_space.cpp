@@ -12,7 +12,7 @@ AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageT
     : m_machine(machine)
     , m_reservation_start(start)
     , m_reservation_end(end)
-    , m_vmas(this, machine.anon_vmas(), machine.config().max_vmas)
+    , m_vmas(this, machine.anon_vmas(), machine.config().max_vmas, &machine.inodes())
     , m_page_table(std::move(page_table))
     , m_mmu(machine.arena(), machine.kernel_map_budget(), machine.stat())
 {

@@ -41,22 +41,4 @@ std::size_t AnonVmaCache::in_use() const
     return m_all.size() - m_free.size();
 }
 
-std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t capacity)
-{
-    auto* anon_vma = static_cast<AnonVma*>(page.mapping);
-    if (!anon_vma)
-        return 0;
-    std::uint64_t index = page.index;
-    std::size_t count = 0;
-    SharedLock guard(anon_vma->lock());
-    anon_vma->for_each_mapping(index, [&](AddressSpace* space, std::uint64_t vpn) {
-        if (!space)
-            return;
-        if (count < capacity)
-            out[count] = RmapTarget { space, vpn };
-        ++count;
-    });
-    return count;
-}
-
 } // namespace vmemu

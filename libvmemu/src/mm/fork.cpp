@@ -34,11 +34,17 @@ VmResult<void> AddressSpace::dup_mmap_locked(AddressSpace& child)
         std::uint32_t flags = vma.flags() & ~VmFlags::Locked;
         if (!child.charge(flags, vma.pages()))
             return vm_fail(ENOMEM, "fork: the commit limit (frames plus swap) would be exceeded");
-        auto inserted = child.m_vmas.insert(in_child(vma.start()), in_child(vma.end()), flags, vma.pgoff(), vma.anon_vma());
+        if (vma.file())
+            m_machine.inodes().grab(*vma.file());
+        auto inserted = child.m_vmas.insert(in_child(vma.start()), in_child(vma.end()), flags, vma.pgoff(),
+            vma.anon_vma(), vma.file());
         if (!inserted) {
+            if (vma.file())
+                m_machine.inodes().put(*vma.file());
             child.uncharge(flags, vma.pages());
             return std::unexpected(inserted.error());
         }
+        (*inserted)->wb_err_since() = vma.wb_err_since();
         for (VirtAddr address = m_page_table.next_table_or(vma.start(), vma.end()); address < vma.end();) {
             if (!child.m_page_table.walk_alloc(in_child(address)))
                 return vm_fail(ENOMEM, "fork: no frame for a page table");
@@ -83,6 +89,10 @@ VmResult<void> AddressSpace::dup_mmap_locked(AddressSpace& child)
                 return;
             }
             PageFrame& page = arena.frame(pte.pfn());
+            // A page-cache page is not copied: the child's first touch finds it in the cache
+            // (copy_page_range() skips what a fault can bring back).
+            if (!page.test(PageFlag::SwapBacked))
+                return;
             if (page.pincount.load(std::memory_order_acquire) != 0) {
                 // A pinned page may be written by a system call at any moment, unseen: the
                 // child gets its own copy now (page_needs_cow_for_dma()).

@@ -53,6 +53,10 @@ FaultResult AddressSpace::dispatch_fault(VirtAddr address, FaultAccess access, t
     if (!slot)
         return FaultResult::OutOfMemory;
     Pte pte(slot->load(std::memory_order_acquire));
+    if (pte.none() && vma->file()) {
+        type = trace::FaultType::Minor; // Major when it waits for a read (trace::note_major_fault())
+        return do_fault(*vma, page, access);
+    }
     if (pte.none()) {
         type = access == FaultAccess::Write ? trace::FaultType::Anonymous : trace::FaultType::ZeroPage;
         return access == FaultAccess::Write ? do_anonymous_page(*vma, page) : do_zero_page(*vma, page);
@@ -63,6 +67,9 @@ FaultResult AddressSpace::dispatch_fault(VirtAddr address, FaultAccess access, t
     }
     if (access == FaultAccess::Write && !pte.writable()) {
         type = trace::FaultType::Cow;
+        // A shared file page is written in place: the write only dirties it.
+        if (vma->is_shared_file())
+            return wp_page_shared(*vma, page, pte);
         return do_wp_page(*vma, page, pte);
     }
     type = trace::FaultType::Hinting;
@@ -189,7 +196,8 @@ bool AddressSpace::can_reuse_anon_page_locked(PageFrame& page)
     // wp_can_reuse_anon_folio(): this PTE must be the page's only user, and no swap PTE may
     // still expect the bytes its slot caches. PG_locked keeps a swap fault elsewhere from
     // mapping the page meanwhile; when somebody else holds it, the fault copies instead.
-    if (page.mapcount.load(std::memory_order_acquire) != 1 || !page.trylock())
+    // A page-cache page is never reused: a private mapping's write copies it.
+    if (!page.test(PageFlag::SwapBacked) || page.mapcount.load(std::memory_order_acquire) != 1 || !page.trylock())
         return false;
     bool reuse = page.mapcount.load(std::memory_order_acquire) == 1;
     if (reuse && page.test(PageFlag::SwapCache)) {
@@ -305,6 +313,11 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
 VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
 {
     ScopedLock ptl(m_page_table_lock);
+    return zap_ptes_locked(start, end);
+}
+
+VmResult<void> AddressSpace::zap_ptes_locked(VirtAddr start, VirtAddr end)
+{
     VM_TRY(unmap_hardware_range_locked(start, end));
     FrameArena& arena = m_machine.arena();
     std::int64_t zero_pages = 0;

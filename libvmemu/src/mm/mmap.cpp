@@ -1,8 +1,11 @@
 // mmap(2) and munmap(2) on an AddressSpace (mm/mmap.c): argument checks with Linux's errno
 // values, the top-down unmapped-area search, VMA split/merge and teardown.
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/mm/mm_flags.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -14,11 +17,10 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
     // The checks in the order Linux makes them: the syscall entry, ksys_mmap_pgoff(), do_mmap().
     if (offset & ~static_cast<off_t>(kPageMask))
         return vm_fail(EINVAL, "mmap: offset is not page-aligned");
-    if (!(flags & MAP_ANONYMOUS)) {
-        if (fd < 0)
-            return vm_fail(EBADF, "mmap: no MAP_ANONYMOUS and no file descriptor");
-        return vm_fail(ENODEV, "mmap: file mappings are not supported");
-    }
+    bool anonymous = flags & MAP_ANONYMOUS;
+    int fd_flags = 0;
+    if (!anonymous && (fd < 0 || (fd_flags = ::fcntl(fd, F_GETFL)) < 0))
+        return vm_fail(EBADF, "mmap: no MAP_ANONYMOUS and no open file descriptor");
     if (length == 0)
         return vm_fail(EINVAL, "mmap: length is zero");
     std::uintptr_t size = page_round_up(length);
@@ -33,8 +35,37 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         return vm_fail(type == MAP_SHARED_VALIDATE ? EOPNOTSUPP : EINVAL, "mmap: unknown flags");
     if (prot & ~kKnownProt)
         return vm_fail(EINVAL, "mmap: unknown protection bits");
-    if (type != MAP_PRIVATE)
+    if (anonymous && type != MAP_PRIVATE)
         return vm_fail(EOPNOTSUPP, "mmap: shared anonymous mappings are not supported");
+    Inode* file = nullptr;
+    if (!anonymous) {
+        // do_mmap()'s checks of the file, then the Inode with its reference (iget()).
+        struct stat st;
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+            return vm_fail(ENODEV, "mmap: only regular files can be mapped");
+        int access = fd_flags & O_ACCMODE;
+        if (access == O_WRONLY)
+            return vm_fail(EACCES, "mmap: the file is open for writing only");
+        bool shared = type != MAP_PRIVATE;
+        if (shared && (prot & PROT_WRITE) && access != O_RDWR)
+            return vm_fail(EACCES, "mmap: MAP_SHARED with PROT_WRITE on a file not open for writing");
+        if (offset < 0 || static_cast<std::uint64_t>(offset >> kPageShift) + (size >> kPageShift) > PageCache::kMaxIndex + 1)
+            return vm_fail(EOVERFLOW, "mmap: offset and length pass the largest file vmemu maps (256 TiB)");
+        if (m_mmu.userfault())
+            return vm_fail(EOPNOTSUPP, "mmap: file mappings need the SIGSEGV fault source");
+        VM_TRY(m_machine.enable_files());
+        file = VM_TRY(m_machine.inodes().get(fd, st, access == O_RDWR));
+    }
+    // The file's reference goes back on every failure from here.
+    struct FileReference {
+        Machine& machine;
+        Inode* file;
+        ~FileReference()
+        {
+            if (file)
+                machine.inodes().put(*file);
+        }
+    } reference { m_machine, file };
     if (size > m_reservation_end - m_reservation_start)
         return vm_fail(ENOMEM, "mmap: length larger than the reservation");
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -62,18 +93,29 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         std::uint32_t vm_flags = vm_flags_from_prot(prot) | VmFlags::MayRead | VmFlags::MayWrite | VmFlags::MayExec;
         if (flags & MAP_LOCKED)
             vm_flags |= VmFlags::Locked;
-        if (flags & MAP_NORESERVE)
+        if (file && type != MAP_PRIVATE) {
+            // Shared file pages belong to the file, not to the commit: no VM_ACCOUNT.
+            vm_flags |= VmFlags::Shared | VmFlags::MayShare;
+            if ((fd_flags & O_ACCMODE) != O_RDWR)
+                vm_flags &= ~VmFlags::MayWrite;
+        } else if (flags & MAP_NORESERVE) {
             vm_flags |= VmFlags::NoReserve;
-        else
-            vm_flags |= VmFlags::Account;
+        } else if (!file || (prot & PROT_WRITE)) {
+            vm_flags |= VmFlags::Account; // a private file mapping commits what it may copy
+        }
         if (!charge(vm_flags, pages_between(start, start.offset(size))))
             return vm_fail(ENOMEM, "mmap: the commit limit (frames plus swap) would be exceeded");
         VirtAddr end = start.offset(size);
-        auto vma = m_vmas.insert(start, end, vm_flags, start.vpn(),
-            m_vmas.mergeable_anon_vma(start, end, vm_flags, start.vpn()));
+        std::uint64_t pgoff = file ? static_cast<std::uint64_t>(offset) >> kPageShift : start.vpn();
+        auto vma = m_vmas.insert(start, end, vm_flags, pgoff,
+            file ? nullptr : m_vmas.mergeable_anon_vma(start, end, vm_flags, pgoff), file);
         if (!vma) {
             uncharge(vm_flags, pages_between(start, start.offset(size)));
             return std::unexpected(vma.error());
+        }
+        if (file) {
+            (*vma)->wb_err_since() = file->sample_wb_err();
+            reference.file = nullptr; // the VMA's now
         }
         m_vmas.try_merge_around(**vma);
         sync_kernel_protection_locked(start, start.offset(size));
@@ -171,6 +213,10 @@ VmResult<void> AddressSpace::do_munmap_locked(VirtAddr start, VirtAddr end)
     Vma* vma = m_vmas.find_vma(start);
     while (vma && vma->start() < end) {
         Vma* following = m_vmas.next(*vma);
+        // What was written through a shared mapping goes back to its file now (the last
+        // mapping's release waits for it).
+        if (vma->is_shared_file() && vma->file()->nr_dirty().load(std::memory_order_relaxed) > 0)
+            m_machine.writeback().writeback_range(*vma->file(), vma->pgoff(), vma->pgoff() + vma->pages() - 1, false);
         uncharge(vma->flags(), vma->pages());
         m_vmas.erase(*vma);
         vma = following;
@@ -212,7 +258,9 @@ void AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAcc
             Vma* vma = m_vmas.find_vma(page);
             if (!vma || vma->start() > page)
                 return;
-            wanted = access.value_or((vma->flags() & VmFlags::Write) ? FaultAccess::Write : FaultAccess::Read);
+            // A shared mapping is populated by reads: its pages are dirtied by writes only.
+            bool write = (vma->flags() & (VmFlags::Write | VmFlags::Shared)) == VmFlags::Write;
+            wanted = access.value_or(write ? FaultAccess::Write : FaultAccess::Read);
             Pte pte = m_page_table.lookup(page);
             mapped = pte.present() && pte.hw_mapped() && (wanted != FaultAccess::Write || pte.hw_writable());
         }

@@ -31,6 +31,11 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
     // call changes nothing.
     if (!range_fully_mapped_locked(start, end))
         return vm_fail(ENOMEM, "mprotect: range is not mapped");
+    // A file opened read-only cannot gain a shared writable mapping.
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+        if ((access & VmFlags::Write) && !(vma->flags() & VmFlags::MayWrite))
+            return vm_fail(EACCES, "mprotect: PROT_WRITE on a shared mapping of a file opened read-only");
+    }
     VM_TRY(split_at_locked(start, end));
     bool takes_away = false;
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))
@@ -49,9 +54,13 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
             Pte pte(slot.load(std::memory_order_relaxed));
             if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
                 return;
-            // A clean copy in the swap cache stays write-protected: its first write must go
-            // through do_wp_page(), which lets go of the stale slot.
-            bool may_write = writable && !arena.frame(pte.pfn()).test(PageFlag::SwapCache);
+            // Only an anonymous page that is this PTE's alone becomes writable at once. A clean
+            // copy in the swap cache, a page shared copy-on-write and a page-cache page stay
+            // write-protected: their first write must go through the write fault (which lets
+            // go of the stale slot, copies, or dirties the page).
+            const PageFrame& frame = arena.frame(pte.pfn());
+            bool may_write = writable && frame.test(PageFlag::SwapBacked) && !frame.test(PageFlag::SwapCache)
+                && frame.mapcount.load(std::memory_order_acquire) == 1;
             slot.store((may_write ? pte.with(Pte::kWrite) : pte.without(Pte::kWrite)).raw(), std::memory_order_release);
         });
     }

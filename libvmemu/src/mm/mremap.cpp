@@ -3,6 +3,7 @@
 // one fault per run of contiguous frames.
 #include <sys/mman.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -105,8 +106,12 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
     }
     if (!charge(vm_flags, pages_between(new_address, new_address.offset(new_size))))
         return vm_fail(ENOMEM, "mremap: the commit limit (frames plus swap) would be exceeded");
-    auto inserted = m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff, vma->anon_vma());
+    if (vma->file())
+        m_machine.inodes().grab(*vma->file());
+    auto inserted = m_vmas.insert(new_address, new_address.offset(new_size), vm_flags, pgoff, vma->anon_vma(), vma->file());
     if (!inserted) {
+        if (vma->file())
+            m_machine.inodes().put(*vma->file());
         uncharge(vm_flags, pages_between(new_address, new_address.offset(new_size)));
         return std::unexpected(inserted.error());
     }

@@ -3,19 +3,20 @@
 
 namespace vmemu {
 
-VmResult<PageTable> PageTable::create(PageAllocator& allocator, VmStat& stat)
+VmResult<PageTable> PageTable::create(PageAllocator& allocator, VmStat& stat, VmStatItem counter)
 {
     auto pgd = allocator.alloc_page(ZeroFill::Yes);
     if (!pgd)
         return vm_fail(ENOMEM, "no free frame for a page global directory");
     allocator.arena().frame(*pgd).type = PageType::PageTable;
-    stat.inc(VmStatItem::NrPageTablePages);
-    return PageTable(allocator, stat, *pgd);
+    stat.inc(counter);
+    return PageTable(allocator, stat, counter, *pgd);
 }
 
 PageTable::PageTable(PageTable&& other) noexcept
     : m_allocator(other.m_allocator)
     , m_stat(other.m_stat)
+    , m_counter(other.m_counter)
     , m_pgd(other.m_pgd)
     , m_table_pages(other.m_table_pages.load())
 {
@@ -44,7 +45,7 @@ void PageTable::release_table(Pfn pfn)
     m_allocator->arena().frame(pfn).type = PageType::None;
     m_allocator->free_page(pfn);
     m_table_pages.fetch_sub(1, std::memory_order_relaxed);
-    m_stat->dec(VmStatItem::NrPageTablePages);
+    m_stat->dec(m_counter);
 }
 
 PageTable::Entry* PageTable::walk_alloc(VirtAddr address)
@@ -62,7 +63,7 @@ PageTable::Entry* PageTable::walk_alloc(VirtAddr address)
             if (entry.compare_exchange_strong(expected, installed.raw(), std::memory_order_acq_rel)) {
                 value = installed;
                 m_table_pages.fetch_add(1, std::memory_order_relaxed);
-                m_stat->inc(VmStatItem::NrPageTablePages);
+                m_stat->inc(m_counter);
             } else {
                 // Another fault installed the table first; use theirs.
                 m_allocator->arena().frame(*fresh).type = PageType::None;

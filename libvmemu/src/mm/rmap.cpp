@@ -1,12 +1,39 @@
-// The reverse map (mm/rmap.c) for anonymous pages, the address space's side: the PTEs that
-// reclaim found through a page's anon_vma, checked and changed under the page_table_lock.
+// The reverse map (mm/rmap.c): the places that may map a page, found through its anon_vma or
+// its file's i_mmap, and the address space's side: the PTEs that reclaim found there, checked
+// and changed under the page_table_lock.
 #include <algorithm>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/assert.hpp>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
+
+std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t capacity)
+{
+    if (!page.mapping)
+        return 0;
+    std::size_t count = 0;
+    auto collect = [&](AddressSpace* space, std::uint64_t vpn) {
+        if (!space)
+            return;
+        if (count < capacity)
+            out[count] = RmapTarget { space, vpn };
+        ++count;
+    };
+    std::uint64_t index = page.index;
+    if (!page.test(PageFlag::SwapBacked)) {
+        auto* inode = static_cast<Inode*>(page.mapping);
+        SharedLock guard(inode->i_mmap_lock());
+        inode->for_each_mapping(index, collect);
+        return count;
+    }
+    auto* anon_vma = static_cast<AnonVma*>(page.mapping);
+    SharedLock guard(anon_vma->lock());
+    anon_vma->for_each_mapping(index, collect);
+    return count;
+}
 
 PageTable::Entry* AddressSpace::pte_mapping_page_locked(const PageFrame& page, std::uint64_t vpn) const
 {
@@ -89,6 +116,28 @@ void AddressSpace::page_referenced_batch(const ReferencedTarget* targets, std::s
         }
         first = end;
     }
+}
+
+AddressSpace::UnmapResult AddressSpace::try_to_unmap_file_one(PageFrame& page, std::uint64_t vpn)
+{
+    VirtAddr address(vpn << kPageShift);
+    ScopedLock ptl(m_page_table_lock);
+    if (page.pincount.load(std::memory_order_acquire) != 0)
+        return UnmapResult::Failed;
+    PageTable::Entry* slot = pte_mapping_page_locked(page, vpn);
+    if (!slot)
+        return UnmapResult::NotMapped;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
+        return UnmapResult::Failed;
+    slot->store(0, std::memory_order_release);
+    // The page is clean here (reclaim writes dirty pages first); a PTE dirty meanwhile says
+    // otherwise.
+    if (pte.dirty())
+        m_machine.writeback().set_page_dirty(*static_cast<Inode*>(page.mapping), page);
+    m_machine.page_remove_rmap(page);
+    page.refcount.fetch_sub(1, std::memory_order_acq_rel); // the mapping's; never the last
+    return UnmapResult::Unmapped;
 }
 
 AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::uint64_t vpn, std::uint64_t shadow)

@@ -1,5 +1,7 @@
 #include <new>
 #include <vmemu/base/assert.hpp>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/fs/inode_cache.hpp>
 #include <vmemu/mm/vma_tree.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -47,8 +49,27 @@ Vma* VmaTree::next(const Vma& vma) const
     return it == m_tree.end() ? nullptr : const_cast<Vma*>(&*it);
 }
 
+void VmaTree::link_file(Vma& vma)
+{
+    if (!vma.file())
+        return;
+    Inode::WriteGuard guard(vma.file());
+    vma.file()->link(vma);
+}
+
+void VmaTree::unlink_file(Vma& vma)
+{
+    if (!vma.file())
+        return;
+    {
+        Inode::WriteGuard guard(vma.file());
+        vma.file()->unlink(vma);
+    }
+    m_inodes->put(*vma.file());
+}
+
 VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff,
-    AnonVma* anon_vma)
+    AnonVma* anon_vma, Inode* file)
 {
     VM_ASSERT(start < end && start.is_page_aligned() && end.is_page_aligned());
     VM_ASSERT(!find_vma_intersection(start, end));
@@ -60,7 +81,8 @@ VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags
         if (!anon_vma)
             return vm_fail(ENOMEM, "no memory for an anon_vma");
     }
-    auto* vma = new (std::nothrow) Vma(m_owner, *anon_vma, start, end, flags, pgoff);
+    VM_ASSERT(!file || m_inodes);
+    auto* vma = new (std::nothrow) Vma(m_owner, *anon_vma, start, end, flags, pgoff, file);
     if (!vma) {
         if (fresh)
             m_anon_vmas.free(*fresh);
@@ -70,6 +92,7 @@ VmResult<Vma*> VmaTree::insert(VirtAddr start, VirtAddr end, std::uint32_t flags
         ScopedLock guard(anon_vma->lock());
         anon_vma->link(*vma);
     }
+    link_file(*vma);
     m_tree.insert(*vma);
     return vma;
 }
@@ -78,9 +101,12 @@ AnonVma* VmaTree::mergeable_anon_vma(VirtAddr start, VirtAddr end, std::uint32_t
 {
     Vma* after = find_vma(start);
     Vma* before = after ? prev(*after) : (m_tree.empty() ? nullptr : const_cast<Vma*>(&*std::prev(m_tree.end())));
-    if (before && before->end() == start && before->flags() == flags && before->pgoff() + before->pages() == pgoff)
+    // Anonymous neighbours only: a file VMA's pgoff counts file pages, not addresses.
+    if (before && !before->file() && before->end() == start && before->flags() == flags
+        && before->pgoff() + before->pages() == pgoff)
         return before->anon_vma();
-    if (after && after->start() == end && after->flags() == flags && pgoff + pages_between(start, end) == after->pgoff())
+    if (after && !after->file() && after->start() == end && after->flags() == flags
+        && pgoff + pages_between(start, end) == after->pgoff())
         return after->anon_vma();
     return nullptr;
 }
@@ -98,6 +124,7 @@ void VmaTree::erase(Vma& vma)
     }
     if (last)
         m_anon_vmas.free(anon_vma);
+    unlink_file(vma);
     delete &vma;
 }
 
@@ -107,15 +134,22 @@ VmResult<Vma*> VmaTree::split(Vma& vma, VirtAddr address)
     if (m_tree.size() >= m_max_count)
         return vm_fail(ENOMEM, "too many VMAs (max_map_count)");
     std::uint64_t upper_pgoff = vma.pgoff() + pages_between(vma.start(), address);
-    auto* upper = new (std::nothrow) Vma(m_owner, *vma.anon_vma(), address, vma.end(), vma.flags(), upper_pgoff);
+    auto* upper = new (std::nothrow) Vma(m_owner, *vma.anon_vma(), address, vma.end(), vma.flags(), upper_pgoff,
+        vma.file());
     if (!upper)
         return vm_fail(ENOMEM, "no memory for a VMA");
+    upper->wb_err_since() = vma.wb_err_since();
+    if (vma.file())
+        m_inodes->grab(*vma.file());
     upper->record_fault(vma.next_sequential_vpn(), vma.fault_around_window());
     invalidate_cache();
     {
+        Inode::WriteGuard file_guard(vma.file());
         ScopedLock guard(vma.anon_vma()->lock());
         vma.set_range(vma.start(), address, vma.pgoff());
         vma.anon_vma()->link(*upper);
+        if (vma.file())
+            vma.file()->link(*upper);
     }
     m_tree.insert(*upper);
     return upper;
@@ -131,10 +165,15 @@ Vma& VmaTree::try_merge_next(Vma& vma)
     invalidate_cache();
     m_tree.erase(m_tree.iterator_to(*following));
     {
+        Inode::WriteGuard file_guard(vma.file());
         ScopedLock guard(vma.anon_vma()->lock());
         vma.set_range(vma.start(), following->end(), vma.pgoff());
         vma.anon_vma()->unlink(*following);
+        if (following->file())
+            following->file()->unlink(*following);
     }
+    if (following->file())
+        m_inodes->put(*following->file());
     delete following;
     return vma;
 }
@@ -154,6 +193,7 @@ void VmaTree::resize(Vma& vma, VirtAddr start, VirtAddr end, std::uint64_t pgoff
     invalidate_cache();
     // The key may change only if the order of the tree stays the same, which holds because
     // the caller only moves start into space no other VMA occupies.
+    Inode::WriteGuard file_guard(vma.file());
     ScopedLock guard(vma.anon_vma()->lock());
     vma.set_range(start, end, pgoff);
 }

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/log.hpp>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/fs/writeback.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
@@ -62,6 +64,26 @@ void Vmscan::page_referenced(PageFrame** pages, std::size_t count, bool* referen
     }
 }
 
+Vmscan::UnmapOutcome Vmscan::try_to_unmap_file(PageFrame& page)
+{
+    // No rollback: a file page unmapped from some of its mappings is only refaulted there.
+    SharedLock spaces(m_machine.spaces_lock());
+    RmapTarget targets[kMaxMappings];
+    std::size_t count = rmap_targets(page, targets, kMaxMappings);
+    if (count > kMaxMappings)
+        return UnmapOutcome::Failed;
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        auto result = targets[i].space->try_to_unmap_file_one(page, targets[i].vpn);
+        if (result == AddressSpace::UnmapResult::Failed)
+            return UnmapOutcome::Failed;
+        done += result == AddressSpace::UnmapResult::Unmapped;
+    }
+    if (page.mapcount.load(std::memory_order_acquire) != 0)
+        return UnmapOutcome::Failed;
+    return done ? UnmapOutcome::Unmapped : UnmapOutcome::NotMapped;
+}
+
 Vmscan::UnmapOutcome Vmscan::try_to_unmap(PageFrame& page, std::uint64_t shadow)
 {
     SharedLock spaces(m_machine.spaces_lock());
@@ -100,16 +122,16 @@ std::size_t Vmscan::restore_mappings(PageFrame& page, SwapEntry entry)
     return restored;
 }
 
-void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
+void Vmscan::shrink_active_list(LruList list, std::size_t nr_to_scan, ReclaimMode)
 {
     Lruvec& lruvec = m_machine.lruvec();
     PageFrame* pages[kSwapClusterMax];
     std::size_t wanted = std::min(nr_to_scan, kSwapClusterMax);
-    std::size_t taken = lruvec.isolate(LruList::ActiveAnon, wanted, pages);
+    std::size_t taken = lruvec.isolate(list, wanted, pages);
     m_machine.stat().add(VmStatItem::PgRefill, static_cast<std::int64_t>(taken));
-    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(LruList::ActiveAnon));
-    // Anonymous pages are deactivated whether referenced or not; looking clears the bits, so
-    // that the inactive list sees only references made from now on.
+    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(list));
+    // Pages are deactivated whether referenced or not; looking clears the bits, so that the
+    // inactive list sees only references made from now on.
     bool referenced[kSwapClusterMax];
     page_referenced(pages, taken, referenced);
     std::size_t deactivated = 0;
@@ -127,13 +149,13 @@ void Vmscan::shrink_active_list(std::size_t nr_to_scan, ReclaimMode)
             static_cast<std::uint64_t>(std::count(referenced, referenced + taken, true)));
 }
 
-std::size_t Vmscan::shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode)
+std::size_t Vmscan::shrink_inactive_list(LruList list, std::size_t nr_to_scan, ReclaimMode mode)
 {
     PageFrame* pages[kSwapClusterMax];
     std::size_t wanted = std::min(nr_to_scan, kSwapClusterMax);
-    std::size_t taken = m_machine.lruvec().isolate(LruList::InactiveAnon, wanted, pages);
+    std::size_t taken = m_machine.lruvec().isolate(list, wanted, pages);
     m_machine.stat().add(scan_item(mode), static_cast<std::int64_t>(taken));
-    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(LruList::InactiveAnon));
+    trace::emit(trace::Event::LruIsolate, wanted, taken, taken, static_cast<std::uint64_t>(list));
     if (taken == 0)
         return 0;
     ShrinkStats stats;
@@ -182,6 +204,24 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& page = *pages[i];
         bool mapped = page.mapcount.load(std::memory_order_acquire) > 0;
+        if (!page.test(PageFlag::SwapBacked)) {
+            switch (shrink_file_page(page, mode, references == References::Check && referenced[i])) {
+            case FileVerdict::Freed:
+                ++freed;
+                break;
+            case FileVerdict::Activate:
+                activate(page);
+                break;
+            case FileVerdict::Writeback:
+                ++stats->writeback;
+                keep(page);
+                break;
+            case FileVerdict::Keep:
+                keep(page);
+                break;
+            }
+            continue;
+        }
         if (!mapped && page.test(PageFlag::SwapCache)) {
             // A copy of a slot nobody maps (readahead, or left behind): drop it.
             free_or_keep(page);
@@ -283,10 +323,45 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
             SwapState::write_user_data(pfn, mode), IoDirection::Write };
         trace::emit(trace::Event::WriteFolio, reinterpret_cast<std::uintptr_t>(&page), pfn.get());
     }
-    stats->writeback = writing;
+    stats->writeback += writing;
     if (writing)
         swap->device().submit(writes, writing); // one submission for the batch
     return freed + writing;
+}
+
+Vmscan::FileVerdict Vmscan::shrink_file_page(PageFrame& page, ReclaimMode mode, bool referenced_ptes)
+{
+    // A page whose read is in flight, or that a system call pinned, stays.
+    if (page.test(PageFlag::Unevictable) || page.test(PageFlag::Locked) || page.pincount.load(std::memory_order_acquire))
+        return FileVerdict::Keep;
+    bool referenced_page = page.test(PageFlag::Referenced);
+    page.clear(PageFlag::Referenced);
+    if (referenced_ptes) {
+        // folio_check_references(): a page mapped and used twice is part of the workingset.
+        page.set(PageFlag::Referenced);
+        return referenced_page ? FileVerdict::Activate : FileVerdict::Keep;
+    }
+    if (page.test(PageFlag::Writeback))
+        return FileVerdict::Keep;
+    auto& inode = *static_cast<Inode*>(page.mapping);
+    if (page.mapcount.load(std::memory_order_acquire) > 0 && try_to_unmap_file(page) == UnmapOutcome::Failed)
+        return FileVerdict::Keep;
+    // A dirty page is written first and freed on a later pass; it never goes to swap.
+    if (page.test(PageFlag::Dirty))
+        return m_machine.writeback().write_page(inode, page, false) ? FileVerdict::Writeback : FileVerdict::Keep;
+    // __remove_mapping(): only the cache and this isolation may hold it, then nobody can.
+    if (!SwapState::freeze_refs(page, 2))
+        return FileVerdict::Keep;
+    if (page.test(PageFlag::Dirty) || page.mapcount.load(std::memory_order_acquire) != 0) {
+        page.refcount.store(2, std::memory_order_release);
+        return FileVerdict::Keep;
+    }
+    Lruvec& lruvec = m_machine.lruvec();
+    inode.delete_from_page_cache(page, m_machine.workingset().eviction_shadow(lruvec));
+    lruvec.age_nonresident(1);
+    m_machine.stat().inc(steal_item(mode));
+    m_machine.release_page(page);
+    return FileVerdict::Freed;
 }
 
 void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
@@ -325,24 +400,43 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
     }
 }
 
+std::size_t Vmscan::shrink_lru(LruList inactive, LruList active, ReclaimMode mode)
+{
+    Lruvec& lruvec = m_machine.lruvec();
+    // inactive_is_low(): keep the inactive list at least as long as the active one.
+    if (lruvec.size(inactive) < lruvec.size(active))
+        shrink_active_list(active, kSwapClusterMax, mode);
+    if (lruvec.size(inactive) == 0) {
+        if (lruvec.size(active) == 0)
+            return 0;
+        shrink_active_list(active, kSwapClusterMax, mode);
+    }
+    return shrink_inactive_list(inactive, kSwapClusterMax, mode);
+}
+
 std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
 {
     Lruvec& lruvec = m_machine.lruvec();
     std::size_t reclaimed = 0;
-    // Scan at most the whole inactive list twice per call.
-    std::size_t budget = 2 * (lruvec.size(LruList::InactiveAnon) + lruvec.size(LruList::ActiveAnon)) + kSwapClusterMax;
+    auto anon = [&] { return lruvec.size(LruList::InactiveAnon) + lruvec.size(LruList::ActiveAnon); };
+    auto file = [&] { return lruvec.size(LruList::InactiveFile) + lruvec.size(LruList::ActiveFile); };
+    // Scan at most every list twice per call.
+    std::size_t budget = 2 * (anon() + file()) + kSwapClusterMax;
     std::size_t scanned = 0;
     while (reclaimed < nr_to_reclaim && scanned < budget) {
-        // inactive_is_low(): keep the inactive list at least as long as the active one.
-        if (lruvec.size(LruList::InactiveAnon) < lruvec.size(LruList::ActiveAnon))
-            shrink_active_list(kSwapClusterMax, mode);
-        if (lruvec.size(LruList::InactiveAnon) == 0) {
-            if (lruvec.size(LruList::ActiveAnon) == 0)
-                break;
-            shrink_active_list(kSwapClusterMax, mode);
-        }
-        reclaimed += shrink_inactive_list(kSwapClusterMax, mode);
+        // get_scan_count(), simplified: the page cache goes first while it is a fair part of
+        // memory (cache trim mode); below that both lists are scanned, anonymous memory only
+        // with swap to go to.
+        bool plenty_of_cache = file() > m_machine.frame_count() / 16;
+        std::size_t progress = 0;
+        if (file())
+            progress += shrink_lru(LruList::InactiveFile, LruList::ActiveFile, mode);
+        if (m_machine.swap() && anon() && (!plenty_of_cache || !file()))
+            progress += shrink_lru(LruList::InactiveAnon, LruList::ActiveAnon, mode);
+        reclaimed += progress;
         scanned += kSwapClusterMax;
+        if (!file() && !anon())
+            break;
     }
     return reclaimed;
 }

@@ -1,6 +1,7 @@
 // Machine::meminfo(), vmstat(), buddyinfo() and zoneinfo(), in the kernel's text formats
 // (fs/proc/meminfo.c, mm/vmstat.c).
 #include "text_format.hpp"
+#include <algorithm>
 #include <vmemu/machine.hpp>
 
 namespace vmemu {
@@ -17,19 +18,30 @@ std::string Machine::meminfo() const
     std::int64_t swap_free = m_swap ? m_swap->device().slots().nr_free() : 0;
     append_kb(out, "MemTotal:", pages_to_kb(static_cast<std::int64_t>(frame_count())));
     append_kb(out, "MemFree:", pages_to_kb(static_cast<std::int64_t>(free_frames())));
-    // Anonymous memory is not available without swapping, and there is no page cache yet.
-    append_kb(out, "MemAvailable:", pages_to_kb(static_cast<std::int64_t>(free_frames())));
+    // si_mem_available(): free frames, and the page cache that reclaim could drop, less what
+    // the kernel keeps (half of it, or the low watermark) as Linux estimates it.
+    std::int64_t file = lru(LruList::ActiveFile) + lru(LruList::InactiveFile);
+    std::int64_t low = static_cast<std::int64_t>(m_allocator.watermarks().low);
+    std::int64_t available = static_cast<std::int64_t>(free_frames()) - low + file - std::min(file / 2, low);
+    append_kb(out, "MemAvailable:", pages_to_kb(available));
+    append_kb(out, "Buffers:", 0);
+    append_kb(out, "Cached:", pages_to_kb(m_stat.value(VmStatItem::NrFilePages)));
     append_kb(out, "SwapCached:", pages_to_kb(m_swap ? static_cast<std::int64_t>(m_swap->cache().pages()) : 0));
     append_kb(out, "Active:", pages_to_kb(lru(LruList::ActiveAnon) + lru(LruList::ActiveFile)));
     append_kb(out, "Inactive:", pages_to_kb(lru(LruList::InactiveAnon) + lru(LruList::InactiveFile)));
     append_kb(out, "Active(anon):", pages_to_kb(lru(LruList::ActiveAnon)));
     append_kb(out, "Inactive(anon):", pages_to_kb(lru(LruList::InactiveAnon)));
+    append_kb(out, "Active(file):", pages_to_kb(lru(LruList::ActiveFile)));
+    append_kb(out, "Inactive(file):", pages_to_kb(lru(LruList::InactiveFile)));
     append_kb(out, "Unevictable:", pages_to_kb(lru(LruList::Unevictable)));
     append_kb(out, "Mlocked:", pages_to_kb(m_stat.value(VmStatItem::NrMlock)));
     append_kb(out, "SwapTotal:", pages_to_kb(swap_total));
     append_kb(out, "SwapFree:", pages_to_kb(swap_free));
+    append_kb(out, "Dirty:", pages_to_kb(m_stat.value(VmStatItem::NrDirty)));
     append_kb(out, "Writeback:", pages_to_kb(m_stat.value(VmStatItem::NrWriteback)));
     append_kb(out, "AnonPages:", pages_to_kb(m_stat.value(VmStatItem::NrAnonPages)));
+    append_kb(out, "Mapped:", pages_to_kb(m_stat.value(VmStatItem::NrMapped)));
+    append_kb(out, "SReclaimable:", pages_to_kb(m_stat.value(VmStatItem::NrSlabReclaimable)));
     append_kb(out, "PageTables:", pages_to_kb(m_stat.value(VmStatItem::NrPageTablePages)));
     return out;
 }
@@ -40,6 +52,8 @@ std::string Machine::vmstat() const
     append_format(out, "nr_free_pages %zu\n", free_frames());
     append_format(out, "nr_inactive_anon %zu\n", m_lruvec.size(LruList::InactiveAnon));
     append_format(out, "nr_active_anon %zu\n", m_lruvec.size(LruList::ActiveAnon));
+    append_format(out, "nr_inactive_file %zu\n", m_lruvec.size(LruList::InactiveFile));
+    append_format(out, "nr_active_file %zu\n", m_lruvec.size(LruList::ActiveFile));
     append_format(out, "nr_unevictable %zu\n", m_lruvec.size(LruList::Unevictable));
     append_format(out, "nr_swapcached %llu\n",
         static_cast<unsigned long long>(m_swap ? m_swap->cache().pages() : 0));

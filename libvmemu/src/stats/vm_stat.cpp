@@ -11,8 +11,16 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::NrKernelMappings: return "nr_kernel_mappings";
     case VmStatItem::NrWriteback: return "nr_writeback";
     case VmStatItem::NrMlock: return "nr_mlock";
+    case VmStatItem::NrFilePages: return "nr_file_pages";
+    case VmStatItem::NrMapped: return "nr_mapped";
+    case VmStatItem::NrDirty: return "nr_dirty";
+    case VmStatItem::NrSlabReclaimable: return "nr_slab_reclaimable";
+    case VmStatItem::NrDirtied: return "nr_dirtied";
+    case VmStatItem::NrWritten: return "nr_written";
     case VmStatItem::PgAllocNormal: return "pgalloc_normal";
     case VmStatItem::PgFree: return "pgfree";
+    case VmStatItem::PgPgIn: return "pgpgin";
+    case VmStatItem::PgPgOut: return "pgpgout";
     case VmStatItem::PgFault: return "pgfault";
     case VmStatItem::PgMajFault: return "pgmajfault";
     case VmStatItem::PgFaultZeroPage: return "pgfault_zero_page";
@@ -33,6 +41,8 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::PgRefill: return "pgrefill";
     case VmStatItem::WorkingsetRefaultAnon: return "workingset_refault_anon";
     case VmStatItem::WorkingsetActivateAnon: return "workingset_activate_anon";
+    case VmStatItem::WorkingsetRefaultFile: return "workingset_refault_file";
+    case VmStatItem::WorkingsetActivateFile: return "workingset_activate_file";
     case VmStatItem::SwapRa: return "swap_ra";
     case VmStatItem::SwapRaHit: return "swap_ra_hit";
     case VmStatItem::OomKill: return "oom_kill";
@@ -40,6 +50,8 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::UnevictablePgsMunlocked: return "unevictable_pgs_munlocked";
     case VmStatItem::SwapWriteError: return "swap_write_error";
     case VmStatItem::SwapReadError: return "swap_read_error";
+    case VmStatItem::FileReadError: return "file_read_error";
+    case VmStatItem::FileWriteError: return "file_write_error";
     case VmStatItem::SegvMapErr: return "segv_maperr";
     case VmStatItem::SegvAccErr: return "segv_accerr";
     case VmStatItem::Count: break;

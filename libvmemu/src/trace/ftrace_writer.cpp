@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <vector>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <vmemu/trace/tracepoint.hpp>
 #include "trace_buffer.hpp"
@@ -102,6 +103,13 @@ void print_fields(std::FILE* out, const Record& record)
     case Event::SwapWriteDone:
         std::fprintf(out, "swap_write_end: pfn=0x%" PRIx64 " result=%d", a[0],
             static_cast<int>(static_cast<std::int64_t>(a[1])));
+        break;
+    case Event::FilemapAddToPageCache:
+    case Event::FilemapDeleteFromPageCache:
+        // include/trace/events/filemap.h: (pfn, index, dev, ino) recorded.
+        std::fprintf(out, "%s: dev %u:%u ino %" PRIx64 " pfn=0x%" PRIx64 " ofs=%" PRIu64 " order=0",
+            static_cast<Event>(record.event) == Event::FilemapAddToPageCache ? "mm_filemap_add_to_page_cache" : "mm_filemap_delete_from_page_cache",
+            major(static_cast<dev_t>(a[2])), minor(static_cast<dev_t>(a[2])), a[3], a[0], a[1] << 12);
         break;
     case Event::Count:
         break;

@@ -79,16 +79,17 @@ private:
     std::vector<AnonVma*> m_free VM_GUARDED_BY(m_lock);
 };
 
-// The places at which a page is mapped, or would be: what a walk of its anon_vma found.
+// The places at which a page is mapped, or would be: what a walk of its anon_vma, or of its
+// file's i_mmap, found.
 struct RmapTarget {
     AddressSpace* space;
     std::uint64_t vpn;
 };
 
-// Collects the targets of an anonymous page (page.mapping an AnonVma) into out, up to
-// capacity. Returns how many there are, which may exceed capacity (then out holds the first
-// ones). The caller holds the Machine's spaces lock shared, which keeps the spaces alive once
-// the anon_vma's lock is dropped.
+// Collects the targets of a page (page.mapping an AnonVma, or an Inode for a page-cache page)
+// into out, up to capacity. Returns how many there are, which may exceed capacity (then out
+// holds the first ones). The caller holds the Machine's spaces lock shared, which keeps the
+// spaces alive once the anon_vma's or i_mmap's lock is dropped.
 std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t capacity);
 
 } // namespace vmemu

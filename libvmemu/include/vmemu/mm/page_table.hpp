@@ -24,7 +24,10 @@ public:
 
     using Entry = std::atomic<std::uint64_t>;
 
-    static VmResult<PageTable> create(PageAllocator& allocator, VmStat& stat);
+    // The table pages are counted in counter: nr_page_table_pages for a page table, and
+    // nr_slab_reclaimable for the page cache's tree, which Linux keeps in radix_tree_node slabs.
+    static VmResult<PageTable> create(PageAllocator& allocator, VmStat& stat,
+        VmStatItem counter = VmStatItem::NrPageTablePages);
     PageTable(PageTable&& other) noexcept;
     PageTable& operator=(PageTable&&) = delete;
     ~PageTable();
@@ -52,9 +55,10 @@ public:
     void verify_invariants() const;
 
 private:
-    PageTable(PageAllocator& allocator, VmStat& stat, Pfn pgd)
+    PageTable(PageAllocator& allocator, VmStat& stat, VmStatItem counter, Pfn pgd)
         : m_allocator(&allocator)
         , m_stat(&stat)
+        , m_counter(counter)
         , m_pgd(pgd)
     {
     }
@@ -72,6 +76,7 @@ private:
 
     PageAllocator* m_allocator;
     VmStat* m_stat;
+    VmStatItem m_counter;
     Pfn m_pgd;
     std::atomic<std::size_t> m_table_pages { 1 };
 };

@@ -9,6 +9,7 @@ namespace vmemu {
 
 class AddressSpace;
 class AnonVma;
+class Inode;
 
 // vm_flags bits, with Linux's values (include/linux/mm.h).
 namespace VmFlags {
@@ -39,18 +40,22 @@ using AnonVmaHook = boost::intrusive::list_member_hook<boost::intrusive::link_mo
 #endif
 
 // A virtual memory area, Linux's vm_area_struct: a page-aligned range [start, end) with one
-// protection and one set of flags, in address space mm, on the list of anon_vma (mm/anon_vma.hpp).
-// Invariants: start < end, both page-aligned; pgoff is the virtual page number the range had
-// when it was created (anonymous memory), kept when mremap moves it, so that two VMAs merge
-// only if they were one, and an anonymous page's index stays valid wherever its VMA goes.
+// protection and one set of flags, in address space mm, on the list of anon_vma (mm/anon_vma.hpp)
+// and, when it maps a file, on the file's i_mmap list (fs/inode.hpp).
+// Invariants: start < end, both page-aligned; pgoff is, for a file, the index of the file page
+// at start, and for anonymous memory the virtual page number the range had when it was
+// created; mremap keeps it, so that two VMAs merge only if they were one, and a page's index
+// stays valid wherever its VMA goes.
 // Locking: the fields are written under the exclusive mmap_lock (and, for the range and pgoff,
 // the anon_vma's lock) and read under either.
 // The fault-around state is a hint, updated with relaxed atomics by concurrent faults.
 class Vma {
 public:
-    Vma(AddressSpace* mm, AnonVma& anon_vma, VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff)
+    Vma(AddressSpace* mm, AnonVma& anon_vma, VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff,
+        Inode* file = nullptr)
         : m_mm(mm)
         , m_anon_vma(&anon_vma)
+        , m_file(file)
         , m_start(start)
         , m_end(end)
         , m_flags(flags)
@@ -60,6 +65,12 @@ public:
 
     AddressSpace* mm() const { return m_mm; }
     AnonVma* anon_vma() const { return m_anon_vma; }
+    // vm_file: the file this VMA maps, or null for anonymous memory.
+    Inode* file() const { return m_file; }
+    bool is_shared_file() const { return m_file && (m_flags & VmFlags::Shared); }
+    // The file's writeback error as this mapping last saw it (file->f_wb_err), for msync().
+    std::uint32_t& wb_err_since() { return m_wb_err_since; }
+    std::uint32_t wb_err_since() const { return m_wb_err_since; }
     // The linear index of the page at address (linear_page_index()), which anonymous pages
     // keep in page.index.
     std::uint64_t linear_index(VirtAddr address) const { return m_pgoff + pages_between(m_start, address.page_base()); }
@@ -87,7 +98,7 @@ public:
     bool can_merge_with(const Vma& next) const
     {
         return m_end == next.m_start && m_flags == next.m_flags && m_pgoff + pages() == next.m_pgoff
-            && m_anon_vma == next.m_anon_vma;
+            && m_anon_vma == next.m_anon_vma && m_file == next.m_file;
     }
 
     void set_range(VirtAddr start, VirtAddr end, std::uint64_t pgoff)
@@ -122,10 +133,13 @@ public:
 
     VmaTreeHook tree_hook;
     AnonVmaHook anon_vma_node;
+    AnonVmaHook i_mmap_node;
 
 private:
     AddressSpace* m_mm;
     AnonVma* m_anon_vma;
+    Inode* m_file;
+    std::uint32_t m_wb_err_since { 0 };
     VirtAddr m_start;
     VirtAddr m_end;
     std::uint32_t m_flags;

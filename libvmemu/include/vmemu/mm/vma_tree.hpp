@@ -8,11 +8,15 @@
 
 namespace vmemu {
 
+class Inode;
+class InodeCache;
+
 // The VMAs of an address space in a Boost.Intrusive red-black tree keyed by start, with
 // find_vma()'s last-hit cache (Linux's mmap_cache/vmacache).
 // Invariants: VMAs are disjoint and page-aligned; the tree owns them (they are freed when
 // removed through erase() or when the tree dies); at most max_count() of them exist; every VMA
-// is on its anon_vma's list while it is in the tree.
+// is on its anon_vma's list while it is in the tree, and a VMA that maps a file is on the
+// file's i_mmap list and holds a reference on its Inode.
 // Locking: changes need the owner's exclusive mmap_lock, and take the anon_vma's lock
 // themselves where a range or a list changes; find_vma() may run under the shared one, from
 // the fault path (no allocation there: the tree only links).
@@ -29,9 +33,11 @@ public:
     using const_iterator = Tree::const_iterator;
 
     // owner is the address space the VMAs belong to (null for a tree on its own, in tests).
-    VmaTree(AddressSpace* owner, AnonVmaCache& anon_vmas, std::size_t max_count)
+    // inodes: where file VMAs give back their Inode references (null: no file VMAs).
+    VmaTree(AddressSpace* owner, AnonVmaCache& anon_vmas, std::size_t max_count, InodeCache* inodes = nullptr)
         : m_owner(owner)
         , m_anon_vmas(anon_vmas)
+        , m_inodes(inodes)
         , m_max_count(max_count)
     {
     }
@@ -47,10 +53,12 @@ public:
     Vma* prev(const Vma& vma) const;
     Vma* next(const Vma& vma) const;
 
-    // A new VMA on anon_vma's list, or on a new anon_vma's when anon_vma is null. The range
-    // must not overlap an existing VMA. ENOMEM at max_count() or without memory.
+    // A new VMA on anon_vma's list, or on a new anon_vma's when anon_vma is null; mapping
+    // file, if given, whose reference (taken by the caller) it keeps. The range must not
+    // overlap an existing VMA. ENOMEM at max_count() or without memory (the caller keeps its
+    // reference then).
     VmResult<Vma*> insert(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff,
-        AnonVma* anon_vma = nullptr);
+        AnonVma* anon_vma = nullptr, Inode* file = nullptr);
     // find_mergeable_anon_vma(): the anon_vma of a neighbour that a new VMA of [start, end)
     // with flags and pgoff would merge with, or null.
     AnonVma* mergeable_anon_vma(VirtAddr start, VirtAddr end, std::uint32_t flags, std::uint64_t pgoff) const;
@@ -77,8 +85,12 @@ public:
 private:
     void invalidate_cache() { m_cache.store(nullptr, std::memory_order_relaxed); }
 
+    void link_file(Vma& vma);
+    void unlink_file(Vma& vma);
+
     AddressSpace* m_owner;
     AnonVmaCache& m_anon_vmas;
+    InodeCache* m_inodes;
     Tree m_tree;
     std::size_t m_max_count;
     mutable std::atomic<Vma*> m_cache { nullptr };

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <vmemu/phys/page_frame.hpp>
+#include <vmemu/reclaim/lruvec.hpp>
 #include <vmemu/swap/swap_entry.hpp>
 
 namespace vmemu {
@@ -11,12 +12,15 @@ class Machine;
 
 enum class ReclaimMode : std::uint8_t { Kswapd, Direct };
 
-// Page reclaim, as mm/vmscan.c does it for anonymous memory: the inactive list is scanned
+// Page reclaim, as mm/vmscan.c does it. For anonymous memory: the inactive list is scanned
 // from its tail in batches of SWAP_CLUSTER_MAX; a page whose PTE was referenced gets a second
 // chance (and is activated when referenced twice); an unreferenced one gets a swap slot, is
 // unmapped everywhere (its PTE becomes a swap entry with a workingset shadow) and written out,
 // and its frame is freed when the write completes. The active list is aged into the inactive
-// one when the inactive list becomes smaller than it.
+// one when the inactive list becomes smaller than it. Page-cache pages live on the file lists:
+// clean ones are dropped (leaving a shadow in the cache), dirty ones written back to their
+// file first; they never go to swap. The file lists are scanned first while the page cache
+// is a fair part of memory.
 // Accessed bits cost faults: only pages reclaim is considering lose theirs, and losing it
 // takes them out of the hardware view so that their next touch sets it again.
 // Locking: takes the Machine's spaces lock (shared) around reverse-map walks, then the
@@ -44,8 +48,17 @@ public:
     void end_swap_write(PageFrame& page, int result, ReclaimMode mode);
 
 private:
-    void shrink_active_list(std::size_t nr_to_scan, ReclaimMode mode);
-    std::size_t shrink_inactive_list(std::size_t nr_to_scan, ReclaimMode mode);
+    void shrink_active_list(LruList list, std::size_t nr_to_scan, ReclaimMode mode);
+    std::size_t shrink_inactive_list(LruList list, std::size_t nr_to_scan, ReclaimMode mode);
+    // One batch of one LRU (anonymous or file), aging its active list first when needed.
+    std::size_t shrink_lru(LruList inactive, LruList active, ReclaimMode mode);
+    // shrink_folio_list() for one isolated page-cache page: a clean, unreferenced page leaves
+    // its mappings and the cache (with a workingset shadow); a dirty one is written back first.
+    enum class FileVerdict : std::uint8_t { Freed, Activate, Writeback, Keep };
+    FileVerdict shrink_file_page(PageFrame& page, ReclaimMode mode, bool referenced_ptes);
+    // try_to_unmap() for a page-cache page: every PTE that maps it becomes empty.
+    enum class UnmapOutcome : std::uint8_t;
+    UnmapOutcome try_to_unmap_file(PageFrame& page);
     enum class References : bool { Check, Ignore };
     // What shrink_page_list() did besides freeing, for mm_vmscan_lru_shrink_inactive.
     struct ShrinkStats {

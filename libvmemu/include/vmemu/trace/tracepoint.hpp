@@ -28,6 +28,8 @@ enum class Event : std::uint16_t {
     WriteFolio,         // vmscan:mm_vmscan_write_folio
     SwapReadFolio,      // vmemu:swap_read_folio
     SwapWriteDone,      // vmemu:swap_write_end: a swap write's completion
+    FilemapAddToPageCache,      // filemap:mm_filemap_add_to_page_cache
+    FilemapDeleteFromPageCache, // filemap:mm_filemap_delete_from_page_cache
     Count,
 };
 

@@ -1,0 +1,98 @@
+// Files on a Machine: starting their I/O, and truncation (mm/truncate.c).
+#include <cstring>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vmemu/address_space.hpp>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/signals.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+VmResult<void> Machine::enable_files()
+{
+    ScopedLock guard(m_files_lock);
+    if (m_file_io)
+        return {};
+    m_file_io = VM_TRY(FileIo::create(*this));
+    m_writeback.start_flusher();
+    return {};
+}
+
+namespace {
+// truncate_inode_pages_range() for the pages from first on: each leaves the cache once only
+// the cache holds it. Returns how many are still mapped (a fault raced the truncation).
+std::size_t truncate_inode_pages(Machine& machine, Inode& inode, std::uint64_t first)
+{
+    std::size_t busy = 0;
+    inode.cache().for_each_page(first, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
+        for (;;) {
+            if (page.mapcount.load(std::memory_order_acquire) != 0) {
+                ++busy;
+                return;
+            }
+            if (!page.test(PageFlag::Locked) && !page.test(PageFlag::Writeback) && SwapState::freeze_refs(page, 1))
+                break;
+            sched_yield();
+        }
+        inode.delete_from_page_cache(page, std::nullopt);
+        machine.release_page(page);
+    });
+    inode.cache().clear_shadows(first, PageCache::kMaxIndex);
+    return busy;
+}
+} // namespace
+
+VmResult<void> Machine::truncate(int fd, off_t length)
+{
+    if (length < 0)
+        return vm_fail(EINVAL, "truncate: negative length");
+    struct stat st;
+    if (::fstat(fd, &st) != 0)
+        return vm_fail(errno, "truncate: fstat failed");
+    os::ScopedAsyncSignalBlock signals;
+    Inode* inode = m_inodes.find(st.st_dev, st.st_ino);
+    if (::ftruncate(fd, length) != 0) {
+        int error = errno;
+        if (inode)
+            m_inodes.put(*inode);
+        return vm_fail(error, "truncate: ftruncate failed");
+    }
+    if (!inode)
+        return {};
+    auto size = static_cast<std::uint64_t>(length);
+    std::uint64_t old_size = inode->size();
+    inode->set_size(size);
+    if (size < old_size) {
+        // The pages wholly past the new end leave every mapping, private copies included, then
+        // the cache; faults that raced the new size are unmapped again.
+        std::uint64_t first = (size + kPageSize - 1) >> kPageShift;
+        for (int round = 0; round < 8; ++round) {
+            {
+                SharedLock spaces(m_spaces_lock);
+                SharedLock mappings(inode->i_mmap_lock());
+                inode->for_each_vma(first, PageCache::kMaxIndex, [](const Vma& vma, std::uint64_t from, std::uint64_t to) {
+                    if (vma.mm())
+                        vma.mm()->unmap_mapping_range(from, to);
+                });
+            }
+            if (truncate_inode_pages(*this, *inode, first) == 0)
+                break;
+        }
+        // The rest of a partial last page reads as zeros, and is written so.
+        if (size % kPageSize) {
+            if (PageFrame* page = inode->cache().find_get(size >> kPageShift)) {
+                std::size_t offset = size % kPageSize;
+                std::memset(m_arena->direct_map(m_arena->pfn_of(*page)) + offset, 0, kPageSize - offset);
+                put_page(*page);
+            }
+        }
+    }
+    m_inodes.put(*inode);
+    return {};
+}
+
+} // namespace vmemu

@@ -1,0 +1,173 @@
+// The faults of file mappings (mm/memory.c's do_fault() family, with filemap_map_pages()):
+// a read maps the page-cache page itself, read-only, with its cached neighbours; a write to a
+// shared mapping dirties the page; a write to a private mapping copies it into an anonymous
+// page (do_cow_fault()). Async-signal-safe, as all of the fault path.
+#include <cstring>
+#include <vmemu/address_space.hpp>
+#include <vmemu/fs/filemap.hpp>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/fs/writeback.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+namespace {
+constexpr std::uint64_t kFilePteBits = Pte::kPresent | Pte::kUser | Pte::kAccessed;
+// fault_around_bytes: 64 KiB.
+constexpr std::size_t kFaultAroundPages = 16;
+} // namespace
+
+FaultResult AddressSpace::do_fault(Vma& vma, VirtAddr address, FaultAccess access)
+{
+    Inode& inode = *vma.file();
+    FilemapFault found = filemap_fault(m_machine, inode, vma.linear_index(address), vma.flags());
+    if (found.result != FaultResult::Handled)
+        return found.result;
+    PageFrame& page = *found.page;
+    if (access == FaultAccess::Write && !(vma.flags() & VmFlags::Shared))
+        return do_cow_fault(vma, address, page);
+    bool write = access == FaultAccess::Write;
+    FaultResult result = FaultResult::Handled;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        if (slot->load(std::memory_order_acquire) != 0) {
+            m_machine.put_page(page); // a racing fault mapped it first
+            return FaultResult::Handled;
+        }
+        // A clean page is mapped read-only even where the VMA may write, so that its first
+        // write is seen and dirties it.
+        std::uint64_t bits = kFilePteBits | (write ? Pte::kWrite | Pte::kDirty : 0);
+        if (write)
+            m_machine.writeback().set_page_dirty(inode, page);
+        result = install_locked(vma, address, m_machine.arena().pfn_of(page), 1, bits);
+        if (result != FaultResult::Handled) {
+            m_machine.put_page(page);
+            return result;
+        }
+        m_machine.page_add_file_rmap(page); // the mapping keeps filemap_fault()'s reference
+        m_machine.lruvec().mark_page_accessed(page);
+        if (!write)
+            filemap_map_pages_locked(vma, address);
+    }
+    if (write)
+        m_machine.writeback().balance_dirty_pages();
+    return result;
+}
+
+void AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address)
+{
+    // The aligned 64 KiB around the fault, inside the VMA, the PTE table and the file.
+    Inode& inode = *vma.file();
+    std::uint64_t vpn = address.vpn();
+    std::uint64_t first = vpn & ~std::uint64_t { kFaultAroundPages - 1 };
+    std::uint64_t last = first + kFaultAroundPages - 1;
+    first = std::max(first, vma.start().vpn());
+    last = std::min(last, vma.end().vpn() - 1);
+    std::uint64_t size_pages = inode.size_pages();
+    std::size_t mapped = 0;
+    for (std::uint64_t at = first; at <= last; ++at) {
+        if (at == vpn)
+            continue;
+        VirtAddr where(at << kPageShift);
+        std::uint64_t index = vma.linear_index(where);
+        if (index >= size_pages)
+            break;
+        PageTable::Entry* slot = m_page_table.walk(where);
+        if (!slot || slot->load(std::memory_order_acquire) != 0)
+            continue;
+        PageFrame* page = inode.cache().find_get(index);
+        if (!page)
+            continue;
+        // A page being read, or the readahead marker (whose fault starts the next window),
+        // is left to its own fault.
+        if (!page->test(PageFlag::Uptodate) || page->test(PageFlag::Locked) || page->test(PageFlag::Readahead)) {
+            m_machine.put_page(*page);
+            continue;
+        }
+        if (install_locked(vma, where, m_machine.arena().pfn_of(*page), 1, kFilePteBits) != FaultResult::Handled) {
+            m_machine.put_page(*page);
+            break;
+        }
+        m_machine.page_add_file_rmap(*page);
+        ++mapped;
+    }
+    m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(mapped));
+}
+
+FaultResult AddressSpace::do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page)
+{
+    // The private copy, made before the lock is taken; the page-cache page is only read.
+    FrameArena& arena = m_machine.arena();
+    auto fresh = m_machine.page_allocator().alloc_contig(1, neighbour_hint(address, 1), ZeroFill::No);
+    if (!fresh) {
+        m_machine.put_page(page);
+        return FaultResult::OutOfMemory;
+    }
+    std::memcpy(arena.direct_map(*fresh), arena.direct_map(arena.pfn_of(page)), kPageSize);
+    m_machine.put_page(page);
+    FaultResult result = FaultResult::Handled;
+    bool installed = false;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        if (slot->load(std::memory_order_acquire) == 0) {
+            result = install_locked(vma, address, *fresh, 1, kFilePteBits | Pte::kWrite | Pte::kDirty);
+            installed = result == FaultResult::Handled;
+        }
+        if (installed) {
+            add_new_anon_pages_locked(vma, *fresh, 1, address);
+            m_machine.stat().inc(VmStatItem::CowFault);
+        }
+    }
+    if (!installed)
+        m_machine.page_allocator().free_page(*fresh);
+    return result;
+}
+
+FaultResult AddressSpace::wp_page_shared(Vma& vma, VirtAddr address, Pte seen)
+{
+    FaultResult result;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        Pte pte(slot->load(std::memory_order_acquire));
+        if (pte != seen)
+            return FaultResult::Handled;
+        PageFrame& page = m_machine.arena().frame(pte.pfn());
+        m_machine.writeback().set_page_dirty(*vma.file(), page);
+        result = install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+    }
+    m_machine.writeback().balance_dirty_pages();
+    return result;
+}
+
+AddressSpace::MkcleanResult AddressSpace::page_mkclean_one(PageFrame& page, std::uint64_t vpn)
+{
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slot = pte_mapping_page_locked(page, vpn);
+    if (!slot)
+        return MkcleanResult::Clean;
+    Pte pte(slot->load(std::memory_order_acquire));
+    if (!pte.writable() && !pte.dirty())
+        return MkcleanResult::Clean;
+    // The kernel's writable view goes first: a write from now on faults.
+    VirtAddr address(vpn << kPageShift);
+    if (pte.hw_writable() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
+        return MkcleanResult::Failed;
+    slot->fetch_and(~(Pte::kWrite | Pte::kDirty), std::memory_order_acq_rel);
+    return MkcleanResult::Cleaned;
+}
+
+void AddressSpace::unmap_mapping_range(std::uint64_t first_vpn, std::uint64_t last_vpn)
+{
+    VirtAddr start(first_vpn << kPageShift);
+    VirtAddr end((last_vpn + 1) << kPageShift);
+    if (!in_reservation_range(start, end - start))
+        return;
+    ScopedLock ptl(m_page_table_lock);
+    (void)zap_ptes_locked(start, end);
+}
+
+} // namespace vmemu

@@ -1,0 +1,469 @@
+// File mappings: the page cache shared by every mapping, MAP_SHARED writeback and msync,
+// MAP_PRIVATE copy-on-write, readahead, reclaim of clean and dirty file pages, truncation,
+// the errors Linux gives, a writeback error reaching msync, msync'ed data surviving SIGKILL,
+// and a differential run against the kernel's own mappings of the same file.
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <random>
+#include <string>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+#include <vmemu/fs/file_io.hpp>
+#include "test_support.hpp"
+
+namespace vmemu {
+namespace {
+
+using test::error_of;
+using test::make_space;
+
+std::int64_t stat_of(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }
+
+std::uint8_t pattern(std::uint64_t offset) { return static_cast<std::uint8_t>((offset * 131) ^ (offset >> 12)); }
+
+// A file in /var/tmp filled with pattern(), removed when the test ends.
+class TempFile {
+public:
+    explicit TempFile(std::size_t bytes, int flags = O_RDWR)
+    {
+        char name[] = "/var/tmp/vmemu-file-XXXXXX";
+        int fd = ::mkstemp(name);
+        EXPECT_GE(fd, 0);
+        m_path = name;
+        std::vector<std::uint8_t> bytes_out(bytes);
+        for (std::size_t i = 0; i < bytes; ++i)
+            bytes_out[i] = pattern(i);
+        EXPECT_EQ(::pwrite(fd, bytes_out.data(), bytes, 0), static_cast<ssize_t>(bytes));
+        ::close(fd);
+        m_fd = ::open(name, flags | O_CLOEXEC);
+        EXPECT_GE(m_fd, 0);
+    }
+    ~TempFile()
+    {
+        ::close(m_fd);
+        ::unlink(m_path.c_str());
+    }
+    int fd() const { return m_fd; }
+    const std::string& path() const { return m_path; }
+    std::vector<std::uint8_t> contents() const
+    {
+        int fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC);
+        std::vector<std::uint8_t> out(static_cast<std::size_t>(::lseek(fd, 0, SEEK_END)));
+        EXPECT_EQ(::pread(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+        ::close(fd);
+        return out;
+    }
+
+private:
+    std::string m_path;
+    int m_fd { -1 };
+};
+
+std::unique_ptr<Machine> make_machine(std::size_t frames, bool swap = false)
+{
+    MachineConfig config { .frames = frames };
+    if (swap)
+        config.swap = SwapDeviceConfig { .bytes = 64 * test::kMiB };
+    auto machine = Machine::create(config);
+    EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
+    return std::move(*machine);
+}
+
+VirtAddr map_file(AddressSpace& space, int fd, std::size_t bytes, int flags, off_t offset = 0,
+    int prot = PROT_READ | PROT_WRITE)
+{
+    auto address = space.mmap(VirtAddr(), bytes, prot, flags, fd, offset);
+    EXPECT_TRUE(address.has_value()) << (address ? "" : address.error().what());
+    return address.value_or(VirtAddr());
+}
+
+TEST(FileMmap, SharedMappingReadsTheFileAndWritesBackOnMsync)
+{
+    auto machine = make_machine(4096);
+    auto space = make_space(*machine);
+    TempFile file(3 * kPageSize + 100);
+    VirtAddr base = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED);
+    auto* bytes = base.ptr<std::uint8_t>();
+    for (std::size_t i = 0; i < 3 * kPageSize + 100; ++i)
+        ASSERT_EQ(bytes[i], pattern(i)) << i;
+    // The rest of the last page reads as zeros; the page after it is past the end: SIGBUS.
+    for (std::size_t i = 3 * kPageSize + 100; i < 4 * kPageSize; ++i)
+        ASSERT_EQ(bytes[i], 0);
+    EXPECT_EQ(space->handle_mm_fault(base.offset(4 * kPageSize - 1), FaultAccess::Read), FaultResult::Handled);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), 4);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
+    std::memcpy(bytes + 10, "vmemu", 5);
+    bytes[2 * kPageSize] = 0xab;
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 2);
+    EXPECT_NE(machine->meminfo().find("Dirty:                 8 kB"), std::string::npos) << machine->meminfo();
+    ASSERT_TRUE(space->msync(base, 4 * kPageSize, MS_SYNC));
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
+    auto on_disk = file.contents();
+    ASSERT_EQ(on_disk.size(), 3 * kPageSize + 100); // the file never grows
+    EXPECT_EQ(std::memcmp(on_disk.data() + 10, "vmemu", 5), 0);
+    EXPECT_EQ(on_disk[2 * kPageSize], 0xab);
+    EXPECT_EQ(on_disk[kPageSize], pattern(kPageSize));
+    // A write after writeback dirties the page again: it was write-protected.
+    bytes[11] = 'M';
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 1);
+    ASSERT_TRUE(space->munmap(base, 4 * kPageSize));
+    // The last mapping's release waits for the writeback and empties the cache.
+    EXPECT_EQ(file.contents()[11], 'M');
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), 0);
+    EXPECT_EQ(machine->inodes().in_use(), 0u);
+    EXPECT_GT(stat_of(*machine, VmStatItem::PgPgOut), 0);
+    EXPECT_GT(stat_of(*machine, VmStatItem::PgPgIn), 0);
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, PrivateMappingCopiesOnWriteAndLeavesTheFileAlone)
+{
+    auto machine = make_machine(4096);
+    auto space = make_space(*machine);
+    TempFile file(8 * kPageSize);
+    VirtAddr shared = map_file(*space, file.fd(), 8 * kPageSize, MAP_SHARED);
+    VirtAddr priv = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE, 4 * kPageSize);
+    auto* p = priv.ptr<std::uint8_t>();
+    auto* s = shared.ptr<std::uint8_t>();
+    EXPECT_EQ(p[5], pattern(4 * kPageSize + 5));
+    // The private mapping reads the same page-cache page as the shared one.
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), 8); // read-around took the whole file
+    p[5] = 0x11;
+    EXPECT_EQ(stat_of(*machine, VmStatItem::CowFault), 1);
+    EXPECT_EQ(s[4 * kPageSize + 5], pattern(4 * kPageSize + 5));
+    // A write through the shared mapping shows in private pages not yet copied.
+    s[5 * kPageSize] = 0x22;
+    EXPECT_EQ(p[kPageSize], 0x22);
+    EXPECT_EQ(p[5], 0x11);
+    ASSERT_TRUE(space->munmap(priv, 4 * kPageSize));
+    ASSERT_TRUE(space->munmap(shared, 8 * kPageSize));
+    auto on_disk = file.contents();
+    EXPECT_EQ(on_disk[4 * kPageSize + 5], pattern(4 * kPageSize + 5));
+    EXPECT_EQ(on_disk[5 * kPageSize], 0x22);
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, EveryAddressSpaceSharesOnePageCache)
+{
+    auto machine = make_machine(4096);
+    auto first = make_space(*machine);
+    auto second = make_space(*machine);
+    TempFile file(16 * kPageSize);
+    auto* a = map_file(*first, file.fd(), 16 * kPageSize, MAP_SHARED).ptr<std::uint8_t>();
+    auto* b = map_file(*second, file.fd(), 16 * kPageSize, MAP_SHARED).ptr<std::uint8_t>();
+    a[3 * kPageSize] = 0x5a;
+    EXPECT_EQ(b[3 * kPageSize], 0x5a);
+    b[9 * kPageSize + 1] = 0xa5;
+    EXPECT_EQ(a[9 * kPageSize + 1], 0xa5);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), 16);
+    EXPECT_EQ(machine->inodes().in_use(), 1u);
+    // A fork of one space shares the file too.
+    auto child = first->fork();
+    ASSERT_TRUE(child.has_value());
+    auto* c = (*child)->reservation_start().offset(VirtAddr(a) - first->reservation_start()).ptr<std::uint8_t>();
+    EXPECT_EQ(c[3 * kPageSize], 0x5a);
+    c[4 * kPageSize] = 0x77;
+    EXPECT_EQ(b[4 * kPageSize], 0x77);
+    child->reset();
+    first.reset();
+    second.reset();
+    EXPECT_EQ(file.contents()[4 * kPageSize], 0x77);
+    EXPECT_EQ(file.contents()[9 * kPageSize + 1], 0xa5);
+    EXPECT_EQ(machine->inodes().in_use(), 0u);
+}
+
+TEST(FileMmap, BadArgumentsGetTheKernelsErrors)
+{
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(4 * kPageSize);
+    int read_only = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+    int write_only = ::open(file.path().c_str(), O_WRONLY | O_CLOEXEC);
+    int appending = ::open(file.path().c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+    int directory = ::open("/var/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    auto mmap_error = [&](int fd, int flags, int prot, off_t offset = 0) {
+        int vmemu_error = error_of(space->mmap(VirtAddr(), kPageSize, prot, flags, fd, offset));
+        // The kernel's answer to the same call, for the record.
+        void* real = ::mmap(nullptr, kPageSize, prot, flags, fd, offset);
+        int kernel_error = real == MAP_FAILED ? errno : 0;
+        if (real != MAP_FAILED)
+            ::munmap(real, kPageSize);
+        EXPECT_EQ(vmemu_error, kernel_error) << "fd " << fd << " flags " << flags << " prot " << prot;
+        return vmemu_error;
+    };
+    EXPECT_EQ(mmap_error(write_only, MAP_SHARED, PROT_READ), EACCES);
+    EXPECT_EQ(mmap_error(write_only, MAP_PRIVATE, PROT_READ), EACCES);
+    EXPECT_EQ(mmap_error(read_only, MAP_SHARED, PROT_READ | PROT_WRITE), EACCES);
+    EXPECT_EQ(mmap_error(appending, MAP_SHARED, PROT_READ | PROT_WRITE), 0); // only chattr +a is refused
+    EXPECT_EQ(mmap_error(read_only, MAP_PRIVATE, PROT_READ | PROT_WRITE), 0);
+    EXPECT_EQ(mmap_error(directory, MAP_PRIVATE, PROT_READ), ENODEV);
+    EXPECT_EQ(mmap_error(pipe_fds[0], MAP_PRIVATE, PROT_READ), ENODEV);
+    EXPECT_EQ(mmap_error(9999, MAP_SHARED, PROT_READ), EBADF);
+    EXPECT_EQ(mmap_error(file.fd(), MAP_SHARED, PROT_READ, 100), EINVAL);
+    // An offset past the end maps; its touch is SIGBUS.
+    auto past = space->mmap(VirtAddr(), kPageSize, PROT_READ, MAP_SHARED, read_only, 64 * kPageSize);
+    ASSERT_TRUE(past.has_value());
+    EXPECT_EQ(space->handle_mm_fault(*past, FaultAccess::Read), FaultResult::SigBus);
+    // A read-only shared mapping of a read-only file cannot become writable.
+    EXPECT_EQ(error_of(space->mprotect(*past, kPageSize, PROT_READ | PROT_WRITE)), EACCES);
+    EXPECT_EQ(error_of(space->msync(*past, kPageSize, MS_SYNC | MS_ASYNC)), EINVAL);
+    EXPECT_EQ(error_of(space->msync(*past, kPageSize, 0x40)), EINVAL);
+    EXPECT_EQ(error_of(space->msync(past->offset(1), kPageSize, MS_SYNC)), EINVAL);
+    ASSERT_TRUE(space->munmap(*past, kPageSize));
+    EXPECT_EQ(error_of(space->msync(*past, kPageSize, MS_SYNC)), ENOMEM);
+    EXPECT_EQ(error_of(machine->truncate(file.fd(), -1)), EINVAL);
+    for (int fd : { read_only, write_only, appending, directory, pipe_fds[0], pipe_fds[1] })
+        ::close(fd);
+}
+
+TEST(FileMmap, TruncationUnmapsAndTouchesPastTheEndAreSigbus)
+{
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(4 * kPageSize);
+    VirtAddr shared = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED);
+    VirtAddr priv = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE);
+    auto* s = shared.ptr<std::uint8_t>();
+    auto* p = priv.ptr<std::uint8_t>();
+    s[3 * kPageSize] = 1;
+    p[3 * kPageSize] = 2; // a private copy: truncation takes it too, as Linux's does
+    ASSERT_TRUE(machine->truncate(file.fd(), kPageSize + 10));
+    EXPECT_EQ(s[kPageSize + 9], pattern(kPageSize + 9));
+    EXPECT_EQ(s[kPageSize + 10], 0); // the tail of the last page is zeroed
+    EXPECT_EQ(space->handle_mm_fault(shared.offset(2 * kPageSize), FaultAccess::Read), FaultResult::SigBus);
+    EXPECT_EQ(space->handle_mm_fault(shared.offset(3 * kPageSize), FaultAccess::Write), FaultResult::SigBus);
+    EXPECT_EQ(space->handle_mm_fault(priv.offset(3 * kPageSize), FaultAccess::Read), FaultResult::SigBus);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), 2);
+    // Growing it again maps zeros there.
+    ASSERT_TRUE(machine->truncate(file.fd(), 4 * kPageSize));
+    EXPECT_EQ(s[3 * kPageSize], 0);
+    space.reset();
+    EXPECT_EQ(file.contents().size(), 4 * kPageSize);
+}
+
+TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
+{
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(2 * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), 2 * kPageSize, MAP_SHARED);
+    auto* bytes = base.ptr<std::uint8_t>();
+    bytes[0] = 0x42;
+    machine->file_io().inject_failures(os::IoRing::Op::Write, EIO, 1);
+    EXPECT_EQ(error_of(space->msync(base, 2 * kPageSize, MS_SYNC)), EIO);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 1);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::FileWriteError), 1);
+    EXPECT_EQ(file.contents()[0], pattern(0));
+    // The page is written again; the error was reported once.
+    EXPECT_TRUE(space->msync(base, 2 * kPageSize, MS_SYNC));
+    EXPECT_EQ(file.contents()[0], 0x42);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
+}
+
+TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)
+{
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), kPageSize, MAP_SHARED);
+    machine->file_io().inject_failures(os::IoRing::Op::Read, EIO, 2);
+    EXPECT_EQ(space->handle_mm_fault(base, FaultAccess::Read), FaultResult::SigBus);
+    EXPECT_EQ(base.ptr<std::uint8_t>()[7], pattern(7));
+}
+
+TEST(FileMmap, MsyncedDataSurvivesSigkill)
+{
+    TempFile file(4 * kPageSize);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto machine = Machine::create({ .frames = 1024 });
+        if (!machine)
+            _exit(2);
+        auto space = (*machine)->create_address_space(std::size_t { 1 } << 30);
+        if (!space)
+            _exit(2);
+        auto base = (*space)->mmap(VirtAddr(), 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
+        if (!base)
+            _exit(3);
+        std::memcpy(base->ptr<char>() + kPageSize, "survives", 8);
+        if (!(*space)->msync(*base, 4 * kPageSize, MS_SYNC))
+            _exit(4);
+        std::memcpy(base->ptr<char>() + 2 * kPageSize, "lost", 4); // never synced
+        ::kill(::getpid(), SIGKILL);
+        _exit(5);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    auto on_disk = file.contents();
+    EXPECT_EQ(std::memcmp(on_disk.data() + kPageSize, "survives", 8), 0);
+    EXPECT_NE(std::memcmp(on_disk.data() + 2 * kPageSize, "lost", 4), 0);
+}
+
+TEST(FileMmap, ReadaheadFollowsTheAccessPattern)
+{
+    auto machine = make_machine(8192);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 1024;
+    TempFile file(kPages * kPageSize);
+    // Sequential: windows grow, and most touches find their page mapped around them.
+    VirtAddr seq = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED, 0, PROT_READ);
+    ASSERT_TRUE(space->madvise(seq, kPages * kPageSize, MADV_SEQUENTIAL));
+    std::uint64_t sum = 0;
+    for (std::size_t page = 0; page < kPages; ++page)
+        sum += seq.ptr<std::uint8_t>()[page * kPageSize + 3] == pattern(page * kPageSize + 3);
+    EXPECT_EQ(sum, kPages);
+    std::int64_t sequential_major = stat_of(*machine, VmStatItem::PgMajFault);
+    EXPECT_LE(sequential_major, static_cast<std::int64_t>(kPages / 16));
+    EXPECT_GT(stat_of(*machine, VmStatItem::PgFaultAround), static_cast<std::int64_t>(kPages / 2));
+    ASSERT_TRUE(space->munmap(seq, kPages * kPageSize));
+    // Random: one page per miss, nothing around it.
+    VirtAddr random = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED, 0, PROT_READ);
+    ASSERT_TRUE(space->madvise(random, kPages * kPageSize, MADV_RANDOM));
+    std::int64_t files_before = stat_of(*machine, VmStatItem::NrFilePages);
+    EXPECT_EQ(files_before, 0);
+    for (std::size_t page = 0; page < kPages; page += 7)
+        EXPECT_EQ(random.ptr<std::uint8_t>()[page * kPageSize], pattern(page * kPageSize));
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrFilePages), static_cast<std::int64_t>((kPages + 6) / 7));
+}
+
+TEST(FileMmap, ReclaimDropsCleanPagesAndWritesDirtyOnesBack)
+{
+    // 4 MiB of frames and a 24 MiB file: reading it all must drop clean pages, and writing
+    // it all must write dirty ones back, never to swap (there is none).
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 6144;
+    TempFile file(kPages * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED);
+    auto* bytes = base.ptr<std::uint8_t>();
+    for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t page = 0; page < kPages; ++page)
+            ASSERT_EQ(bytes[page * kPageSize + 1], pattern(page * kPageSize + 1)) << page;
+    }
+    EXPECT_GT(stat_of(*machine, VmStatItem::PgStealKswapd) + stat_of(*machine, VmStatItem::PgStealDirect),
+        static_cast<std::int64_t>(kPages));
+    EXPECT_GT(stat_of(*machine, VmStatItem::WorkingsetRefaultFile), 0);
+    for (std::size_t page = 0; page < kPages; ++page)
+        bytes[page * kPageSize + 1] = static_cast<std::uint8_t>(page * 3);
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_EQ(bytes[page * kPageSize + 1], static_cast<std::uint8_t>(page * 3)) << page;
+    EXPECT_GT(stat_of(*machine, VmStatItem::NrWritten), 0);
+    ASSERT_TRUE(space->munmap(base, kPages * kPageSize));
+    auto on_disk = file.contents();
+    for (std::size_t page = 0; page < kPages; ++page) {
+        ASSERT_EQ(on_disk[page * kPageSize + 1], static_cast<std::uint8_t>(page * 3)) << page;
+        ASSERT_EQ(on_disk[page * kPageSize + 2], pattern(page * kPageSize + 2)) << page;
+    }
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, TracepointsNameThePageCacheEvents)
+{
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(2 * kPageSize);
+    ASSERT_TRUE(trace::start(1024, 16));
+    {
+        VirtAddr base = map_file(*space, file.fd(), 2 * kPageSize, MAP_SHARED, 0, PROT_READ);
+        EXPECT_EQ(base.ptr<std::uint8_t>()[0], pattern(0));
+        ASSERT_TRUE(space->munmap(base, 2 * kPageSize));
+    }
+    trace::stop();
+    char* text = nullptr;
+    std::size_t size = 0;
+    std::FILE* out = open_memstream(&text, &size);
+    trace::write_ftrace(out);
+    std::fclose(out);
+    std::string trace(text, size);
+    std::free(text);
+    EXPECT_NE(trace.find("mm_filemap_add_to_page_cache: dev "), std::string::npos) << trace;
+    EXPECT_NE(trace.find("mm_filemap_delete_from_page_cache: dev "), std::string::npos);
+    EXPECT_NE(trace.find(" ofs=4096 order=0"), std::string::npos);
+}
+
+// The same operations on the kernel's mappings of one file and on vmemu's of an identical
+// file: what every read returns, and what the files hold, must agree.
+TEST(FileMmap, DifferentialAgainstTheKernel)
+{
+    auto machine = make_machine(2048);
+    auto space = make_space(*machine);
+    constexpr std::size_t kFilePages = 64;
+    TempFile kernel_file(kFilePages * kPageSize);
+    TempFile vmemu_file(kFilePages * kPageSize);
+    struct Mapping {
+        std::uint8_t* kernel;
+        std::uint8_t* vmemu;
+        std::size_t pages;
+        std::size_t first; // file page
+        bool shared;
+    };
+    std::vector<Mapping> mappings;
+    std::mt19937_64 random(42);
+    std::size_t file_pages = kFilePages;
+    std::size_t operations = 0;
+    for (int step = 0; step < 3000; ++step) {
+        int op = static_cast<int>(random() % 10);
+        if (mappings.empty() || op == 0) {
+            std::size_t first = random() % kFilePages;
+            std::size_t pages = 1 + random() % (kFilePages - first);
+            bool shared = random() % 3 != 0;
+            int flags = shared ? MAP_SHARED : MAP_PRIVATE;
+            auto offset = static_cast<off_t>(first * kPageSize);
+            void* real = ::mmap(nullptr, pages * kPageSize, PROT_READ | PROT_WRITE, flags, kernel_file.fd(), offset);
+            ASSERT_NE(real, MAP_FAILED);
+            VirtAddr ours = map_file(*space, vmemu_file.fd(), pages * kPageSize, flags, offset);
+            mappings.push_back({ static_cast<std::uint8_t*>(real), ours.ptr<std::uint8_t>(), pages, first, shared });
+        } else if (op == 1 && mappings.size() > 1) {
+            std::size_t which = random() % mappings.size();
+            ASSERT_EQ(::munmap(mappings[which].kernel, mappings[which].pages * kPageSize), 0);
+            ASSERT_TRUE(space->munmap(VirtAddr(mappings[which].vmemu), mappings[which].pages * kPageSize));
+            mappings.erase(mappings.begin() + static_cast<std::ptrdiff_t>(which));
+        } else if (op == 2) {
+            Mapping& m = mappings[random() % mappings.size()];
+            ASSERT_EQ(::msync(m.kernel, m.pages * kPageSize, MS_SYNC), 0);
+            auto synced = space->msync(VirtAddr(m.vmemu), m.pages * kPageSize, MS_SYNC);
+            ASSERT_TRUE(synced) << synced.error().what();
+        } else if (op == 3 && random() % 4 == 0) {
+            // Truncate to a size the mappings still cover, then back to whole: the pages in
+            // between are lost, and read zeros afterwards in both.
+            std::size_t bytes = (kFilePages / 2 + random() % (kFilePages / 2)) * kPageSize + random() % kPageSize;
+            ASSERT_EQ(::ftruncate(kernel_file.fd(), static_cast<off_t>(bytes)), 0);
+            ASSERT_TRUE(machine->truncate(vmemu_file.fd(), static_cast<off_t>(bytes)));
+            ASSERT_EQ(::ftruncate(kernel_file.fd(), kFilePages * kPageSize), 0);
+            ASSERT_TRUE(machine->truncate(vmemu_file.fd(), kFilePages * kPageSize));
+            file_pages = kFilePages;
+        } else {
+            Mapping& m = mappings[random() % mappings.size()];
+            std::size_t offset = random() % (m.pages * kPageSize);
+            std::size_t length = std::min<std::size_t>(1 + random() % 300, m.pages * kPageSize - offset);
+            if (op % 2) {
+                auto value = static_cast<std::uint8_t>(random());
+                std::memset(m.kernel + offset, value, length);
+                std::memset(m.vmemu + offset, value, length);
+            } else {
+                ASSERT_EQ(std::memcmp(m.kernel + offset, m.vmemu + offset, length), 0)
+                    << "step " << step << " offset " << offset << (m.shared ? " shared" : " private");
+            }
+        }
+        ++operations;
+    }
+    (void)file_pages;
+    // Every mapping reads the same, then the files hold the same once all is synced.
+    for (Mapping& m : mappings) {
+        ASSERT_EQ(std::memcmp(m.kernel, m.vmemu, m.pages * kPageSize), 0);
+        ASSERT_EQ(::munmap(m.kernel, m.pages * kPageSize), 0);
+        ASSERT_TRUE(space->munmap(VirtAddr(m.vmemu), m.pages * kPageSize));
+    }
+    EXPECT_EQ(kernel_file.contents(), vmemu_file.contents());
+    EXPECT_EQ(operations, 3000u);
+}
+
+} // namespace
+} // namespace vmemu
