@@ -62,8 +62,8 @@ public:
     VmResult<void> munmap(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range); all or nothing.
     VmResult<void> mprotect(VirtAddr address, std::size_t length, int prot) VM_EXCLUDES(m_mmap_lock);
-    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED (swap-in ahead,
-    // without waiting), MADV_DONTNEED, MADV_FREE (as MADV_DONTNEED), MADV_COLD (to the inactive
+    // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED (swap-in, or a
+    // file's read into the page cache, ahead and without waiting), MADV_DONTNEED, MADV_FREE (as MADV_DONTNEED), MADV_COLD (to the inactive
     // list) and MADV_PAGEOUT (swapped out now); the advice about huge pages, KSM, core dumps
     // and fork is accepted and changes nothing. EINVAL for DONTNEED, FREE, COLD and PAGEOUT on
     // locked memory. EINVAL (misaligned, overflowing, unknown advice), ENOMEM

@@ -3,6 +3,8 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/fs/file_io.hpp>
+#include <vmemu/fs/filemap.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -59,6 +61,17 @@ std::uint32_t read_hint_flags(int advice)
 
 void AddressSpace::swapin_range_locked(VirtAddr start, VirtAddr end)
 {
+    // madvise_willneed() of a file: its pages are read into the page cache, without waiting
+    // (vfs_fadvise(POSIX_FADV_WILLNEED)), in windows of at most one request.
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+        if (!vma->file())
+            continue;
+        std::uint64_t first = vma->linear_index(std::max(start, vma->start()));
+        std::uint64_t last = vma->linear_index(std::min(end, vma->end()).page_offset(-1));
+        for (std::uint64_t index = first; index <= last; index += FileIo::kMaxPages)
+            page_cache_ra_submit(m_machine, *vma->file(), index, std::min<std::uint64_t>(FileIo::kMaxPages, last - index + 1),
+                ~std::uint64_t { 0 }, ~std::uint64_t { 0 });
+    }
     SwapState* swap = m_machine.swap();
     if (!swap)
         return; // anonymous memory without swap has nothing to read ahead
