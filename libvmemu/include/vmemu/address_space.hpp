@@ -241,9 +241,11 @@ private:
     FaultResult do_fault(Vma& vma, VirtAddr address, FaultAccess access) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult wp_page_shared(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
-    // Maps the cached, uptodate neighbours of address (read-only), up to 16 pages.
-    void filemap_map_pages_locked(Vma& vma, VirtAddr address) VM_REQUIRES(m_page_table_lock)
-        VM_REQUIRES_SHARED(m_mmap_lock);
+    // Maps faulting (whose reference it takes) at address, read-only, with its cached,
+    // uptodate neighbours (filemap_map_pages(), up to 16 pages). The result is the faulting
+    // page's.
+    FaultResult filemap_map_pages_locked(Vma& vma, VirtAddr address, PageFrame& faulting)
+        VM_REQUIRES(m_page_table_lock) VM_REQUIRES_SHARED(m_mmap_lock);
     // msync.cpp: the writeback of the shared file pages of [start, end), and the error check.
     VmResult<void> msync_range_locked(VirtAddr start, VirtAddr end, int flags) VM_REQUIRES_SHARED(m_mmap_lock);
     // swap_fault.cpp

@@ -45,26 +45,44 @@ int page_cache_ra_submit(Machine& machine, Inode& inode, std::uint64_t start, st
         in_run = 0;
     };
     FrameArena& arena = machine.arena();
+    // Frames for a run of missing pages come as one contiguous block where one is free, so
+    // that the faults which map them map each run with one kernel mapping.
+    std::optional<Pfn> block;
+    std::size_t block_left = 0;
     for (std::uint64_t index = start; index < end; ++index) {
         if (in_run == FileIo::kMaxPages || (in_run && inode.cache().contains(index)))
             flush();
         if (inode.cache().contains(index))
             continue;
-        // Only the page a fault waits for may reclaim: readahead is a bet, not a need.
-        MayReclaim reclaim = index == wait_index ? MayReclaim::Yes : MayReclaim::No;
-        auto pfn = machine.page_allocator().alloc_page(ZeroFill::No, reclaim);
-        if (!pfn) {
-            if (index == wait_index)
-                result = -ENOMEM;
-            break;
+        if (block_left == 0) {
+            std::size_t missing = 1;
+            while (index + missing < end && missing < FileIo::kMaxPages && !inode.cache().contains(index + missing))
+                ++missing;
+            // Only the page a fault waits for may reclaim: readahead is a bet, not a need.
+            bool needed = wait_index >= index && wait_index < index + missing;
+            for (;; missing /= 2) {
+                MayReclaim reclaim = needed && missing == 1 ? MayReclaim::Yes : MayReclaim::No;
+                block = machine.page_allocator().alloc_contig(missing, std::nullopt, ZeroFill::No, reclaim);
+                if (block || missing == 1)
+                    break;
+            }
+            if (!block) {
+                if (needed)
+                    result = -ENOMEM;
+                break;
+            }
+            block_left = missing;
         }
-        PageFrame& page = arena.frame(*pfn);
+        Pfn pfn = *block;
+        block = *block + 1;
+        --block_left;
+        PageFrame& page = arena.frame(pfn);
         page.set(PageFlag::Locked); // until its read ends
         std::optional<std::uint64_t> shadow;
         PageCache::AddResult added = inode.cache().add(page, &inode, index, &shadow);
         if (added != PageCache::AddResult::Added) {
             page.clear(PageFlag::Locked);
-            machine.page_allocator().free_page(*pfn);
+            machine.page_allocator().free_page(pfn);
             if (added == PageCache::AddResult::NoMemory) {
                 if (index == wait_index)
                     result = -ENOMEM;
@@ -84,13 +102,15 @@ int page_cache_ra_submit(Machine& machine, Inode& inode, std::uint64_t start, st
         if (index == marker)
             page.set(PageFlag::Readahead);
         machine.stat().inc(VmStatItem::NrFilePages);
-        trace::emit(trace::Event::FilemapAddToPageCache, pfn->get(), index, static_cast<std::uint64_t>(inode.dev()),
+        trace::emit(trace::Event::FilemapAddToPageCache, pfn.get(), index, static_cast<std::uint64_t>(inode.dev()),
             static_cast<std::uint64_t>(inode.ino()));
         machine.lruvec().add(page);
         if (in_run == 0)
             run_first = index;
         run[in_run++] = &page;
     }
+    if (block_left)
+        machine.page_allocator().free_contig(*block, block_left);
     flush();
     return result;
 }

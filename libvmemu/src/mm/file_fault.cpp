@@ -36,40 +36,42 @@ FaultResult AddressSpace::do_fault(Vma& vma, VirtAddr address, FaultAccess acces
             m_machine.put_page(page); // a racing fault mapped it first
             return FaultResult::Handled;
         }
-        // A clean page is mapped read-only even where the VMA may write, so that its first
-        // write is seen and dirties it.
-        std::uint64_t bits = kFilePteBits | (write ? Pte::kWrite | Pte::kDirty : 0);
-        if (write)
-            m_machine.writeback().set_page_dirty(inode, page);
-        result = install_locked(vma, address, m_machine.arena().pfn_of(page), 1, bits);
+        m_machine.lruvec().mark_page_accessed(page);
+        if (!write)
+            return filemap_map_pages_locked(vma, address, page);
+        m_machine.writeback().set_page_dirty(inode, page);
+        result = install_locked(vma, address, m_machine.arena().pfn_of(page), 1, kFilePteBits | Pte::kWrite | Pte::kDirty);
         if (result != FaultResult::Handled) {
             m_machine.put_page(page);
             return result;
         }
         m_machine.page_add_file_rmap(page); // the mapping keeps filemap_fault()'s reference
-        m_machine.lruvec().mark_page_accessed(page);
-        if (!write)
-            filemap_map_pages_locked(vma, address);
     }
-    if (write)
-        m_machine.writeback().balance_dirty_pages();
+    m_machine.writeback().balance_dirty_pages();
     return result;
 }
 
-void AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address)
+FaultResult AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address, PageFrame& faulting)
 {
-    // The aligned 64 KiB around the fault, inside the VMA, the PTE table and the file.
+    // The faulting page and its cached neighbours in the aligned 64 KiB around it, inside the
+    // VMA, the PTE table and the file, mapped read-only: a clean page is mapped read-only even
+    // where the VMA may write, so that its first write is seen and dirties it.
     Inode& inode = *vma.file();
     std::uint64_t vpn = address.vpn();
-    std::uint64_t first = vpn & ~std::uint64_t { kFaultAroundPages - 1 };
-    std::uint64_t last = first + kFaultAroundPages - 1;
-    first = std::max(first, vma.start().vpn());
-    last = std::min(last, vma.end().vpn() - 1);
+    std::uint64_t first = std::max(vpn & ~std::uint64_t { kFaultAroundPages - 1 }, vma.start().vpn());
+    std::uint64_t last = std::min((vpn | (kFaultAroundPages - 1)), vma.end().vpn() - 1);
     std::uint64_t size_pages = inode.size_pages();
-    std::size_t mapped = 0;
+    struct Candidate {
+        std::uint64_t vpn;
+        PageFrame* page;
+    };
+    Candidate candidates[kFaultAroundPages];
+    std::size_t count = 0;
     for (std::uint64_t at = first; at <= last; ++at) {
-        if (at == vpn)
+        if (at == vpn) {
+            candidates[count++] = Candidate { at, &faulting };
             continue;
+        }
         VirtAddr where(at << kPageShift);
         std::uint64_t index = vma.linear_index(where);
         if (index >= size_pages)
@@ -86,14 +88,35 @@ void AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address)
             m_machine.put_page(*page);
             continue;
         }
-        if (install_locked(vma, where, m_machine.arena().pfn_of(*page), 1, kFilePteBits) != FaultResult::Handled) {
-            m_machine.put_page(*page);
-            break;
-        }
-        m_machine.page_add_file_rmap(*page);
-        ++mapped;
+        candidates[count++] = Candidate { at, page };
     }
-    m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(mapped));
+    // One kernel mapping for each run of neighbours in neighbouring frames (readahead gives
+    // a window contiguous frames where it can).
+    FrameArena& arena = m_machine.arena();
+    FaultResult result = FaultResult::Handled;
+    std::size_t around = 0;
+    for (std::size_t i = 0; i < count;) {
+        std::size_t end = i + 1;
+        while (end < count && candidates[end].vpn == candidates[end - 1].vpn + 1
+            && arena.pfn_of(*candidates[end].page) == arena.pfn_of(*candidates[end - 1].page) + 1)
+            ++end;
+        FaultResult installed = install_locked(vma, VirtAddr(candidates[i].vpn << kPageShift),
+            arena.pfn_of(*candidates[i].page), end - i, kFilePteBits);
+        for (std::size_t k = i; k < end; ++k) {
+            bool is_faulting = candidates[k].page == &faulting;
+            if (installed != FaultResult::Handled) {
+                m_machine.put_page(*candidates[k].page);
+                if (is_faulting)
+                    result = installed;
+                continue;
+            }
+            m_machine.page_add_file_rmap(*candidates[k].page); // the mapping keeps the reference
+            around += !is_faulting;
+        }
+        i = end;
+    }
+    m_machine.stat().add(VmStatItem::PgFaultAround, static_cast<std::int64_t>(around));
+    return result;
 }
 
 FaultResult AddressSpace::do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page)
