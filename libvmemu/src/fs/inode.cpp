@@ -9,6 +9,7 @@
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/fs/writeback.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/reclaim/lruvec.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 
@@ -68,12 +69,17 @@ void Inode::release()
     writeback.writeback_range(*this, 0, PageCache::kMaxIndex, true);
     // truncate_inode_pages(): every page leaves, once only the cache holds it.
     std::size_t lost = 0;
-    m_cache.for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
-        for (;;) {
-            if (!page.test(PageFlag::Locked) && !page.test(PageFlag::Writeback) && SwapState::freeze_refs(page, 1))
-                break;
-            sched_yield(); // reclaim holds it for a moment, or its I/O is ending
+    m_cache.for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t index, PageFrame& page) {
+        // A reference first, so that the frame cannot go elsewhere while it is waited for.
+        if (!Lruvec::get_unless_zero(page))
+            return; // being freed: reclaim took it
+        if (!m_cache.holds(page, index)) {
+            m_machine.put_page(page);
+            return;
         }
+        // Then only the cache and this reference may hold it.
+        while (page.test(PageFlag::Locked) || page.test(PageFlag::Writeback) || !SwapState::freeze_refs(page, 2))
+            sched_yield(); // reclaim holds it for a moment, or its I/O is ending
         lost += page.test(PageFlag::Dirty);
         delete_from_page_cache(page, std::nullopt);
         m_machine.release_page(page);

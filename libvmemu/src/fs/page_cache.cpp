@@ -42,6 +42,12 @@ bool PageCache::contains(std::uint64_t index) const
     return slot && (slot->load(std::memory_order_acquire) & kPageTag);
 }
 
+bool PageCache::holds(const PageFrame& page, std::uint64_t index) const
+{
+    PageTable::Entry* slot = index <= kMaxIndex ? m_tree.walk(key(index)) : nullptr;
+    return slot && slot->load(std::memory_order_acquire) == ((m_arena->pfn_of(page).get() << kValueShift) | kPageTag);
+}
+
 PageCache::AddResult PageCache::add(PageFrame& page, void* mapping, std::uint64_t index,
     std::optional<std::uint64_t>* shadow_out)
 {

@@ -7,6 +7,7 @@
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/reclaim/lruvec.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
@@ -28,13 +29,21 @@ namespace {
 std::size_t truncate_inode_pages(Machine& machine, Inode& inode, std::uint64_t first)
 {
     std::size_t busy = 0;
-    inode.cache().for_each_page(first, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
+    inode.cache().for_each_page(first, PageCache::kMaxIndex, [&](std::uint64_t index, PageFrame& page) {
+        // A reference first, so that the frame cannot go elsewhere while it is waited for.
+        if (!Lruvec::get_unless_zero(page))
+            return; // being freed: reclaim took it
+        if (!inode.cache().holds(page, index)) {
+            machine.put_page(page);
+            return;
+        }
         for (;;) {
             if (page.mapcount.load(std::memory_order_acquire) != 0) {
                 ++busy;
+                machine.put_page(page);
                 return;
             }
-            if (!page.test(PageFlag::Locked) && !page.test(PageFlag::Writeback) && SwapState::freeze_refs(page, 1))
+            if (!page.test(PageFlag::Locked) && !page.test(PageFlag::Writeback) && SwapState::freeze_refs(page, 2))
                 break;
             sched_yield();
         }

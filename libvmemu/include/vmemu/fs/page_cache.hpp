@@ -39,6 +39,8 @@ public:
     PageFrame* find_get(std::uint64_t index, std::optional<std::uint64_t>* shadow_out = nullptr) const;
     // Whether a page (not a shadow) is at index, without a reference.
     bool contains(std::uint64_t index) const;
+    // Whether page is the one at index (it may have left, and its frame gone elsewhere).
+    bool holds(const PageFrame& page, std::uint64_t index) const;
     // add_to_page_cache(): page (which the caller holds, locked, not yet visible) takes the
     // slot, unless another page holds it. The cache takes a reference; page.mapping and
     // page.index are set before it becomes visible. Exists when a page is there already,
