@@ -246,6 +246,28 @@ TEST(FileMmap, TruncationUnmapsAndTouchesPastTheEndAreSigbus)
     EXPECT_EQ(file.contents().size(), 4 * kPageSize);
 }
 
+TEST(FileMmap, TheFlusherWritesBackPastTheBackgroundRatio)
+{
+    // 1024 frames: past 102 dirty pages (dirty_background_ratio 10) the flusher starts
+    // without any msync.
+    auto machine = make_machine(1024);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 200;
+    TempFile file(kPages * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED);
+    for (std::size_t page = 0; page < kPages; ++page)
+        base.ptr<std::uint8_t>()[page * kPageSize] = 0xee;
+    // Pages dirtied after a pass wait for the next one, at most dirty_writeback later.
+    for (int waited = 0; waited < 800 && stat_of(*machine, VmStatItem::NrWritten) < static_cast<std::int64_t>(kPages);
+         ++waited)
+        ::usleep(10000);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrWritten), static_cast<std::int64_t>(kPages));
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
+    auto on_disk = file.contents();
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_EQ(on_disk[page * kPageSize], 0xee) << page;
+}
+
 TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
 {
     auto machine = make_machine(1024);
