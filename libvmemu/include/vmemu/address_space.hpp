@@ -241,6 +241,8 @@ private:
     FaultResult do_fault(Vma& vma, VirtAddr address, FaultAccess access) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult wp_page_shared(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
+    // Takes PG_locked of page, waiting for it (never with the page_table_lock held).
+    static void lock_page(PageFrame& page);
     // Maps faulting (whose reference it takes) at address, read-only, with its cached,
     // uptodate neighbours (filemap_map_pages(), up to 16 pages). The result is the faulting
     // page's.

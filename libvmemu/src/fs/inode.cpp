@@ -24,7 +24,7 @@ constexpr std::uint32_t kCounterOne = 1u << 13;
 
 Inode::Inode(Machine& machine, PageTable tree)
     : m_machine(machine)
-    , m_cache(std::move(tree), machine.arena())
+    , m_cache(std::move(tree), machine)
 {
 }
 
@@ -148,13 +148,16 @@ std::uint32_t Inode::sample_wb_err() const
     return (old & kSeen) ? old : 0;
 }
 
-int Inode::check_and_advance_wb_err(std::uint32_t* since)
+int Inode::check_and_advance_wb_err(std::atomic<std::uint32_t>& since)
 {
     std::uint32_t old = m_wb_err.load(std::memory_order_acquire);
-    if ((old | kSeen) == (*since | kSeen) || old == 0)
+    std::uint32_t seen = since.load(std::memory_order_acquire);
+    if ((old | kSeen) == (seen | kSeen) || old == 0)
         return 0;
     while (!(old & kSeen) && !m_wb_err.compare_exchange_weak(old, old | kSeen, std::memory_order_acq_rel)) { }
-    *since = old | kSeen;
+    // Concurrent callers with one cursor: only the one that advances it reports the error.
+    if (!since.compare_exchange_strong(seen, old | kSeen, std::memory_order_acq_rel))
+        return 0;
     return static_cast<int>(old & kErrnoMask);
 }
 

@@ -1,9 +1,17 @@
 #include <vmemu/base/assert.hpp>
 #include <vmemu/fs/page_cache.hpp>
+#include <vmemu/machine.hpp>
 #include <vmemu/phys/frame_arena.hpp>
 #include <vmemu/reclaim/lruvec.hpp>
 
 namespace vmemu {
+
+PageCache::PageCache(PageTable tree, Machine& machine)
+    : m_tree(std::move(tree))
+    , m_machine(&machine)
+    , m_arena(&machine.arena())
+{
+}
 
 PageFrame* PageCache::page_of(std::uint64_t value) const
 {
@@ -32,7 +40,7 @@ PageFrame* PageCache::find_get(std::uint64_t index, std::optional<std::uint64_t>
         // The frame may have left the cache and been reused between the load and the reference.
         if (slot->load(std::memory_order_acquire) == value)
             return page;
-        page->refcount.fetch_sub(1, std::memory_order_acq_rel); // never the last: the new owner holds one
+        m_machine->put_page(*page); // the frame's new owner may have let go meanwhile
     }
 }
 

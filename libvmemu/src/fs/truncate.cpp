@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/base/log.hpp>
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/signals.hpp>
@@ -79,18 +80,25 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         // The pages wholly past the new end leave every mapping, private copies included, then
         // the cache; faults that raced the new size are unmapped again.
         std::uint64_t first = (size + kPageSize - 1) >> kPageShift;
+        auto unmap = [&] {
+            SharedLock spaces(m_spaces_lock);
+            SharedLock mappings(inode->i_mmap_lock());
+            inode->for_each_vma(first, PageCache::kMaxIndex, [](const Vma& vma, std::uint64_t from, std::uint64_t to) {
+                if (vma.mm())
+                    vma.mm()->unmap_mapping_range(from, to);
+            });
+        };
         for (int round = 0; round < 8; ++round) {
-            {
-                SharedLock spaces(m_spaces_lock);
-                SharedLock mappings(inode->i_mmap_lock());
-                inode->for_each_vma(first, PageCache::kMaxIndex, [](const Vma& vma, std::uint64_t from, std::uint64_t to) {
-                    if (vma.mm())
-                        vma.mm()->unmap_mapping_range(from, to);
-                });
-            }
+            unmap();
             if (truncate_inode_pages(*this, *inode, first) == 0)
                 break;
         }
+        // truncate_pagecache() unmaps once more: a private copy made by a fault that passed the
+        // old size goes too.
+        unmap();
+        // A write of a page past the end that was in flight may have grown the file again.
+        if (::ftruncate(fd, length) != 0)
+            log().warn("truncate: ftruncate after writeback failed: {}", std::strerror(errno));
         // The rest of a partial last page reads as zeros, and is written so.
         if (size % kPageSize) {
             if (PageFrame* page = inode->cache().find_get(size >> kPageShift)) {

@@ -8,6 +8,7 @@
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/fs/writeback.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
@@ -29,26 +30,42 @@ FaultResult AddressSpace::do_fault(Vma& vma, VirtAddr address, FaultAccess acces
         return do_cow_fault(vma, address, page);
     bool write = access == FaultAccess::Write;
     FaultResult result = FaultResult::Handled;
+    // A write dirties the page under its lock, which writeback holds from page_mkclean() to
+    // clearing PG_dirty: the page is never clean with a writable PTE.
+    if (write)
+        lock_page(page);
     {
         ScopedLock ptl(m_page_table_lock);
         PageTable::Entry* slot = m_page_table.walk(address);
         if (slot->load(std::memory_order_acquire) != 0) {
-            m_machine.put_page(page); // a racing fault mapped it first
-            return FaultResult::Handled;
-        }
-        m_machine.lruvec().mark_page_accessed(page);
-        if (!write)
+            result = FaultResult::Handled; // a racing fault mapped it first
+        } else if (!write) {
+            m_machine.lruvec().mark_page_accessed(page);
             return filemap_map_pages_locked(vma, address, page);
-        m_machine.writeback().set_page_dirty(inode, page);
-        result = install_locked(vma, address, m_machine.arena().pfn_of(page), 1, kFilePteBits | Pte::kWrite | Pte::kDirty);
-        if (result != FaultResult::Handled) {
-            m_machine.put_page(page);
-            return result;
+        } else {
+            m_machine.lruvec().mark_page_accessed(page);
+            m_machine.writeback().set_page_dirty(inode, page);
+            result = install_locked(vma, address, m_machine.arena().pfn_of(page), 1,
+                kFilePteBits | Pte::kWrite | Pte::kDirty);
+            if (result == FaultResult::Handled) {
+                m_machine.page_add_file_rmap(page); // the mapping keeps filemap_fault()'s reference
+                SwapState::clear_and_wake(page, PageFlag::Locked);
+                m_machine.writeback().balance_dirty_pages();
+                return result;
+            }
         }
-        m_machine.page_add_file_rmap(page); // the mapping keeps filemap_fault()'s reference
     }
-    m_machine.writeback().balance_dirty_pages();
+    if (write)
+        SwapState::clear_and_wake(page, PageFlag::Locked);
+    m_machine.put_page(page);
     return result;
+}
+
+void AddressSpace::lock_page(PageFrame& page)
+{
+    // folio_lock(): held briefly by writeback and truncation, never by a fault that waits.
+    while (!page.trylock())
+        SwapState::wait_on_page_flag(page, PageFlag::Locked);
 }
 
 FaultResult AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address, PageFrame& faulting)
@@ -75,7 +92,7 @@ FaultResult AddressSpace::filemap_map_pages_locked(Vma& vma, VirtAddr address, P
         VirtAddr where(at << kPageShift);
         std::uint64_t index = vma.linear_index(where);
         if (index >= size_pages)
-            break;
+            continue; // (a truncation may have passed the faulting page too: it is mapped anyway)
         PageTable::Entry* slot = m_page_table.walk(where);
         if (!slot || slot->load(std::memory_order_acquire) != 0)
             continue;
@@ -151,17 +168,30 @@ FaultResult AddressSpace::do_cow_fault(Vma& vma, VirtAddr address, PageFrame& pa
 
 FaultResult AddressSpace::wp_page_shared(Vma& vma, VirtAddr address, Pte seen)
 {
-    FaultResult result;
+    // The page, held, then locked without the page_table_lock (writeback takes the two the
+    // other way round), then the PTE checked again.
+    PageFrame* page;
+    {
+        ScopedLock ptl(m_page_table_lock);
+        PageTable::Entry* slot = m_page_table.walk(address);
+        if (Pte(slot->load(std::memory_order_acquire)) != seen)
+            return FaultResult::Handled;
+        page = &m_machine.arena().frame(seen.pfn());
+        page->refcount.fetch_add(1, std::memory_order_acq_rel);
+    }
+    lock_page(*page);
+    FaultResult result = FaultResult::Handled;
     {
         ScopedLock ptl(m_page_table_lock);
         PageTable::Entry* slot = m_page_table.walk(address);
         Pte pte(slot->load(std::memory_order_acquire));
-        if (pte != seen)
-            return FaultResult::Handled;
-        PageFrame& page = m_machine.arena().frame(pte.pfn());
-        m_machine.writeback().set_page_dirty(*vma.file(), page);
-        result = install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+        if (pte.present() && pte.pfn() == seen.pfn() && !pte.writable()) {
+            m_machine.writeback().set_page_dirty(*vma.file(), *page);
+            result = install_locked(vma, address, pte.pfn(), 1, pte.raw() | Pte::kWrite | Pte::kDirty | Pte::kAccessed);
+        }
     }
+    SwapState::clear_and_wake(*page, PageFlag::Locked);
+    m_machine.put_page(*page);
     m_machine.writeback().balance_dirty_pages();
     return result;
 }

@@ -44,7 +44,7 @@ VmResult<void> AddressSpace::dup_mmap_locked(AddressSpace& child)
             child.uncharge(flags, vma.pages());
             return std::unexpected(inserted.error());
         }
-        (*inserted)->wb_err_since() = vma.wb_err_since();
+        (*inserted)->wb_err_since().store(vma.wb_err_since());
         for (VirtAddr address = m_page_table.next_table_or(vma.start(), vma.end()); address < vma.end();) {
             if (!child.m_page_table.walk_alloc(in_child(address)))
                 return vm_fail(ENOMEM, "fork: no frame for a page table");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <vmemu/address_space.hpp>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 #include <vmemu/trace/tracepoint.hpp>
@@ -334,6 +335,9 @@ VmResult<void> AddressSpace::zap_ptes_locked(VirtAddr start, VirtAddr end)
             return;
         }
         PageFrame& frame = arena.frame(pte.pfn());
+        // zap_pte_range(): what was written through a file PTE stays to be written back.
+        if (pte.dirty() && !frame.test(PageFlag::SwapBacked))
+            m_machine.writeback().set_page_dirty(*static_cast<Inode*>(frame.mapping), frame);
         // The last mapping of a locked page unlocks it; a page still shared stays locked.
         if (frame.mapcount.load(std::memory_order_acquire) == 1 && m_machine.lruvec().munlock_page(frame)) {
             m_machine.stat().dec(VmStatItem::NrMlock);

@@ -114,7 +114,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             return std::unexpected(vma.error());
         }
         if (file) {
-            (*vma)->wb_err_since() = file->sample_wb_err();
+            (*vma)->wb_err_since().store(file->sample_wb_err());
             reference.file = nullptr; // the VMA's now
         }
         m_vmas.try_merge_around(**vma);

@@ -124,21 +124,28 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
         undo();
         return split;
     }
+    VmResult<void> dropped;
     {
+        // take_rmap_locks(): a walk of the file's mappings (writeback's page_mkclean) must not
+        // see the PTEs between their old place and their new one.
+        Inode::WriteGuard rmap_guard(fresh->file());
         ScopedLock ptl(m_page_table_lock);
-        if (auto dropped = unmap_hardware_range_locked(old_address, old_address.offset(moved)); !dropped) {
-            undo();
-            return dropped;
+        dropped = unmap_hardware_range_locked(old_address, old_address.offset(moved));
+        if (dropped) {
+            m_page_table.for_each_slot(old_address, old_address.offset(moved), [&](VirtAddr from, PageTable::Entry& slot) {
+                Pte pte(slot.load(std::memory_order_relaxed));
+                if (pte.none())
+                    return;
+                VirtAddr to = new_address.offset(from - old_address);
+                m_page_table.walk(to)->store(pte.raw(), std::memory_order_release);
+                slot.store(0, std::memory_order_release);
+                // The pages keep their index: the new VMA has the old one's anon_vma and pgoff.
+            });
         }
-        m_page_table.for_each_slot(old_address, old_address.offset(moved), [&](VirtAddr from, PageTable::Entry& slot) {
-            Pte pte(slot.load(std::memory_order_relaxed));
-            if (pte.none())
-                return;
-            VirtAddr to = new_address.offset(from - old_address);
-            m_page_table.walk(to)->store(pte.raw(), std::memory_order_release);
-            slot.store(0, std::memory_order_release);
-            // The pages keep their index: the new VMA has the old one's anon_vma and pgoff.
-        });
+    }
+    if (!dropped) {
+        undo();
+        return dropped;
     }
     if (!keep_old)
         VM_TRY(do_munmap_locked(old_address, old_end)); // only empty page tables are left there

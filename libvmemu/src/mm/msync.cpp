@@ -57,7 +57,7 @@ VmResult<void> AddressSpace::msync_range_locked(VirtAddr start, VirtAddr end, in
         m_machine.writeback().writeback_range(inode, vma->linear_index(from), vma->linear_index(to.page_offset(-1)), true);
         if (::fdatasync(inode.fd()) != 0 && result)
             result = vm_fail(errno, "msync: fdatasync failed");
-        if (int error = inode.check_and_advance_wb_err(&vma->wb_err_since()); error && result)
+        if (int error = inode.check_and_advance_wb_err(vma->wb_err_since()); error && result)
             result = vm_fail(error, "msync: writeback of the file failed");
     }
     if (!result)

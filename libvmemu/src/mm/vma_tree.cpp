@@ -138,7 +138,7 @@ VmResult<Vma*> VmaTree::split(Vma& vma, VirtAddr address)
         vma.file());
     if (!upper)
         return vm_fail(ENOMEM, "no memory for a VMA");
-    upper->wb_err_since() = vma.wb_err_since();
+    upper->wb_err_since().store(vma.wb_err_since().load());
     if (vma.file())
         m_inodes->grab(*vma.file());
     upper->record_fault(vma.next_sequential_vpn(), vma.fault_around_window());

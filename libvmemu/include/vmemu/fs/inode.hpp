@@ -130,7 +130,7 @@ public:
     // error recorded since that sample (once per sampler) and advances it.
     void set_wb_err(int error);
     std::uint32_t sample_wb_err() const;
-    int check_and_advance_wb_err(std::uint32_t* since);
+    int check_and_advance_wb_err(std::atomic<std::uint32_t>& since);
 
     // Pages of this file with PG_dirty, for the flusher.
     std::atomic<std::int64_t>& nr_dirty() { return m_nr_dirty; }

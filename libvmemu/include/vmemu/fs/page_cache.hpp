@@ -9,6 +9,7 @@
 namespace vmemu {
 
 class FrameArena;
+class Machine;
 
 // One file's pages in memory, Linux's i_pages: a radix tree from the page index in the file to
 // the frame that caches it, or to the shadow of an evicted page (workingset.c keeps those in
@@ -26,11 +27,7 @@ public:
     static constexpr std::uint64_t kMaxIndex = (std::uint64_t { 1 } << 36) - 1;
 
     // tree: an empty page table, counted as nr_slab_reclaimable.
-    PageCache(PageTable tree, FrameArena& arena)
-        : m_tree(std::move(tree))
-        , m_arena(&arena)
-    {
-    }
+    PageCache(PageTable tree, Machine& machine);
     PageCache(const PageCache&) = delete;
     PageCache& operator=(const PageCache&) = delete;
 
@@ -72,6 +69,7 @@ private:
     PageFrame* page_of(std::uint64_t value) const;
 
     PageTable m_tree;
+    Machine* m_machine;
     FrameArena* m_arena;
     std::atomic<std::size_t> m_nrpages { 0 };
 };

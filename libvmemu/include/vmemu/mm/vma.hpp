@@ -69,8 +69,8 @@ public:
     Inode* file() const { return m_file; }
     bool is_shared_file() const { return m_file && (m_flags & VmFlags::Shared); }
     // The file's writeback error as this mapping last saw it (file->f_wb_err), for msync().
-    std::uint32_t& wb_err_since() { return m_wb_err_since; }
-    std::uint32_t wb_err_since() const { return m_wb_err_since; }
+    std::atomic<std::uint32_t>& wb_err_since() { return m_wb_err_since; }
+    std::uint32_t wb_err_since() const { return m_wb_err_since.load(std::memory_order_acquire); }
     // The linear index of the page at address (linear_page_index()), which anonymous pages
     // keep in page.index.
     std::uint64_t linear_index(VirtAddr address) const { return m_pgoff + pages_between(m_start, address.page_base()); }
@@ -139,7 +139,7 @@ private:
     AddressSpace* m_mm;
     AnonVma* m_anon_vma;
     Inode* m_file;
-    std::uint32_t m_wb_err_since { 0 };
+    std::atomic<std::uint32_t> m_wb_err_since { 0 };
     VirtAddr m_start;
     VirtAddr m_end;
     std::uint32_t m_flags;
