@@ -77,15 +77,8 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
     std::unique_ptr<SwapDevice> device(new SwapDevice(fd, std::move(path), header, std::move(*ring), handler, context));
     device->m_directory = directory;
     device->m_queue_depth = config.queue_depth;
-    VM_TRY(device->create_sync_rings()); // on failure, the device closes the file
+    device->m_sync_rings = VM_TRY(os::IoRingPool::create()); // on failure, the device closes the file
     return device;
-}
-
-VmResult<void> SwapDevice::create_sync_rings()
-{
-    for (SyncRing& sync : m_sync_rings)
-        sync.ring = VM_TRY(os::IoRing::create(4));
-    return {};
 }
 
 SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
@@ -150,12 +143,11 @@ VmResult<void> SwapDevice::reopen_in_child()
     if (!ring)
         return fail(ring.error());
     m_ring = std::move(*ring);
-    for (SyncRing& sync : m_sync_rings) {
-        sync.ring.reset();
-        sync.busy.store(false, std::memory_order_relaxed);
-    }
-    if (auto rings = create_sync_rings(); !rings)
+    m_sync_rings.reset();
+    auto rings = os::IoRingPool::create();
+    if (!rings)
         return fail(rings.error());
+    m_sync_rings = std::move(*rings);
     for (std::size_t i = 0; i < kRuns; ++i)
         m_runs[i].used.store(false, std::memory_order_relaxed);
     m_completion_waiters.store(0, std::memory_order_relaxed);
@@ -292,29 +284,10 @@ void SwapDevice::reap_completions()
 int SwapDevice::read_now(std::uint32_t slot, std::byte* page)
 {
     VM_ASSERT(slot >= 1 && slot <= m_header.last_page);
-    for (SyncRing& sync : m_sync_rings) {
-        bool expected = false;
-        if (!sync.busy.compare_exchange_strong(expected, true, std::memory_order_acquire))
-            continue;
-        int result = -EIO;
-        if (sync.ring->queue_read(m_fd, page, kPage, std::uint64_t { slot } * kPage, slot)) {
-            // Submission and the wait in one system call.
-            int submitted;
-            while ((submitted = sync.ring->submit_and_wait(1)) == -EINTR) { }
-            os::IoRing::Completion completion {};
-            int taken = -EINTR;
-            while (submitted >= 0 && (taken = sync.ring->wait_completions(&completion, 1)) == -EINTR) { }
-            if (submitted < 0)
-                result = submitted;
-            else if (taken == 1)
-                result = completion.result >= 0 && static_cast<std::uint64_t>(completion.result) != kPage
-                    ? -EIO // a short read is an error too
-                    : completion.result;
-        }
-        sync.busy.store(false, std::memory_order_release);
-        return result;
-    }
-    return -EBUSY;
+    iovec buffer { page, kPage };
+    int result = m_sync_rings->readv(m_fd, &buffer, 1, std::uint64_t { slot } * kPage);
+    // A short read is an error too.
+    return result >= 0 && static_cast<std::uint64_t>(result) != kPage ? -EIO : result;
 }
 
 void SwapDevice::wait_for_completion(std::uint32_t seen) const
@@ -328,8 +301,7 @@ void SwapDevice::inject_failures(IoDirection direction, int error, unsigned coun
 {
     auto op = direction == IoDirection::Write ? os::IoRing::Op::Write : os::IoRing::Op::Read;
     m_ring->inject_errors(op, error, count);
-    for (SyncRing& sync : m_sync_rings)
-        sync.ring->inject_errors(op, error, count);
+    m_sync_rings->inject_errors(op, error, count);
 }
 
 void SwapDevice::inject_short_writes(unsigned count) { m_ring->inject_short_writes(count); }

@@ -17,8 +17,7 @@ VmResult<std::unique_ptr<FileIo>> FileIo::create(Machine& machine)
 {
     std::unique_ptr<FileIo> io(new FileIo(machine));
     io->m_ring = VM_TRY(os::IoRing::create(kRequests));
-    for (SyncRing& sync : io->m_sync_rings)
-        sync.ring = VM_TRY(os::IoRing::create(4));
+    io->m_sync_rings = VM_TRY(os::IoRingPool::create());
     io->m_requests = std::make_unique<Request[]>(kRequests);
     io->m_completion_thread = std::thread([raw = io.get()] {
         // The program's asynchronous signals belong to its own threads.
@@ -47,8 +46,7 @@ FileIo::~FileIo()
 void FileIo::inject_failures(os::IoRing::Op op, int error, unsigned count)
 {
     m_ring->inject_errors(op, error, count);
-    for (SyncRing& sync : m_sync_rings)
-        sync.ring->inject_errors(op, error, count);
+    m_sync_rings->inject_errors(op, error, count);
 }
 
 FileIo::Request* FileIo::take_request()
@@ -102,23 +100,7 @@ int FileIo::read_sync(Inode& inode, std::uint64_t index, PageFrame* const* pages
     iovec buffers[kMaxPages];
     for (std::size_t i = 0; i < count; ++i)
         buffers[i] = iovec { arena.direct_map(arena.pfn_of(*pages[i])), kPageSize };
-    int result = -EBUSY;
-    for (SyncRing& sync : m_sync_rings) {
-        bool expected = false;
-        if (!sync.busy.compare_exchange_strong(expected, true, std::memory_order_acquire))
-            continue;
-        result = -EIO;
-        if (sync.ring->queue_readv(inode.io_fd(true), buffers, static_cast<unsigned>(count), index << kPageShift, 0)) {
-            int submitted;
-            while ((submitted = sync.ring->submit_and_wait(1)) == -EINTR) { }
-            os::IoRing::Completion completion {};
-            int taken = -EINTR;
-            while (submitted >= 0 && (taken = sync.ring->wait_completions(&completion, 1)) == -EINTR) { }
-            result = submitted < 0 ? submitted : taken == 1 ? completion.result : -EIO;
-        }
-        sync.busy.store(false, std::memory_order_release);
-        break;
-    }
+    int result = m_sync_rings->readv(inode.io_fd(true), buffers, static_cast<unsigned>(count), index << kPageShift);
     if (result == -EBUSY) {
         // Every ring of the pool is busy: the same read, as a system call.
         ssize_t done = ::preadv(inode.io_fd(true), buffers, static_cast<int>(count), static_cast<off_t>(index << kPageShift));

@@ -8,6 +8,7 @@
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/os/io_ring.hpp>
+#include <vmemu/os/io_ring_pool.hpp>
 #include <vmemu/sync/mutex.hpp>
 
 namespace vmemu {
@@ -82,12 +83,7 @@ private:
 
     Machine& m_machine;
     std::unique_ptr<os::IoRing> m_ring;
-    static constexpr std::size_t kSyncRings = 4;
-    struct SyncRing {
-        std::unique_ptr<os::IoRing> ring;
-        std::atomic<bool> busy { false };
-    };
-    std::array<SyncRing, kSyncRings> m_sync_rings;
+    std::unique_ptr<os::IoRingPool> m_sync_rings;
     Mutex m_submit_lock;
     std::unique_ptr<Request[]> m_requests;
     std::atomic<std::size_t> m_next_request { 0 };

@@ -10,6 +10,7 @@
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/os/io_ring.hpp>
+#include <vmemu/os/io_ring_pool.hpp>
 #include <vmemu/swap/swap_header.hpp>
 #include <vmemu/swap/swap_slots.hpp>
 #include <vmemu/sync/mutex.hpp>
@@ -98,8 +99,6 @@ public:
 private:
     SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
         CompletionHandler handler, void* context);
-    // The rings of the synchronous pool, and the completion thread.
-    VmResult<void> create_sync_rings();
     void start_completion_thread();
     // A vectored request's pages, from submission to completion.
     struct Run {
@@ -127,12 +126,7 @@ private:
     SwapHeaderInfo m_header;
     SwapSlots m_slots;
     std::unique_ptr<os::IoRing> m_ring;
-    static constexpr std::size_t kSyncRings = 4;
-    struct SyncRing {
-        std::unique_ptr<os::IoRing> ring;
-        std::atomic<bool> busy { false };
-    };
-    std::array<SyncRing, kSyncRings> m_sync_rings;
+    std::unique_ptr<os::IoRingPool> m_sync_rings;
     CompletionHandler m_handler;
     void* m_context;
     Mutex m_submit_lock;
