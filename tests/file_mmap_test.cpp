@@ -258,11 +258,17 @@ TEST(FileMmap, TheFlusherWritesBackPastTheBackgroundRatio)
     for (std::size_t page = 0; page < kPages; ++page)
         base.ptr<std::uint8_t>()[page * kPageSize] = 0xee;
     // Pages dirtied after a pass wait for the next one, at most dirty_writeback later.
-    for (int waited = 0; waited < 800 && stat_of(*machine, VmStatItem::NrWritten) < static_cast<std::int64_t>(kPages);
-         ++waited)
+    auto settled = [&] {
+        return stat_of(*machine, VmStatItem::NrWritten) >= static_cast<std::int64_t>(kPages)
+            && stat_of(*machine, VmStatItem::NrDirty) == 0 && stat_of(*machine, VmStatItem::NrWriteback) == 0;
+    };
+    for (int waited = 0; waited < 800 && !settled(); ++waited)
         ::usleep(10000);
-    EXPECT_EQ(stat_of(*machine, VmStatItem::NrWritten), static_cast<std::int64_t>(kPages));
+    // A page the flusher cleans between its write fault and the store's retry is dirtied
+    // and written once more, as in Linux; so "at least" each page once.
+    EXPECT_GE(stat_of(*machine, VmStatItem::NrWritten), static_cast<std::int64_t>(kPages));
     EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrWriteback), 0);
     auto on_disk = file.contents();
     for (std::size_t page = 0; page < kPages; ++page)
         ASSERT_EQ(on_disk[page * kPageSize], 0xee) << page;
