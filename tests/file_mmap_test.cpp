@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <vector>
 #include <vmemu/fs/file_io.hpp>
-#include "test_support.hpp"
+#include "file_support.hpp"
 
 namespace vmemu {
 namespace {
@@ -20,69 +20,15 @@ namespace {
 using test::error_of;
 using test::make_space;
 
-std::int64_t stat_of(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }
-
-std::uint8_t pattern(std::uint64_t offset) { return static_cast<std::uint8_t>((offset * 131) ^ (offset >> 12)); }
-
-// A file in /var/tmp filled with pattern(), removed when the test ends.
-class TempFile {
-public:
-    explicit TempFile(std::size_t bytes, int flags = O_RDWR)
-    {
-        char name[] = "/var/tmp/vmemu-file-XXXXXX";
-        int fd = ::mkstemp(name);
-        EXPECT_GE(fd, 0);
-        m_path = name;
-        std::vector<std::uint8_t> bytes_out(bytes);
-        for (std::size_t i = 0; i < bytes; ++i)
-            bytes_out[i] = pattern(i);
-        EXPECT_EQ(::pwrite(fd, bytes_out.data(), bytes, 0), static_cast<ssize_t>(bytes));
-        ::close(fd);
-        m_fd = ::open(name, flags | O_CLOEXEC);
-        EXPECT_GE(m_fd, 0);
-    }
-    ~TempFile()
-    {
-        ::close(m_fd);
-        ::unlink(m_path.c_str());
-    }
-    int fd() const { return m_fd; }
-    const std::string& path() const { return m_path; }
-    std::vector<std::uint8_t> contents() const
-    {
-        int fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC);
-        std::vector<std::uint8_t> out(static_cast<std::size_t>(::lseek(fd, 0, SEEK_END)));
-        EXPECT_EQ(::pread(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
-        ::close(fd);
-        return out;
-    }
-
-private:
-    std::string m_path;
-    int m_fd { -1 };
-};
-
-std::unique_ptr<Machine> make_machine(std::size_t frames, bool swap = false)
-{
-    MachineConfig config { .frames = frames };
-    if (swap)
-        config.swap = SwapDeviceConfig { .bytes = 64 * test::kMiB };
-    auto machine = Machine::create(config);
-    EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
-    return std::move(*machine);
-}
-
-VirtAddr map_file(AddressSpace& space, int fd, std::size_t bytes, int flags, off_t offset = 0,
-    int prot = PROT_READ | PROT_WRITE)
-{
-    auto address = space.mmap(VirtAddr(), bytes, prot, flags, fd, offset);
-    EXPECT_TRUE(address.has_value()) << (address ? "" : address.error().what());
-    return address.value_or(VirtAddr());
-}
+using test::make_file_machine;
+using test::map_file;
+using test::pattern;
+using test::stat_of;
+using test::TempFile;
 
 TEST(FileMmap, SharedMappingReadsTheFileAndWritesBackOnMsync)
 {
-    auto machine = make_machine(4096);
+    auto machine = make_file_machine(4096);
     auto space = make_space(*machine);
     TempFile file(3 * kPageSize + 100);
     VirtAddr base = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED);
@@ -121,7 +67,7 @@ TEST(FileMmap, SharedMappingReadsTheFileAndWritesBackOnMsync)
 
 TEST(FileMmap, PrivateMappingCopiesOnWriteAndLeavesTheFileAlone)
 {
-    auto machine = make_machine(4096);
+    auto machine = make_file_machine(4096);
     auto space = make_space(*machine);
     TempFile file(8 * kPageSize);
     VirtAddr shared = map_file(*space, file.fd(), 8 * kPageSize, MAP_SHARED);
@@ -148,7 +94,7 @@ TEST(FileMmap, PrivateMappingCopiesOnWriteAndLeavesTheFileAlone)
 
 TEST(FileMmap, EveryAddressSpaceSharesOnePageCache)
 {
-    auto machine = make_machine(4096);
+    auto machine = make_file_machine(4096);
     auto first = make_space(*machine);
     auto second = make_space(*machine);
     TempFile file(16 * kPageSize);
@@ -177,7 +123,7 @@ TEST(FileMmap, EveryAddressSpaceSharesOnePageCache)
 
 TEST(FileMmap, BadArgumentsGetTheKernelsErrors)
 {
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     TempFile file(4 * kPageSize);
     int read_only = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
@@ -223,7 +169,7 @@ TEST(FileMmap, BadArgumentsGetTheKernelsErrors)
 
 TEST(FileMmap, TruncationUnmapsAndTouchesPastTheEndAreSigbus)
 {
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     TempFile file(4 * kPageSize);
     VirtAddr shared = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED);
@@ -250,7 +196,7 @@ TEST(FileMmap, TheFlusherWritesBackPastTheBackgroundRatio)
 {
     // 1024 frames: past 102 dirty pages (dirty_background_ratio 10) the flusher starts
     // without any msync.
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     constexpr std::size_t kPages = 200;
     TempFile file(kPages * kPageSize);
@@ -276,7 +222,7 @@ TEST(FileMmap, TheFlusherWritesBackPastTheBackgroundRatio)
 
 TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
 {
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     TempFile file(2 * kPageSize);
     VirtAddr base = map_file(*space, file.fd(), 2 * kPageSize, MAP_SHARED);
@@ -295,7 +241,7 @@ TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
 
 TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)
 {
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     TempFile file(kPageSize);
     VirtAddr base = map_file(*space, file.fd(), kPageSize, MAP_SHARED);
@@ -336,7 +282,7 @@ TEST(FileMmap, MsyncedDataSurvivesSigkill)
 
 TEST(FileMmap, ReadaheadFollowsTheAccessPattern)
 {
-    auto machine = make_machine(8192);
+    auto machine = make_file_machine(8192);
     auto space = make_space(*machine);
     constexpr std::size_t kPages = 1024;
     TempFile file(kPages * kPageSize);
@@ -372,7 +318,7 @@ TEST(FileMmap, ReclaimDropsCleanPagesAndWritesDirtyOnesBack)
 {
     // 4 MiB of frames and a 24 MiB file: reading it all must drop clean pages, and writing
     // it all must write dirty ones back, never to swap (there is none).
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     constexpr std::size_t kPages = 6144;
     TempFile file(kPages * kPageSize);
@@ -401,7 +347,7 @@ TEST(FileMmap, ReclaimDropsCleanPagesAndWritesDirtyOnesBack)
 
 TEST(FileMmap, TracepointsNameThePageCacheEvents)
 {
-    auto machine = make_machine(1024);
+    auto machine = make_file_machine(1024);
     auto space = make_space(*machine);
     TempFile file(2 * kPageSize);
     ASSERT_TRUE(trace::start(1024, 16));
@@ -427,7 +373,7 @@ TEST(FileMmap, TracepointsNameThePageCacheEvents)
 // file: what every read returns, and what the files hold, must agree.
 TEST(FileMmap, DifferentialAgainstTheKernel)
 {
-    auto machine = make_machine(2048);
+    auto machine = make_file_machine(2048);
     auto space = make_space(*machine);
     constexpr std::size_t kFilePages = 64;
     TempFile kernel_file(kFilePages * kPageSize);

@@ -9,6 +9,7 @@
 namespace vmemu {
 namespace {
 
+using test::exit_status;
 using test::map_anon;
 
 std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes)
@@ -53,14 +54,6 @@ pid_t fork_with(Machine& machine, Body child_body)
     }
     machine.fork_parent();
     return child;
-}
-
-int exit_status(pid_t child)
-{
-    int status = 0;
-    if (waitpid(child, &status, 0) != child)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 TEST(ProcessFork, ChildGetsAPrivateCopyOfFramesAndSwap)

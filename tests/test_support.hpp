@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <memory>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <thread>
 #include <vmemu/vmemu.hpp>
 
@@ -15,6 +16,15 @@ inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::siz
     auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings });
     EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
     return std::move(*machine);
+}
+
+// The exit status of child, or 200 + the signal that killed it; -1 when it cannot be waited for.
+inline int exit_status(pid_t child)
+{
+    int status = 0;
+    if (waitpid(child, &status, 0) != child)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 inline std::unique_ptr<AddressSpace> make_space(Machine& machine, std::size_t bytes = std::size_t { 1 } << 30)

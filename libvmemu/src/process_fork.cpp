@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vmemu/base/thread_role.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
@@ -53,6 +54,11 @@ void Machine::lock_for_fork() VM_NO_THREAD_SAFETY_ANALYSIS
             space->m_mmap_lock.lock();
     }
     wait_for_swap_io();
+    // The flusher releases inodes and submits writes without an mmap_lock: it waits here, in
+    // the lock order (machine.hpp), before the spaces lock.
+    m_inodes.lock_for_fork();
+    if (m_file_io)
+        m_file_io->lock_for_fork();
     m_spaces_lock.lock();
     for (AddressSpace* space : m_fork_spaces) {
         if (space)
@@ -76,6 +82,9 @@ void Machine::unlock_after_fork() VM_NO_THREAD_SAFETY_ANALYSIS
             space->m_page_table_lock.unlock();
     }
     m_spaces_lock.unlock();
+    if (m_file_io)
+        m_file_io->unlock_after_fork();
+    m_inodes.unlock_after_fork();
     for (AddressSpace* space : m_fork_spaces) {
         if (space)
             space->m_mmap_lock.unlock();
@@ -142,6 +151,8 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_kswapd)
         m_kswapd->restart_in_child();
     unlock_after_fork();
+    if (result && m_file_io)
+        result = adopt_files_in_child();
     if (result) {
         if (m_kswapd)
             m_kswapd->resume_quietly();
@@ -155,6 +166,29 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     }
     os::thread_sigmask(SIG_SETMASK, &m_fork_saved_mask, nullptr);
     return result;
+}
+
+VmResult<void> Machine::adopt_files_in_child()
+{
+    VM_TRY(m_file_io->restart_in_child());
+    // The parent writes its dirty pages back; the child's copies of them are a snapshot, whose
+    // write-back from here could land after the parent's newer bytes. So they are clean here,
+    // and write-protected, so that the child's own writes dirty them again. The page locks and
+    // the I/O in flight were the parent's: a page whose read had not ended is read again by
+    // its next fault.
+    m_inodes.for_each_in_use([&](Inode& inode) {
+        inode.cache().for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
+            if (page.test(PageFlag::Writeback)) {
+                page.clear(PageFlag::Writeback);
+                m_stat.dec(VmStatItem::NrWriteback);
+            }
+            page.clear(PageFlag::Locked);
+            if (page.test(PageFlag::Dirty))
+                m_writeback.cancel_dirty_page(inode, page);
+        });
+    });
+    m_writeback.restart_flusher_in_child();
+    return {};
 }
 
 } // namespace vmemu

@@ -2,6 +2,8 @@
 // Lock order, for all of vmemu (a thread may only take a lock lower in this list than the
 // ones it holds):
 //   1. AddressSpace::m_mmap_lock      (RwSemaphore; shared for faults, exclusive for changes)
+//   1a. InodeCache::m_lock             (Mutex; mmap, munmap, and the flusher releasing an Inode)
+//   1b. FileIo::m_submit_lock          (Mutex; submitting file reads and writes)
 //   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks, and it keeps
 //                                       every space such a walk finds alive: a space leaves
 //                                       its anon_vmas first, then unregisters under it)
@@ -187,6 +189,10 @@ public:
     void use_userfault(os::Userfaultfd& uffd, VirtAddr pool) { m_mmu.use_userfault(uffd, pool); }
     VirtAddr userfault_pool() const { return m_mmu.userfault() ? m_mmu.pool() : VirtAddr(); }
 
+    // folio_lock(): takes PG_locked of page, waiting for it (never with the page_table_lock
+    // held). Also for the page cache's writers (fs/read_write.cpp).
+    static void lock_page(PageFrame& page);
+
 private:
     friend class Machine;
     AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table);
@@ -241,8 +247,6 @@ private:
     FaultResult do_fault(Vma& vma, VirtAddr address, FaultAccess access) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult do_cow_fault(Vma& vma, VirtAddr address, PageFrame& page) VM_REQUIRES_SHARED(m_mmap_lock);
     FaultResult wp_page_shared(Vma& vma, VirtAddr address, Pte seen) VM_REQUIRES_SHARED(m_mmap_lock);
-    // Takes PG_locked of page, waiting for it (never with the page_table_lock held).
-    static void lock_page(PageFrame& page);
     // Maps faulting (whose reference it takes) at address, read-only, with its cached,
     // uptodate neighbours (filemap_map_pages(), up to 16 pages). The result is the faulting
     // page's.

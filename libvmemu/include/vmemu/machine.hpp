@@ -175,6 +175,7 @@ private:
     void lock_for_fork();
     void unlock_after_fork();
     VmResult<void> copy_for_child();
+    VmResult<void> adopt_files_in_child();
     static bool direct_reclaim_hook(void* context, std::size_t pages);
 
     MachineConfig m_config;

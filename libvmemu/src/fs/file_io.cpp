@@ -16,22 +16,43 @@ namespace vmemu {
 VmResult<std::unique_ptr<FileIo>> FileIo::create(Machine& machine)
 {
     std::unique_ptr<FileIo> io(new FileIo(machine));
-    io->m_ring = VM_TRY(os::IoRing::create(kRequests));
-    io->m_sync_rings = VM_TRY(os::IoRingPool::create());
     io->m_requests = std::make_unique<Request[]>(kRequests);
-    io->m_completion_thread = std::thread([raw = io.get()] {
+    VM_TRY(io->start());
+    return io;
+}
+
+VmResult<void> FileIo::start()
+{
+    m_ring = VM_TRY(os::IoRing::create(kRequests));
+    m_sync_rings = VM_TRY(os::IoRingPool::create());
+    m_completion_thread = std::thread([this] {
         // The program's asynchronous signals belong to its own threads.
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);
         VmemuThread role;
-        raw->reap_completions();
+        reap_completions();
     });
-    return io;
+    return {};
+}
+
+VmResult<void> FileIo::restart_in_child()
+{
+    // The inherited handle names a thread of the parent: forget it without touching it. The
+    // rings are the parent's io_uring instances, which this process only closes.
+    new (&m_completion_thread) std::thread();
+    for (std::size_t i = 0; i < kRequests; ++i)
+        m_requests[i].used.store(false, std::memory_order_relaxed);
+    m_in_flight.store(0, std::memory_order_release);
+    m_ring.reset();
+    m_sync_rings.reset();
+    return start();
 }
 
 FileIo::~FileIo()
 {
+    if (!m_completion_thread.joinable())
+        return; // a fork child that could not start its own
     while (m_in_flight.load(std::memory_order_acquire) != 0)
         sched_yield();
     {

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/fs/inode_cache.hpp>
@@ -45,6 +46,7 @@ VmResult<Inode*> InodeCache::get(int fd, const struct stat& st, bool writable)
     }
     VM_TRY(unused->open(fd, st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), writable));
     unused->refcount().store(1, std::memory_order_release);
+    m_in_use.fetch_add(1, std::memory_order_release);
     return unused;
 }
 
@@ -58,6 +60,16 @@ Inode* InodeCache::find(dev_t dev, ino_t ino)
         }
     }
     return nullptr;
+}
+
+Inode* InodeCache::find(int fd)
+{
+    if (m_in_use.load(std::memory_order_acquire) == 0)
+        return nullptr;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return nullptr;
+    return find(st.st_dev, st.st_ino);
 }
 
 void InodeCache::grab(Inode& inode) { VM_ASSERT(inode.refcount().fetch_add(1, std::memory_order_acq_rel) > 0); }
@@ -77,31 +89,26 @@ void InodeCache::put(Inode& inode)
     // Released with the lock held: a new mapping of the same file waits, then reads the file
     // as the written-back pages left it.
     inode.release();
+    m_in_use.fetch_sub(1, std::memory_order_release);
 }
 
-std::size_t InodeCache::collect_dirty(Inode** out, std::size_t max)
+std::size_t InodeCache::collect(Inode** out, std::size_t max, std::size_t* next, bool dirty_only)
 {
     ScopedLock guard(m_lock);
     std::size_t count = 0;
-    for (auto& inode : m_all) {
-        if (count == max)
-            break;
-        if (inode->refcount().load(std::memory_order_acquire) != 0
-            && inode->nr_dirty().load(std::memory_order_relaxed) > 0) {
-            inode->refcount().fetch_add(1, std::memory_order_acq_rel);
-            out[count++] = inode.get();
+    std::size_t slot = *next;
+    for (; slot < m_all.size() && count < max; ++slot) {
+        Inode& inode = *m_all[slot];
+        if (inode.refcount().load(std::memory_order_acquire) != 0
+            && (!dirty_only || inode.nr_dirty().load(std::memory_order_relaxed) > 0)) {
+            inode.refcount().fetch_add(1, std::memory_order_acq_rel);
+            out[count++] = &inode;
         }
     }
+    *next = slot;
     return count;
 }
 
-std::size_t InodeCache::in_use() const
-{
-    ScopedLock guard(m_lock);
-    std::size_t count = 0;
-    for (const auto& inode : m_all)
-        count += inode->refcount().load(std::memory_order_acquire) != 0;
-    return count;
-}
+std::size_t InodeCache::in_use() const { return m_in_use.load(std::memory_order_acquire); }
 
 } // namespace vmemu

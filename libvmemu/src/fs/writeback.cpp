@@ -34,6 +34,22 @@ void Writeback::start_flusher()
     });
 }
 
+void Writeback::restart_flusher_in_child()
+{
+    if (!m_thread.joinable())
+        return;
+    // The inherited handle names a thread of the parent: forget it without touching it.
+    new (&m_thread) std::thread();
+    m_stop.store(false, std::memory_order_release);
+    start_flusher();
+}
+
+void Writeback::cancel_dirty_page(Inode& inode, PageFrame& page)
+{
+    page_mkclean(inode, page);
+    clear_page_dirty(inode, page);
+}
+
 void Writeback::stop_flusher()
 {
     if (!m_thread.joinable())

@@ -51,6 +51,13 @@ public:
 
     std::uint32_t in_flight() const { return m_in_flight.load(std::memory_order_acquire); }
 
+    // fork(2): no request is submitted across it (the submission lock is held), and the child
+    // gets rings and a completion thread of its own. The parent's requests in flight end in
+    // the parent alone: the child sets their pages right (Machine::adopt_files_in_child()).
+    void lock_for_fork() VM_ACQUIRE(m_submit_lock) { m_submit_lock.lock(); }
+    void unlock_after_fork() VM_RELEASE(m_submit_lock) { m_submit_lock.unlock(); }
+    VmResult<void> restart_in_child();
+
     // Fault injection for tests: the next count reads or writes fail with -error.
     void inject_failures(os::IoRing::Op op, int error, unsigned count);
 
@@ -75,6 +82,8 @@ private:
     // A free request, or nullptr when all are in flight.
     Request* take_request();
     void submit(Request& request) VM_EXCLUDES(m_submit_lock);
+    // The rings and the completion thread.
+    VmResult<void> start();
     void reap_completions();
     void complete(Request& request, int result);
     // Ends count read pages: bytes of them were read (or -errno).

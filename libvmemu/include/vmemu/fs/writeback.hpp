@@ -40,6 +40,8 @@ public:
 
     void start_flusher();
     void stop_flusher();
+    // fork(2): the child's flusher, in place of the parent's thread it inherited the handle of.
+    void restart_flusher_in_child();
 
     // folio_mark_dirty(): true if the page was clean. Async-signal-safe.
     bool set_page_dirty(Inode& inode, PageFrame& page);
@@ -54,6 +56,10 @@ public:
     // filemap_write_and_wait_range() without the error check: writes the dirty pages of
     // [first, last] and, with wait, waits for every write of the range to end.
     void writeback_range(Inode& inode, std::uint64_t first, std::uint64_t last, bool wait);
+    // cancel_dirty_page(): the page is clean without being written, and write-protected in
+    // every mapping, so that a later write dirties it again. For a fork child, whose copies of
+    // the parent's dirty pages the parent writes back.
+    void cancel_dirty_page(Inode& inode, PageFrame& page);
     // The end of a page's write of expected bytes (the FileIo completion thread).
     void end_write(Inode& inode, PageFrame& page, int result, std::uint32_t expected);
 

@@ -1,0 +1,139 @@
+#include <algorithm>
+#include <cstring>
+#include <vmemu/address_space.hpp>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/fs/read_write.hpp>
+#include <vmemu/fs/writeback.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/reclaim/lruvec.hpp>
+#include <vmemu/reclaim/swap_state.hpp>
+
+namespace vmemu {
+
+namespace {
+// Copies bytes from vector[0, count), starting skip bytes in, to out.
+void copy_from_vector(const iovec* vector, int count, std::size_t skip, std::byte* out, std::size_t bytes)
+{
+    for (int i = 0; i < count && bytes > 0; ++i) {
+        if (skip >= vector[i].iov_len) {
+            skip -= vector[i].iov_len;
+            continue;
+        }
+        std::size_t take = std::min(vector[i].iov_len - skip, bytes);
+        std::memcpy(out, static_cast<const std::byte*>(vector[i].iov_base) + skip, take);
+        out += take;
+        bytes -= take;
+        skip = 0;
+    }
+}
+} // namespace
+
+CachedWrite::CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes)
+    : m_machine(machine)
+{
+    m_inode = machine.inodes().find(fd);
+    if (!m_inode || bytes == 0)
+        return;
+    std::uint64_t first = offset >> kPageShift;
+    std::uint64_t last = std::min((offset + bytes - 1) >> kPageShift, PageCache::kMaxIndex);
+    std::vector<std::uint64_t> cached;
+    m_inode->cache().for_each_page(first, last, [&](std::uint64_t index, PageFrame&) { cached.push_back(index); });
+    m_locked.reserve(cached.size());
+    for (std::uint64_t index : cached) {
+        if (PageFrame* page = lock_cached(index))
+            m_locked.push_back({ index, page });
+    }
+}
+
+PageFrame* CachedWrite::lock_cached(std::uint64_t index)
+{
+    PageFrame* page = m_inode->cache().find_get(index);
+    if (!page)
+        return nullptr;
+    AddressSpace::lock_page(*page);
+    // Truncation or reclaim may have taken it while the lock was waited for.
+    if (!m_inode->cache().holds(*page, index)) {
+        unlock(*page);
+        return nullptr;
+    }
+    SwapState::wait_on_page_flag(*page, PageFlag::Writeback);
+    return page;
+}
+
+void CachedWrite::unlock(PageFrame& page)
+{
+    SwapState::clear_and_wake(page, PageFlag::Locked);
+    m_machine.put_page(page);
+}
+
+void CachedWrite::commit(const iovec* vector, int count, std::uint64_t offset, std::size_t written)
+{
+    if (!m_inode || written == 0)
+        return;
+    FrameArena& arena = m_machine.arena();
+    std::uint64_t end = offset + written;
+    std::uint64_t first = offset >> kPageShift;
+    std::uint64_t last = std::min((end - 1) >> kPageShift, PageCache::kMaxIndex);
+    auto take_bytes = [&](std::uint64_t index, PageFrame& page) {
+        std::uint64_t page_start = index << kPageShift;
+        std::uint64_t from = std::max(offset, page_start);
+        std::uint64_t to = std::min(end, page_start + kPageSize);
+        std::byte* frame = arena.direct_map(arena.pfn_of(page));
+        copy_from_vector(vector, count, from - offset, frame + (from - page_start), to - from);
+    };
+    auto locked = m_locked.begin();
+    for (std::uint64_t index = first; index <= last; ++index) {
+        while (locked != m_locked.end() && locked->index < index)
+            ++locked;
+        if (locked != m_locked.end() && locked->index == index) {
+            // Up to date: it takes the bytes. Not (its read failed): the next fault reads the file.
+            if (locked->page->test(PageFlag::Uptodate))
+                take_bytes(index, *locked->page);
+            continue;
+        }
+        if (!m_inode->cache().contains(index))
+            continue;
+        if (PageFrame* page = lock_cached(index)) {
+            if (page->test(PageFlag::Uptodate)) {
+                take_bytes(index, *page);
+                m_machine.writeback().set_page_dirty(*m_inode, *page);
+            }
+            unlock(*page);
+        }
+    }
+    if (end > m_inode->size())
+        m_inode->refresh_size();
+}
+
+CachedWrite::~CachedWrite()
+{
+    if (!m_inode)
+        return;
+    for (Locked& locked : m_locked)
+        unlock(*locked.page);
+    m_machine.inodes().put(*m_inode);
+}
+
+int write_and_wait_cached_range(Machine& machine, int fd, std::uint64_t offset, std::uint64_t bytes)
+{
+    Inode* inode = machine.inodes().find(fd);
+    if (!inode)
+        return 0;
+    int error = 0;
+    if (bytes > 0 && inode->nr_dirty().load(std::memory_order_relaxed) > 0) {
+        std::atomic<std::uint32_t> since { inode->sample_wb_err() };
+        std::uint64_t last = std::min((offset + bytes - 1) >> kPageShift, PageCache::kMaxIndex);
+        machine.writeback().writeback_range(*inode, offset >> kPageShift, last, true);
+        error = inode->check_and_advance_wb_err(since);
+    }
+    machine.inodes().put(*inode);
+    return error;
+}
+
+void write_and_wait_all_cached(Machine& machine)
+{
+    machine.inodes().for_each_dirty(
+        [&](Inode& inode) { machine.writeback().writeback_range(inode, 0, PageCache::kMaxIndex, true); });
+}
+
+} // namespace vmemu
