@@ -1,14 +1,20 @@
 #!/bin/sh
 # Runs a command natively and under `vmemu run`, and checks that the two print the same bytes
-# and end the same way, and, with --swaps, that the vmemu run did swap. The command must
-# succeed natively.
-#   run_preloaded.sh VMEMU FRAMES [--swaps] -- COMMAND [ARGS...]
+# and end the same way, and, with --swaps, that the vmemu run did swap; with --file-pages,
+# that it read file pages through vmemu's page cache (pgpgin). The command must succeed
+# natively.
+#   run_preloaded.sh VMEMU FRAMES [--swaps] [--file-pages] [--traces] [--uffd] -- COMMAND [ARGS...]
 vmemu=$1
 frames=$2
 shift 2
 want_swap=no
 if [ "$1" = "--swaps" ]; then
     want_swap=yes
+    shift
+fi
+want_file_pages=no
+if [ "$1" = "--file-pages" ]; then
+    want_file_pages=yes
     shift
 fi
 want_trace=no
@@ -47,14 +53,17 @@ if [ "$native_status" != "$vmemu_status" ]; then
     cat "$work/vmemu.err"
     exit 1
 fi
-if [ "$want_swap" = yes ]; then
-    pswpout=$(awk '$1 == "pswpout" { print $2 }' "$work/stats")
-    if [ -z "$pswpout" ] || [ "$pswpout" -eq 0 ]; then
-        echo "FAIL: no pages were swapped out (pswpout ${pswpout:-missing})"
+# require_counter NAME WHAT UNIT: the vmemu run's vmstat counter NAME is not 0.
+require_counter() {
+    value=$(awk -v name="$1" '$1 == name { print $2 }' "$work/stats")
+    if [ -z "$value" ] || [ "$value" -eq 0 ]; then
+        echo "FAIL: no $2 ($1 ${value:-missing})"
         exit 1
     fi
-    echo "swapped out $pswpout pages"
-fi
+    echo "$1: $value $3"
+}
+[ "$want_swap" = yes ] && require_counter pswpout "pages were swapped out" pages
+[ "$want_file_pages" = yes ] && require_counter pgpgin "file pages were read through vmemu" KiB
 if [ "$want_trace" = yes ]; then
     if [ "$(head -1 "$work/trace")" != "# tracer: nop" ]; then
         echo "FAIL: the trace does not start as ftrace's does"

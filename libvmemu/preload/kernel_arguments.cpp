@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <ctime>
 #include <unistd.h>
+#include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 #include "user_pins.hpp"
@@ -189,8 +190,16 @@ VMEMU_PATH_CALL(lchown, (const char* path, uid_t user, gid_t group), (path_copy,
     (const char*, uid_t, gid_t))
 VMEMU_PATH_CALL(fchownat, (int directory, const char* path, uid_t user, gid_t group, int flags),
     (directory, path_copy, user, group, flags), (int, const char*, uid_t, gid_t, int))
-VMEMU_PATH_CALL(truncate, (const char* path, off_t length), (path_copy, length), (const char*, off_t))
-VMEMU_PATH_CALL(truncate64, (const char* path, off64_t length), (path_copy, length), (const char*, off64_t))
+// truncate(2) of a file vmemu maps goes by its page cache (file_mappings.hpp).
+int truncate(const char* path, off_t length)
+{
+    static auto call = real<int (*)(const char*, off_t)>("truncate");
+    KernelPath path_copy(path);
+    if (auto result = truncate_mapped_file(path_copy, length, __builtin_return_address(0)))
+        return *result;
+    return call(path_copy, length);
+}
+int truncate64(const char* path, off64_t length) { return truncate(path, length); }
 VMEMU_PATH_CALL(mkfifo, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
 VMEMU_PATH_CALL(mknod, (const char* path, mode_t mode, dev_t device), (path_copy, mode, device),
     (const char*, mode_t, dev_t))

@@ -1,11 +1,13 @@
-// The mmap family, interposed: the program's anonymous private mappings live in emulated
-// memory, in the same address space as its heap. Every other mapping (files, shared memory,
-// stacks, huge pages) and every call on memory outside the address space goes to the kernel.
-// libc's own calls (thread stacks, for one) reach the kernel directly and never come here.
+// The mmap family, interposed: the program's anonymous private mappings and its mappings of
+// files on disk (file_mappings.hpp) live in emulated memory, in the same address space as its
+// heap. Every other mapping (shared memory, executable code, stacks, huge pages) and every
+// call on memory outside the address space goes to the kernel. libc's own calls (thread
+// stacks, for one) reach the kernel directly and never come here.
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
 #include <sys/mman.h>
+#include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -61,10 +63,12 @@ void* mmap(void* address, std::size_t length, int prot, int flags, int fd, off_t
 {
     static auto real = next_symbol<void* (*)(void*, std::size_t, int, int, int, off_t)>("mmap");
     AddressSpace* space = space_for_call(VMEMU_CALLER);
+    if (!space)
+        return real(address, length, prot, flags, fd, offset);
     bool anonymous_private = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && !(flags & ~kEmulatedFlags);
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
     auto start = VirtAddr(reinterpret_cast<std::uintptr_t>(address));
-    if (!space || !anonymous_private || (fixed && !space->in_reservation(start)))
+    if ((fixed && !space->in_reservation(start)) || !(anonymous_private || serves_file_mapping(space->machine(), prot, flags, fd)))
         return real(address, length, prot, flags, fd, offset);
     ScopedLibcAllocations libc_allocations;
     auto mapped = space->mmap(start, length, prot, flags, fd, offset);

@@ -8,6 +8,7 @@
 #include <vmemu/os/signals.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/base/thread_role.hpp>
+#include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 
@@ -158,6 +159,9 @@ void write_stats()
 __attribute__((constructor(101))) void preload_start() { start(); }
 __attribute__((destructor(101))) void preload_end()
 {
+    // The file pages the program dirtied reach their files, as the kernel's page cache would
+    // keep them past the program's end.
+    write_back_all_files();
     write_trace();
     write_stats();
 }

@@ -7,6 +7,7 @@
 // buffer meanwhile) has transferred nothing and is tried again.
 // fread() and fwrite() move large requests straight between the file and the program's
 // buffer from inside libc, where no wrapper reaches, so they are wrapped too.
+// read(2) and write(2) of a file that vmemu maps go by its page cache (file_mappings.hpp).
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
 #include "user_pins.hpp"
@@ -78,23 +80,31 @@ std::size_t stdio_pinned(void* buffer, std::size_t size, std::size_t count, FILE
 
 using namespace vmemu::preload;
 
+#define VMEMU_CALLER __builtin_return_address(0)
+
 extern "C" {
 
 ssize_t read(int fd, void* buffer, std::size_t bytes)
 {
     static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t)>("read");
+    write_back_before_read(fd, VMEMU_CALLER);
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable); });
 }
 
 ssize_t write(int fd, const void* buffer, std::size_t bytes)
 {
     static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t)>("write");
-    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable); });
+    const void* caller = VMEMU_CALLER;
+    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) {
+        iovec vector { const_cast<void*>(buffer), usable };
+        return write_through_cache(fd, std::nullopt, &vector, 1, caller, [&] { return real(fd, buffer, usable); });
+    });
 }
 
 ssize_t pread(int fd, void* buffer, std::size_t bytes, off_t offset)
 {
     static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t, off_t)>("pread");
+    write_back_before_read(fd, VMEMU_CALLER);
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
 }
 ssize_t pread64(int fd, void* buffer, std::size_t bytes, off_t offset) { return pread(fd, buffer, bytes, offset); }
@@ -102,20 +112,28 @@ ssize_t pread64(int fd, void* buffer, std::size_t bytes, off_t offset) { return 
 ssize_t pwrite(int fd, const void* buffer, std::size_t bytes, off_t offset)
 {
     static auto real = next_symbol<ssize_t (*)(int, const void*, std::size_t, off_t)>("pwrite");
-    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
+    const void* caller = VMEMU_CALLER;
+    return with_pinned(buffer, bytes, Access::Read, [&](std::size_t usable) {
+        iovec vector { const_cast<void*>(buffer), usable };
+        return write_through_cache(fd, offset, &vector, 1, caller, [&] { return real(fd, buffer, usable, offset); });
+    });
 }
 ssize_t pwrite64(int fd, const void* buffer, std::size_t bytes, off_t offset) { return pwrite(fd, buffer, bytes, offset); }
 
 ssize_t readv(int fd, const iovec* vector, int count)
 {
     static auto real = next_symbol<ssize_t (*)(int, const iovec*, int)>("readv");
+    write_back_before_read(fd, VMEMU_CALLER);
     return with_pinned_vector(vector, count, Access::Write, [&](const iovec* v, int n) { return real(fd, v, n); });
 }
 
 ssize_t writev(int fd, const iovec* vector, int count)
 {
     static auto real = next_symbol<ssize_t (*)(int, const iovec*, int)>("writev");
-    return with_pinned_vector(vector, count, Access::Read, [&](const iovec* v, int n) { return real(fd, v, n); });
+    const void* caller = VMEMU_CALLER;
+    return with_pinned_vector(vector, count, Access::Read, [&](const iovec* v, int n) {
+        return write_through_cache(fd, std::nullopt, v, n, caller, [&] { return real(fd, v, n); });
+    });
 }
 
 ssize_t recv(int fd, void* buffer, std::size_t bytes, int flags)

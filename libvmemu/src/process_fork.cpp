@@ -14,6 +14,7 @@
 #include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu {
 
@@ -99,7 +100,7 @@ void Machine::fork_parent()
         // The child closes its end when it has its copy; its death closes it too, and so does
         // a fork() that failed, since then there is no child to hold it.
         char byte;
-        while (::read(m_fork_pipe[0], &byte, 1) < 0 && errno == EINTR) { }
+        while (os::sys_read(m_fork_pipe[0], &byte, 1) < 0 && errno == EINTR) { }
         ::close(m_fork_pipe[0]);
     }
     m_fork_pipe[0] = m_fork_pipe[1] = -1;

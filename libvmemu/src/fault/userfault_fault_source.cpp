@@ -10,6 +10,7 @@
 #include <vmemu/fault/userfault_fault_source.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu {
 
@@ -47,7 +48,7 @@ UserfaultFaultSource::~UserfaultFaultSource()
     if (m_stop_fd < 0)
         return; // a child of fork() whose copy failed: there is no thread of its own
     std::uint64_t one = 1;
-    (void)::write(m_stop_fd, &one, sizeof one);
+    (void)os::sys_write(m_stop_fd, &one, sizeof one);
     m_thread.join();
     ::close(m_stop_fd);
 }

@@ -34,6 +34,7 @@ CachedWrite::CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::si
     m_inode = machine.inodes().find(fd);
     if (!m_inode || bytes == 0)
         return;
+    m_signals.emplace();
     std::uint64_t first = offset >> kPageShift;
     std::uint64_t last = std::min((offset + bytes - 1) >> kPageShift, PageCache::kMaxIndex);
     std::vector<std::uint64_t> cached;

@@ -11,6 +11,7 @@
 #include <vmemu/reclaim/lruvec.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu {
 
@@ -65,7 +66,7 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         return vm_fail(errno, "truncate: fstat failed");
     os::ScopedAsyncSignalBlock signals;
     Inode* inode = m_inodes.find(st.st_dev, st.st_ino);
-    if (::ftruncate(fd, length) != 0) {
+    if (os::sys_ftruncate(fd, length) != 0) {
         int error = errno;
         if (inode)
             m_inodes.put(*inode);
@@ -97,7 +98,7 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         // old size goes too.
         unmap();
         // A write of a page past the end that was in flight may have grown the file again.
-        if (::ftruncate(fd, length) != 0)
+        if (os::sys_ftruncate(fd, length) != 0)
             log().warn("truncate: ftruncate after writeback failed: {}", std::strerror(errno));
         // The rest of a partial last page reads as zeros, and is written so.
         if (size % kPageSize) {

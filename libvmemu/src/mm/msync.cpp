@@ -7,6 +7,7 @@
 #include <vmemu/machine.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu {
 
@@ -55,7 +56,7 @@ VmResult<void> AddressSpace::msync_range_locked(VirtAddr start, VirtAddr end, in
         // mapping last looked.
         Inode& inode = *vma->file();
         m_machine.writeback().writeback_range(inode, vma->linear_index(from), vma->linear_index(to.page_offset(-1)), true);
-        if (::fdatasync(inode.fd()) != 0 && result)
+        if (os::sys_fdatasync(inode.fd()) != 0 && result)
             result = vm_fail(errno, "msync: fdatasync failed");
         if (int error = inode.check_and_advance_wb_err(vma->wb_err_since()); error && result)
             result = vm_fail(error, "msync: writeback of the file failed");

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vmemu/os/file.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu::os {
 
@@ -47,7 +48,7 @@ VmResult<void> pwrite_all(int fd, const void* buffer, std::size_t bytes, std::ui
 {
     const char* at = static_cast<const char*>(buffer);
     while (bytes > 0) {
-        ssize_t n = ::pwrite(fd, at, bytes, static_cast<off_t>(offset));
+        ssize_t n = sys_pwrite(fd, at, bytes, static_cast<off_t>(offset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -63,7 +64,7 @@ VmResult<void> pread_all(int fd, void* buffer, std::size_t bytes, std::uint64_t 
 {
     char* at = static_cast<char*>(buffer);
     while (bytes > 0) {
-        ssize_t n = ::pread(fd, at, bytes, static_cast<off_t>(offset));
+        ssize_t n = sys_pread(fd, at, bytes, static_cast<off_t>(offset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

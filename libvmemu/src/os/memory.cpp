@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/memory.hpp>
+#include <vmemu/os/syscall.hpp>
 
 namespace vmemu::os {
 
@@ -127,7 +128,7 @@ VmResult<int> memfd_create(const char* name, std::size_t bytes) noexcept
     int fd = ::memfd_create(name, MFD_CLOEXEC);
     if (fd < 0)
         return vm_fail(errno, "memfd_create failed");
-    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    if (sys_ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
         int error = errno;
         ::close(fd);
         return vm_fail(error, "cannot size the frame arena (ftruncate)");
@@ -157,7 +158,7 @@ std::size_t current_map_count() noexcept
     std::size_t lines = 0;
     char buffer[4096];
     for (;;) {
-        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        ssize_t n = sys_read(fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -203,7 +204,7 @@ std::size_t thread_count() noexcept
     char buffer[1024];
     ssize_t n;
     do
-        n = ::read(fd, buffer, sizeof buffer - 1);
+        n = sys_read(fd, buffer, sizeof buffer - 1);
     while (n < 0 && errno == EINTR);
     ::close(fd);
     if (n <= 0)

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/signals.hpp>
+#include <vmemu/os/syscall.hpp>
 
 // glibc exports its implementation under this name too; calling it directly bypasses the
 // sigaction() that vmemu interposes.
@@ -46,7 +47,7 @@ void write_stderr(const char* text) noexcept
 {
     std::size_t left = std::strlen(text);
     while (left > 0) {
-        ssize_t n = ::write(STDERR_FILENO, text, left);
+        ssize_t n = sys_write(STDERR_FILENO, text, left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/userfaultfd.hpp>
+#include <vmemu/os/syscall.hpp>
 
 // UFFDIO_MOVE (Linux 6.8), for headers older than the kernel.
 #ifndef UFFD_FEATURE_MOVE
@@ -129,7 +130,7 @@ int Userfaultfd::read_faults(Fault* out, int max) noexcept
     uffd_msg messages[32];
     if (max > 32)
         max = 32;
-    ssize_t bytes = ::read(m_fd, messages, sizeof(uffd_msg) * static_cast<std::size_t>(max));
+    ssize_t bytes = sys_read(m_fd, messages, sizeof(uffd_msg) * static_cast<std::size_t>(max));
     if (bytes < 0)
         return errno == EAGAIN ? 0 : -errno;
     int count = 0;

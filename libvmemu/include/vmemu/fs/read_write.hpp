@@ -1,9 +1,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <sys/uio.h>
 #include <utility>
 #include <vector>
+#include <vmemu/os/signals.hpp>
 
 namespace vmemu {
 
@@ -29,7 +31,8 @@ struct PageFrame;
 //   write) takes the bytes at the commit too, and is marked dirty, so that it reaches the
 //   file again as it is now.
 // The buffers must not be emulated memory that the write's own pages map (the shim pins them
-// first), and the write must not wait on a fault of vmemu's.
+// first), and the write must not wait on a fault of vmemu's. The program's asynchronous
+// signals wait while pages are locked, as its handlers may touch them.
 class CachedWrite {
 public:
     CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes);
@@ -52,6 +55,7 @@ private:
     void unlock(PageFrame& page);
 
     Machine& m_machine;
+    std::optional<os::ScopedAsyncSignalBlock> m_signals;
     Inode* m_inode { nullptr };
     std::vector<Locked> m_locked; // by index
 };

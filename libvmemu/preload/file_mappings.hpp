@@ -1,0 +1,84 @@
+#pragma once
+// The program's file mappings in vmemu's page cache, and the system calls that must see the
+// same bytes as the mappings: read(2) and write(2) of a mapped file, fsync(2), ftruncate(2),
+// sync(2) and the exit of the process (file_mappings.cpp, and the wrappers of user_buffers.cpp).
+// vmemu's page cache is this process's alone, beside the kernel's: other processes that map or
+// write the same file do not share it. So files whose mappings are for sharing memory
+// (tmpfs, memfd, hugetlbfs) and files of pseudo file systems stay with the kernel.
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <vmemu/fs/read_write.hpp>
+#include <vmemu/fs/inode_cache.hpp>
+#include "libc_heap.hpp"
+#include "runtime.hpp"
+
+namespace vmemu::preload {
+
+// mmap(2) of fd with prot and flags is one vmemu serves: a readable, not executable, shared or
+// private mapping of a regular file on a disk file system, on the SIGSEGV fault source.
+bool serves_file_mapping(Machine& machine, int prot, int flags, int fd);
+
+// truncate(2) of path (out of emulated memory) through vmemu's page cache, when vmemu maps
+// the file: the call's result; std::nullopt when the kernel's call is the whole of it.
+std::optional<int> truncate_mapped_file(const char* path, off_t length, const void* caller);
+
+// sync(2) of every file vmemu maps: for sync(2), _exit(2) and the end of the process.
+void write_back_all_files();
+
+// The machine of a call on fd from caller, when vmemu maps some file; nullptr, at the cost of
+// one load, when it maps none.
+inline Machine* machine_with_files(const void* caller)
+{
+    Runtime* state = runtime_for(caller);
+    if (!state || state->machine->inodes().in_use() == 0)
+        return nullptr;
+    return state->machine.get();
+}
+
+// Before a read(2) of fd: the dirty pages of its file in vmemu's cache reach the file.
+inline void write_back_before_read(int fd, const void* caller)
+{
+    if (Machine* machine = machine_with_files(caller)) {
+        int saved = errno;
+        ScopedLibcAllocations libc_allocations;
+        write_and_wait_cached_range(*machine, fd, 0, ~std::uint64_t { 0 } >> 1);
+        errno = saved;
+    }
+}
+
+// A write(2) of vector[0, count) to fd at offset (the file position when there is none), by
+// write(offset) of the kernel, with the cached pages of the file taking the bytes written.
+template<typename Write>
+ssize_t write_through_cache(int fd, std::optional<off_t> offset, const iovec* vector, int count, const void* caller,
+    Write write)
+{
+    Machine* machine = machine_with_files(caller);
+    if (!machine || count <= 0)
+        return write();
+    std::size_t bytes = 0;
+    for (int i = 0; i < count; ++i)
+        bytes += vector[i].iov_len;
+    ScopedLibcAllocations libc_allocations;
+    // write(2) without an offset: at the position, or at the end for O_APPEND, where the
+    // position is after the write.
+    off_t start = offset ? *offset : ::lseek(fd, 0, SEEK_CUR);
+    if (start < 0)
+        return write(); // a pipe or a socket: not a file vmemu maps
+    CachedWrite cached(*machine, fd, static_cast<std::uint64_t>(start), bytes);
+    ssize_t written = write();
+    if (written > 0 && cached.active()) {
+        int saved = errno;
+        if (!offset)
+            start = ::lseek(fd, 0, SEEK_CUR) - written;
+        if (start >= 0)
+            cached.commit(vector, count, static_cast<std::uint64_t>(start), static_cast<std::size_t>(written));
+        errno = saved;
+    }
+    return written;
+}
+
+} // namespace vmemu::preload
