@@ -178,7 +178,7 @@ int syncfs(int fd)
 }
 
 // exit() runs the shim's destructor, which writes the dirty pages back; _exit() does not.
-[[noreturn]] void _exit(int status)
+void _exit(int status)
 {
     static auto real = next_symbol<void (*)(int)>("_exit");
     write_back_everything(VMEMU_CALLER);
@@ -186,6 +186,6 @@ int syncfs(int fd)
     __builtin_unreachable();
 }
 
-[[noreturn]] void _Exit(int status) { _exit(status); }
+void _Exit(int status) { _exit(status); }
 
 } // extern "C"
