@@ -1,11 +1,16 @@
 // read(2), write(2) and fsync(2) of files that vmemu maps (fs/read_write.hpp): a write through
 // the kernel reaches every mapping, a read or fsync sees the mappings' stores, and a fork
 // child never writes back the parent's dirty pages.
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vmemu/fs/inode.hpp>
+#include <vmemu/fs/inode_cache.hpp>
 #include <vmemu/fs/read_write.hpp>
+#include <vmemu/fs/writeback.hpp>
 #include "file_support.hpp"
 
 namespace vmemu {
@@ -113,6 +118,62 @@ TEST(FileReadWrite, ReadAndFsyncSeeTheMappingsStores)
     // A file vmemu does not map: nothing to do.
     TempFile other(kPageSize);
     EXPECT_EQ(write_and_wait_cached_range(*machine, other.fd(), 0, kPageSize), 0);
+}
+
+TEST(FileReadWrite, AReadWaitsForTheWritesAlreadyInFlight)
+{
+    auto machine = make_file_machine(1024);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 64;
+    TempFile file(kPages * kPageSize);
+    VirtAddr shared = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED);
+    auto* s = shared.ptr<std::uint8_t>();
+    Inode* inode = machine->inodes().find(file.fd());
+    ASSERT_NE(inode, nullptr);
+    for (std::uint8_t round = 1; round <= 50; ++round) {
+        for (std::size_t page = 0; page < kPages; ++page)
+            s[page * kPageSize] = round;
+        // The writes start (the flusher's way: no waiting), so the pages are no longer dirty.
+        machine->writeback().writeback_range(*inode, 0, kPages - 1, false);
+        ASSERT_EQ(write_and_wait_cached_range(*machine, file.fd(), 0, kPages * kPageSize), 0);
+        std::uint8_t byte = 0;
+        ASSERT_EQ(::pread(file.fd(), &byte, 1, (kPages - 1) * kPageSize), 1);
+        ASSERT_EQ(byte, round);
+    }
+    machine->inodes().put(*inode);
+}
+
+TEST(FileReadWrite, AForkWaitsForAWriteThroughTheCache)
+{
+    auto machine = make_file_machine(1024);
+    auto space = make_space(*machine);
+    TempFile file(4 * kPageSize);
+    VirtAddr shared = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED);
+    ASSERT_EQ(shared.ptr<std::uint8_t>()[0], pattern(0));
+    std::atomic<bool> writing { false };
+    std::thread writer([&] {
+        std::uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+        CachedWrite write(*machine, file.fd(), 0, sizeof data);
+        writing.store(true);
+        ::usleep(50000); // fork() comes now, and must wait
+        ASSERT_EQ(::pwrite(file.fd(), data, sizeof data, 0), 8);
+        iovec vector { data, sizeof data };
+        write.commit(&vector, 1, 0, sizeof data);
+    });
+    while (!writing.load())
+        ::usleep(100);
+    machine->prepare_fork();
+    pid_t child = fork();
+    if (child == 0) {
+        auto adopted = machine->fork_child();
+        alarm(10);
+        // No page lock or reference of the writer's came along: truncation can empty the cache.
+        bool ok = adopted && shared.ptr<std::uint8_t>()[0] == 1 && machine->truncate(file.fd(), 0).has_value();
+        _exit(ok ? 0 : 1);
+    }
+    machine->fork_parent();
+    writer.join();
+    EXPECT_EQ(exit_status(child), 0);
 }
 
 TEST(FileReadWrite, AForkChildNeverWritesBackTheParentsDirtyPages)

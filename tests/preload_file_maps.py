@@ -32,6 +32,14 @@ def main():
         os.lseek(fd, 5 * PAGE, os.SEEK_SET)
         os.write(fd, b"WRITE")
         print("mapping sees write", m[5 * PAGE:5 * PAGE + 5], os.lseek(fd, 0, os.SEEK_CUR))
+        # O_APPEND: write(2) and even pwrite(2) land at the end, inside the mapping's last page.
+        os.ftruncate(fd, 6 * PAGE - 20)
+        afd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        os.write(afd, b"APPEND")
+        os.pwrite(afd, b"PAPPEND", 0)
+        os.close(afd)
+        print("appended", m[6 * PAGE - 21:6 * PAGE - 7], m[0:4].hex())
+        os.ftruncate(fd, 16 * PAGE)
         # A private mapping: its writes are its own.
         p = mmap.mmap(fd, 4 * PAGE, mmap.MAP_PRIVATE)
         p[0:4] = b"PRIV"

@@ -7,7 +7,9 @@
 // (tmpfs, memfd, hugetlbfs) and files of pseudo file systems stay with the kernel.
 #include <cerrno>
 #include <cstdint>
+#include <fcntl.h>
 #include <optional>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <vmemu/fs/inode_cache.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
+#include "user_pins.hpp"
 
 namespace vmemu::preload {
 
@@ -51,31 +54,43 @@ inline void write_back_before_read(int fd, const void* caller)
 }
 
 // A write(2) of vector[0, count) to fd at offset (the file position when there is none), by
-// write(offset) of the kernel, with the cached pages of the file taking the bytes written.
+// write() of the kernel, with the cached pages of the file taking the bytes written.
+// - With O_APPEND the kernel writes at the end of the file, even for pwrite(2): the bytes
+//   landed at the size after the write, less what was written.
+// - Without, a write(2) lands at the file position it starts from. (Another thread or process
+//   that moves a shared position at the same moment leaves the cache to the position read.)
+// The vector is copied first: reading the program's array, in emulated memory, may fault,
+// which it must not do while pages are locked.
 template<typename Write>
 ssize_t write_through_cache(int fd, std::optional<off_t> offset, const iovec* vector, int count, const void* caller,
     Write write)
 {
     Machine* machine = machine_with_files(caller);
-    if (!machine || count <= 0)
+    if (!machine || count <= 0 || count > static_cast<int>(kMaxVectors))
         return write();
+    iovec copy[kMaxVectors];
     std::size_t bytes = 0;
-    for (int i = 0; i < count; ++i)
-        bytes += vector[i].iov_len;
+    for (int i = 0; i < count; ++i) {
+        copy[i] = vector[i];
+        bytes += copy[i].iov_len;
+    }
+    int saved = errno;
+    int status = ::fcntl(fd, F_GETFL);
+    bool append = status >= 0 && (status & O_APPEND);
+    off_t start = offset && !append ? *offset : ::lseek(fd, 0, append ? SEEK_END : SEEK_CUR);
+    errno = saved;
+    if (status < 0 || start < 0)
+        return write(); // a pipe, a socket, a bad descriptor: not a file vmemu maps
     ScopedLibcAllocations libc_allocations;
-    // write(2) without an offset: at the position, or at the end for O_APPEND, where the
-    // position is after the write.
-    off_t start = offset ? *offset : ::lseek(fd, 0, SEEK_CUR);
-    if (start < 0)
-        return write(); // a pipe or a socket: not a file vmemu maps
     CachedWrite cached(*machine, fd, static_cast<std::uint64_t>(start), bytes);
     ssize_t written = write();
     if (written > 0 && cached.active()) {
-        int saved = errno;
-        if (!offset)
-            start = ::lseek(fd, 0, SEEK_CUR) - written;
+        saved = errno;
+        struct stat st;
+        if (append)
+            start = ::fstat(fd, &st) == 0 ? st.st_size - written : -1;
         if (start >= 0)
-            cached.commit(vector, count, static_cast<std::uint64_t>(start), static_cast<std::size_t>(written));
+            cached.commit(copy, count, static_cast<std::uint64_t>(start), static_cast<std::size_t>(written));
         errno = saved;
     }
     return written;

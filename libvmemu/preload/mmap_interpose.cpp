@@ -72,6 +72,10 @@ void* mmap(void* address, std::size_t length, int prot, int flags, int fd, off_t
         return real(address, length, prot, flags, fd, offset);
     ScopedLibcAllocations libc_allocations;
     auto mapped = space->mmap(start, length, prot, flags, fd, offset);
+    // A file mapping bigger than the room left in the address space (a database's large
+    // reserved map) is the kernel's, as it would be without vmemu.
+    if (!mapped && !anonymous_private && !fixed && mapped.error().code() == ENOMEM)
+        return real(address, length, prot, flags, fd, offset);
     if (!mapped) {
         errno = mapped.error().code();
         return MAP_FAILED;

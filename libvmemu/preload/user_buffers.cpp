@@ -165,12 +165,16 @@ ssize_t sendto(int fd, const void* buffer, std::size_t bytes, int flags, const s
 std::size_t fread(void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
     static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread");
+    if (stream)
+        write_back_before_read(fileno(stream), VMEMU_CALLER);
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 
 std::size_t fread_unlocked(void* buffer, std::size_t size, std::size_t count, FILE* stream)
 {
     static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread_unlocked");
+    if (stream)
+        write_back_before_read(fileno(stream), VMEMU_CALLER);
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 

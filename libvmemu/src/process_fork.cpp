@@ -6,6 +6,7 @@
 // the child copies is the parent's memory at the instant of fork().
 #include <cerrno>
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 #include <vmemu/base/thread_role.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
@@ -48,6 +49,9 @@ void Machine::prepare_fork() VM_NO_THREAD_SAFETY_ANALYSIS
 
 void Machine::lock_for_fork() VM_NO_THREAD_SAFETY_ANALYSIS
 {
+    // Taken first (the first file mmap starts the file I/O before any mmap_lock): the file I/O
+    // exists or not for the whole of the fork.
+    m_files_lock.lock();
     // In the lock order (address_space.hpp): no fault or change of mappings can start once the
     // mmap_locks are held, and then the swap I/O already in flight can only drain.
     for (AddressSpace* space : m_fork_spaces) {
@@ -55,8 +59,14 @@ void Machine::lock_for_fork() VM_NO_THREAD_SAFETY_ANALYSIS
             space->m_mmap_lock.lock();
     }
     wait_for_swap_io();
-    // The flusher releases inodes and submits writes without an mmap_lock: it waits here, in
-    // the lock order (machine.hpp), before the spaces lock.
+    // Then the work on file pages that no mmap_lock holds off, and the file I/O in flight:
+    // their page locks and references are the parent's alone. kswapd is paused, and faults
+    // wait for the mmap_locks, so no new file I/O starts.
+    m_file_work_lock.lock();
+    if (m_file_io) {
+        while (m_file_io->in_flight() != 0)
+            sched_yield();
+    }
     m_inodes.lock_for_fork();
     if (m_file_io)
         m_file_io->lock_for_fork();
@@ -86,10 +96,12 @@ void Machine::unlock_after_fork() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_file_io)
         m_file_io->unlock_after_fork();
     m_inodes.unlock_after_fork();
+    m_file_work_lock.unlock();
     for (AddressSpace* space : m_fork_spaces) {
         if (space)
             space->m_mmap_lock.unlock();
     }
+    m_files_lock.unlock();
 }
 
 void Machine::fork_parent()
@@ -172,18 +184,12 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
 VmResult<void> Machine::adopt_files_in_child()
 {
     VM_TRY(m_file_io->restart_in_child());
-    // The parent writes its dirty pages back; the child's copies of them are a snapshot, whose
-    // write-back from here could land after the parent's newer bytes. So they are clean here,
-    // and write-protected, so that the child's own writes dirty them again. The page locks and
-    // the I/O in flight were the parent's: a page whose read had not ended is read again by
-    // its next fault.
+    // No page was locked or under I/O at fork() (lock_for_fork()). The parent writes its dirty
+    // pages back; the child's copies of them are a snapshot, whose write-back from here could
+    // land after the parent's newer bytes. So they are clean here, and write-protected, so
+    // that the child's own writes dirty them again.
     m_inodes.for_each_in_use([&](Inode& inode) {
         inode.cache().for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
-            if (page.test(PageFlag::Writeback)) {
-                page.clear(PageFlag::Writeback);
-                m_stat.dec(VmStatItem::NrWriteback);
-            }
-            page.clear(PageFlag::Locked);
             if (page.test(PageFlag::Dirty))
                 m_writeback.cancel_dirty_page(inode, page);
         });

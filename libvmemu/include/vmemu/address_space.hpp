@@ -2,8 +2,10 @@
 // Lock order, for all of vmemu (a thread may only take a lock lower in this list than the
 // ones it holds):
 //   1. AddressSpace::m_mmap_lock      (RwSemaphore; shared for faults, exclusive for changes)
-//   1a. InodeCache::m_lock             (Mutex; mmap, munmap, and the flusher releasing an Inode)
-//   1b. FileIo::m_submit_lock          (Mutex; submitting file reads and writes)
+//   1a. Machine::file_work_lock()      (RwSemaphore; shared for work on file pages outside an
+//                                       mmap_lock, exclusive for fork(2))
+//   1b. InodeCache::m_lock             (Mutex; mmap, munmap, and the flusher releasing an Inode)
+//   1c. FileIo::m_submit_lock          (Mutex; submitting file reads and writes)
 //   2. Machine::spaces_lock()         (RwSemaphore; shared for reverse-map walks, and it keeps
 //                                       every space such a walk finds alive: a space leaves
 //                                       its anon_vmas first, then unregisters under it)

@@ -112,6 +112,11 @@ public:
     InodeCache& inodes() { return m_inodes; }
     Writeback& writeback() { return m_writeback; }
     FileIo& file_io() { return *m_file_io; }
+    // Work on file pages outside an mmap_lock (the flusher's passes, write(2) through the
+    // cache, write-and-wait, truncation) holds this shared; fork(2) holds it exclusively and
+    // then waits for the file I/O in flight, so that no page lock or page reference of theirs
+    // is copied into the child.
+    RwSemaphore& file_work_lock() VM_RETURN_CAPABILITY(m_file_work_lock) { return m_file_work_lock; }
     VmResult<void> enable_files() VM_EXCLUDES(m_files_lock);
     // ftruncate(2) of a file, with what Linux's truncate does to its mappings
     // (truncate_pagecache()): the pages past the new end leave every mapping and the cache,
@@ -191,6 +196,7 @@ private:
     InodeCache m_inodes { *this };
     Writeback m_writeback { *this };
     Mutex m_files_lock;
+    RwSemaphore m_file_work_lock;
     std::unique_ptr<FileIo> m_file_io;
     std::atomic<std::int64_t> m_committed { 0 };
     mutable RwSemaphore m_spaces_lock;

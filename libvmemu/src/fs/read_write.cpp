@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vmemu/address_space.hpp>
 #include <vmemu/fs/inode.hpp>
@@ -7,30 +8,27 @@
 #include <vmemu/machine.hpp>
 #include <vmemu/reclaim/lruvec.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
 
 namespace {
-// Copies bytes from vector[0, count), starting skip bytes in, to out.
-void copy_from_vector(const iovec* vector, int count, std::size_t skip, std::byte* out, std::size_t bytes)
+// Copies the first bytes of vector[0, count) to out.
+void gather(const iovec* vector, int count, std::byte* out, std::size_t bytes)
 {
     for (int i = 0; i < count && bytes > 0; ++i) {
-        if (skip >= vector[i].iov_len) {
-            skip -= vector[i].iov_len;
-            continue;
-        }
-        std::size_t take = std::min(vector[i].iov_len - skip, bytes);
-        std::memcpy(out, static_cast<const std::byte*>(vector[i].iov_base) + skip, take);
+        std::size_t take = std::min(vector[i].iov_len, bytes);
+        std::memcpy(out, vector[i].iov_base, take);
         out += take;
         bytes -= take;
-        skip = 0;
     }
 }
 } // namespace
 
 CachedWrite::CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes)
-    : m_machine(machine)
+    VM_NO_THREAD_SAFETY_ANALYSIS : m_machine(machine)
 {
+    machine.file_work_lock().lock_shared(); // until the destructor
     m_inode = machine.inodes().find(fd);
     if (!m_inode || bytes == 0)
         return;
@@ -75,24 +73,30 @@ void CachedWrite::commit(const iovec* vector, int count, std::uint64_t offset, s
     std::uint64_t end = offset + written;
     std::uint64_t first = offset >> kPageShift;
     std::uint64_t last = std::min((end - 1) >> kPageShift, PageCache::kMaxIndex);
+    // The bytes go through a copy: the buffer may be a mapping of the very pages they land in.
+    std::vector<std::byte> bytes(written);
+    gather(vector, count, bytes.data(), written);
     auto take_bytes = [&](std::uint64_t index, PageFrame& page) {
         std::uint64_t page_start = index << kPageShift;
         std::uint64_t from = std::max(offset, page_start);
         std::uint64_t to = std::min(end, page_start + kPageSize);
         std::byte* frame = arena.direct_map(arena.pfn_of(page));
-        copy_from_vector(vector, count, from - offset, frame + (from - page_start), to - from);
+        std::memcpy(frame + (from - page_start), bytes.data() + (from - offset), to - from);
     };
+    // The pages locked before the write: an up-to-date one takes the bytes; one whose read
+    // failed is read again by its next fault. They are unlocked before any other is locked,
+    // so that page locks are only ever taken in index order.
+    for (Locked& locked : m_locked) {
+        if (locked.index >= first && locked.index <= last && locked.page->test(PageFlag::Uptodate))
+            take_bytes(locked.index, *locked.page);
+        unlock(*locked.page);
+    }
+    // The pages that came into the cache during the write, one at a time.
     auto locked = m_locked.begin();
     for (std::uint64_t index = first; index <= last; ++index) {
         while (locked != m_locked.end() && locked->index < index)
             ++locked;
-        if (locked != m_locked.end() && locked->index == index) {
-            // Up to date: it takes the bytes. Not (its read failed): the next fault reads the file.
-            if (locked->page->test(PageFlag::Uptodate))
-                take_bytes(index, *locked->page);
-            continue;
-        }
-        if (!m_inode->cache().contains(index))
+        if ((locked != m_locked.end() && locked->index == index) || !m_inode->cache().contains(index))
             continue;
         if (PageFrame* page = lock_cached(index)) {
             if (page->test(PageFlag::Uptodate)) {
@@ -102,26 +106,31 @@ void CachedWrite::commit(const iovec* vector, int count, std::uint64_t offset, s
             unlock(*page);
         }
     }
+    m_locked.clear();
     if (end > m_inode->size())
         m_inode->refresh_size();
 }
 
-CachedWrite::~CachedWrite()
+CachedWrite::~CachedWrite() VM_NO_THREAD_SAFETY_ANALYSIS
 {
-    if (!m_inode)
-        return;
-    for (Locked& locked : m_locked)
-        unlock(*locked.page);
-    m_machine.inodes().put(*m_inode);
+    int saved = errno; // the write's, for the caller
+    if (m_inode) {
+        for (Locked& locked : m_locked)
+            unlock(*locked.page);
+        m_machine.inodes().put(*m_inode);
+    }
+    m_machine.file_work_lock().unlock_shared();
+    errno = saved;
 }
 
 int write_and_wait_cached_range(Machine& machine, int fd, std::uint64_t offset, std::uint64_t bytes)
 {
+    SharedLock work(machine.file_work_lock());
     Inode* inode = machine.inodes().find(fd);
     if (!inode)
         return 0;
     int error = 0;
-    if (bytes > 0 && inode->nr_dirty().load(std::memory_order_relaxed) > 0) {
+    if (bytes > 0 && inode->has_unwritten_pages()) {
         std::atomic<std::uint32_t> since { inode->sample_wb_err() };
         std::uint64_t last = std::min((offset + bytes - 1) >> kPageShift, PageCache::kMaxIndex);
         machine.writeback().writeback_range(*inode, offset >> kPageShift, last, true);
@@ -133,8 +142,11 @@ int write_and_wait_cached_range(Machine& machine, int fd, std::uint64_t offset, 
 
 void write_and_wait_all_cached(Machine& machine)
 {
-    machine.inodes().for_each_dirty(
-        [&](Inode& inode) { machine.writeback().writeback_range(inode, 0, PageCache::kMaxIndex, true); });
+    SharedLock work(machine.file_work_lock());
+    machine.inodes().for_each_in_use([&](Inode& inode) {
+        if (inode.has_unwritten_pages())
+            machine.writeback().writeback_range(inode, 0, PageCache::kMaxIndex, true);
+    });
 }
 
 } // namespace vmemu

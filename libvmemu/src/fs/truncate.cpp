@@ -65,6 +65,7 @@ VmResult<void> Machine::truncate(int fd, off_t length)
     if (::fstat(fd, &st) != 0)
         return vm_fail(errno, "truncate: fstat failed");
     os::ScopedAsyncSignalBlock signals;
+    SharedLock work(m_file_work_lock);
     Inode* inode = m_inodes.find(st.st_dev, st.st_ino);
     if (os::sys_ftruncate(fd, length) != 0) {
         int error = errno;

@@ -136,6 +136,7 @@ bool Writeback::write_page(Inode& inode, PageFrame& page, bool wait)
     // to be written again.
     if (!protected_all)
         set_page_dirty(inode, page);
+    inode.nr_writeback().fetch_add(1, std::memory_order_acq_rel);
     page.set(PageFlag::Writeback);
     m_machine.stat().inc(VmStatItem::NrWriteback);
     page.refcount.fetch_add(1, std::memory_order_acq_rel); // the I/O's
@@ -198,6 +199,7 @@ void Writeback::end_write(Inode& inode, PageFrame& page, int result, std::uint32
     }
     m_machine.stat().dec(VmStatItem::NrWriteback);
     SwapState::clear_and_wake(page, PageFlag::Writeback);
+    inode.nr_writeback().fetch_sub(1, std::memory_order_acq_rel);
     m_machine.put_page(page);
 }
 
@@ -205,9 +207,12 @@ void Writeback::flusher()
 {
     while (!m_stop.load(std::memory_order_acquire)) {
         std::uint32_t seen = m_kicks.load(std::memory_order_acquire);
-        m_machine.inodes().for_each_dirty([&](Inode& inode) {
-            writeback_range(inode, 0, PageCache::kMaxIndex, false);
-        });
+        {
+            SharedLock work(m_machine.file_work_lock());
+            m_machine.inodes().for_each_dirty([&](Inode& inode) {
+                writeback_range(inode, 0, PageCache::kMaxIndex, false);
+            });
+        }
         if (m_stop.load(std::memory_order_acquire))
             break;
         os::futex_wait_for(m_kicks, seen, kWritebackIntervalMs);

@@ -134,6 +134,13 @@ public:
 
     // Pages of this file with PG_dirty, for the flusher.
     std::atomic<std::int64_t>& nr_dirty() { return m_nr_dirty; }
+    // Pages with a write in flight (PG_writeback).
+    std::atomic<std::int64_t>& nr_writeback() { return m_nr_writeback; }
+    // Dirty pages, or writes in flight: what a write-and-wait must see to.
+    bool has_unwritten_pages() const
+    {
+        return m_nr_dirty.load(std::memory_order_acquire) > 0 || m_nr_writeback.load(std::memory_order_acquire) > 0;
+    }
 
 private:
     Machine& m_machine;
@@ -154,6 +161,7 @@ private:
     std::atomic<std::int32_t> m_mmap_miss { 0 };
     std::atomic<std::uint32_t> m_wb_err { 0 };
     std::atomic<std::int64_t> m_nr_dirty { 0 };
+    std::atomic<std::int64_t> m_nr_writeback { 0 };
 
     friend class FileIo;
     int io_fd(bool aligned) const { return aligned && m_direct_fd >= 0 ? m_direct_fd : m_fd; }
