@@ -14,16 +14,8 @@ namespace {
 using test::make_space;
 using test::map_anon;
 
-std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes, bool kswapd = true)
-{
-    MachineConfig config { .frames = frames, .kswapd = kswapd };
-    config.swap = SwapDeviceConfig { .bytes = swap_bytes };
-    auto machine = Machine::create(config);
-    EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
-    return std::move(*machine);
-}
-
-std::int64_t stat_of(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }
+using test::make_swapping_machine;
+using test::stat_of;
 
 // The same place in another address space: a child's VMAs lie at the parent's offsets.
 std::byte* in(const AddressSpace& space, const AddressSpace& parent, VirtAddr address)

@@ -357,13 +357,7 @@ TEST(FileMmap, TracepointsNameThePageCacheEvents)
         ASSERT_TRUE(space->munmap(base, 2 * kPageSize));
     }
     trace::stop();
-    char* text = nullptr;
-    std::size_t size = 0;
-    std::FILE* out = open_memstream(&text, &size);
-    trace::write_ftrace(out);
-    std::fclose(out);
-    std::string trace(text, size);
-    std::free(text);
+    std::string trace = test::ftrace_text();
     EXPECT_NE(trace.find("mm_filemap_add_to_page_cache: dev "), std::string::npos) << trace;
     EXPECT_NE(trace.find("mm_filemap_delete_from_page_cache: dev "), std::string::npos);
     EXPECT_NE(trace.find(" ofs=4096 order=0"), std::string::npos);
@@ -387,7 +381,6 @@ TEST(FileMmap, DifferentialAgainstTheKernel)
     };
     std::vector<Mapping> mappings;
     std::mt19937_64 random(42);
-    std::size_t file_pages = kFilePages;
     std::size_t operations = 0;
     for (int step = 0; step < 3000; ++step) {
         int op = static_cast<int>(random() % 10);
@@ -419,7 +412,6 @@ TEST(FileMmap, DifferentialAgainstTheKernel)
             ASSERT_TRUE(machine->truncate(vmemu_file.fd(), static_cast<off_t>(bytes)));
             ASSERT_EQ(::ftruncate(kernel_file.fd(), kFilePages * kPageSize), 0);
             ASSERT_TRUE(machine->truncate(vmemu_file.fd(), kFilePages * kPageSize));
-            file_pages = kFilePages;
         } else {
             Mapping& m = mappings[random() % mappings.size()];
             std::size_t offset = random() % (m.pages * kPageSize);
@@ -435,7 +427,6 @@ TEST(FileMmap, DifferentialAgainstTheKernel)
         }
         ++operations;
     }
-    (void)file_pages;
     // Every mapping reads the same, then the files hold the same once all is synced.
     for (Mapping& m : mappings) {
         ASSERT_EQ(std::memcmp(m.kernel, m.vmemu, m.pages * kPageSize), 0);

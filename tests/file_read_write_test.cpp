@@ -17,6 +17,7 @@ namespace vmemu {
 namespace {
 
 using test::exit_status;
+using test::fork_with;
 using test::make_file_machine;
 using test::make_space;
 using test::map_file;
@@ -162,16 +163,12 @@ TEST(FileReadWrite, AForkWaitsForAWriteThroughTheCache)
     });
     while (!writing.load())
         ::usleep(100);
-    machine->prepare_fork();
-    pid_t child = fork();
-    if (child == 0) {
-        auto adopted = machine->fork_child();
+    pid_t child = fork_with(*machine, [&] {
         alarm(10);
         // No page lock or reference of the writer's came along: truncation can empty the cache.
-        bool ok = adopted && shared.ptr<std::uint8_t>()[0] == 1 && machine->truncate(file.fd(), 0).has_value();
-        _exit(ok ? 0 : 1);
-    }
-    machine->fork_parent();
+        bool ok = shared.ptr<std::uint8_t>()[0] == 1 && machine->truncate(file.fd(), 0).has_value();
+        return ok ? 0 : 1;
+    });
     writer.join();
     EXPECT_EQ(exit_status(child), 0);
 }
@@ -186,13 +183,10 @@ TEST(FileReadWrite, AForkChildNeverWritesBackTheParentsDirtyPages)
     s[0] = 0xa1; // dirty at fork()
     int go[2];
     ASSERT_EQ(::pipe(go), 0);
-    machine->prepare_fork();
-    pid_t child = fork();
-    if (child == 0) {
-        auto adopted = machine->fork_child();
+    pid_t child = fork_with(*machine, [&] {
         ::close(go[1]);
         char byte;
-        bool ok = adopted && ::read(go[0], &byte, 1) == 0; // the parent has written back
+        bool ok = ::read(go[0], &byte, 1) == 0; // the parent has written back
         // The child sees its snapshot, clean; writing everything back writes nothing.
         ok = ok && s[0] == 0xa1 && machine->stat().value(VmStatItem::NrDirty) == 0;
         write_and_wait_all_cached(*machine);
@@ -203,9 +197,8 @@ TEST(FileReadWrite, AForkChildNeverWritesBackTheParentsDirtyPages)
         // A file fault in the child reads through its own rings.
         ok = ok && space->madvise(shared.offset(3 * kPageSize), kPageSize, MADV_DONTNEED).has_value();
         ok = ok && s[3 * kPageSize] == pattern(3 * kPageSize);
-        _exit(ok ? 0 : 1);
-    }
-    machine->fork_parent();
+        return ok ? 0 : 1;
+    });
     ::close(go[0]);
     s[0] = 0xb2;
     ASSERT_TRUE(space->msync(shared, 4 * kPageSize, MS_SYNC));

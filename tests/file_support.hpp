@@ -10,8 +10,6 @@
 
 namespace vmemu::test {
 
-inline std::int64_t stat_of(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }
-
 inline std::uint8_t pattern(std::uint64_t offset) { return static_cast<std::uint8_t>((offset * 131) ^ (offset >> 12)); }
 
 // A file in /var/tmp filled with pattern(), removed when the test ends.

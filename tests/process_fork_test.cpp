@@ -12,14 +12,8 @@ namespace {
 using test::exit_status;
 using test::map_anon;
 
-std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes)
-{
-    MachineConfig config { .frames = frames };
-    config.swap = SwapDeviceConfig { .bytes = swap_bytes };
-    auto machine = Machine::create(config);
-    EXPECT_TRUE(machine) << (machine ? "" : machine.error().what());
-    return std::move(*machine);
-}
+using test::fork_with;
+using test::make_swapping_machine;
 
 std::uint64_t word_of(std::size_t page, std::uint64_t generation) { return page * 1000003 + generation; }
 
@@ -39,21 +33,6 @@ bool pages_hold(VirtAddr area, std::size_t first, std::size_t count, std::size_t
             return false;
     }
     return true;
-}
-
-// Forks with the machine's handlers around fork(), as pthread_atfork() would call them, and
-// runs child_body in the child, whose result is its exit status.
-template<typename Body>
-pid_t fork_with(Machine& machine, Body child_body)
-{
-    machine.prepare_fork();
-    pid_t child = fork();
-    if (child == 0) {
-        auto adopted = machine.fork_child();
-        _exit(adopted ? child_body() : 100);
-    }
-    machine.fork_parent();
-    return child;
 }
 
 TEST(ProcessFork, ChildGetsAPrivateCopyOfFramesAndSwap)

@@ -1,10 +1,15 @@
 #pragma once
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <memory>
+#include <string>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
+#include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/vmemu.hpp>
 
 namespace vmemu::test {
@@ -16,6 +21,46 @@ inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::siz
     auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings });
     EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
     return std::move(*machine);
+}
+
+inline std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes, bool kswapd = true)
+{
+    MachineConfig config { .frames = frames, .kswapd = kswapd };
+    config.swap = SwapDeviceConfig { .bytes = swap_bytes };
+    auto machine = Machine::create(config);
+    EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
+    return std::move(*machine);
+}
+
+inline std::int64_t stat_of(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }
+
+// What the tracepoints recorded, in ftrace's text format.
+inline std::string ftrace_text()
+{
+    char* buffer = nullptr;
+    std::size_t size = 0;
+    std::FILE* out = open_memstream(&buffer, &size);
+    trace::write_ftrace(out);
+    std::fclose(out);
+    std::string text(buffer, size);
+    std::free(buffer);
+    return text;
+}
+
+// Forks with the machine's handlers around fork(), as pthread_atfork() would call them, and
+// runs child_body in the child, whose result is its exit status (100 when the child could
+// not adopt its copy of the machine).
+template<typename Body>
+pid_t fork_with(Machine& machine, Body child_body)
+{
+    machine.prepare_fork();
+    pid_t child = fork();
+    if (child == 0) {
+        auto adopted = machine.fork_child();
+        _exit(adopted ? child_body() : 100);
+    }
+    machine.fork_parent();
+    return child;
 }
 
 // The exit status of child, or 200 + the signal that killed it; -1 when it cannot be waited for.

@@ -11,6 +11,7 @@
 namespace vmemu {
 namespace {
 
+using test::ftrace_text;
 using test::map_anon;
 
 struct TraceLine {
@@ -38,18 +39,6 @@ std::vector<TraceLine> parse_ftrace(const std::string& text, std::string* header
             lines.push_back({ match[1], std::stod(match[4]), match[5], match[6] });
     }
     return lines;
-}
-
-std::string ftrace_text()
-{
-    char* buffer = nullptr;
-    std::size_t size = 0;
-    std::FILE* out = open_memstream(&buffer, &size);
-    trace::write_ftrace(out);
-    std::fclose(out);
-    std::string text(buffer, size);
-    std::free(buffer);
-    return text;
 }
 
 TEST(Trace, FaultsAndReclaimPrintInTheKernelsFormats)

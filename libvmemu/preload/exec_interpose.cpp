@@ -216,17 +216,22 @@ int no_memory()
     return -1;
 }
 
+// Whether the NULL-terminated arrays a and b hold the same strings.
+bool same_strings(char* const* a, char* const* b)
+{
+    for (; *a && *b; ++a, ++b) {
+        if (std::strcmp(*a, *b) != 0)
+            return false;
+    }
+    return !*a && !*b;
+}
+
 // system() and popen() run "sh -c command" through posix_spawn() inside libc, with environ
 // as it is. environ and its strings are rarely in emulated memory (libc's setenv() allocates
 // from libc's heap; putenv() of a string of the program's puts one there): only then is it
-// swapped for a copy, which is kept for as long as environ stays the same array and never
-// freed, since another thread may be reading it through getenv().
-bool in_emulated_memory(const void* pointer)
-{
-    Runtime* state = runtime();
-    return pointer && state && state->space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));
-}
-
+// swapped for a copy, which is kept for as long as environ holds the same strings (setenv()
+// and a changed putenv() string change them in place) and never freed, since another thread
+// may be reading it through getenv().
 class ScopedEnvironCopy {
 public:
     ScopedEnvironCopy()
@@ -237,15 +242,13 @@ public:
             emulated = in_emulated_memory(*entry);
         if (!emulated)
             return;
-        static char** s_source = nullptr;
         static char** s_copy = nullptr;
-        if (s_source != environ || !s_copy) {
+        if (!s_copy || !same_strings(s_copy, environ)) {
             const LibcHeap* heap = libc_heap();
             void* block = heap ? heap->malloc(packed_vector_bytes(environ, nullptr)) : nullptr;
             if (!block)
                 return;
             s_copy = pack_vector(block, environ, nullptr);
-            s_source = environ;
         }
         environ = s_copy;
     }

@@ -1,5 +1,5 @@
 // The program's file mappings (file_mappings.hpp): which ones vmemu serves, and the calls on
-// files that must see its page cache: msync(2), ftruncate(2) and truncate(2) (whose wrapper
+// files that must see its page cache: ftruncate(2) and truncate(2) (whose wrapper
 // is kernel_arguments.cpp's, which copies the path first), fsync(2),
 // fdatasync(2), sync(2) and syncfs(2), and the end of the process, normal or by _exit(2).
 #include <cerrno>
@@ -117,22 +117,6 @@ using namespace vmemu::preload;
 #define VMEMU_CALLER __builtin_return_address(0)
 
 extern "C" {
-
-int msync(void* address, std::size_t length, int flags)
-{
-    static auto real = next_symbol<int (*)(void*, std::size_t, int)>("msync");
-    Runtime* state = runtime_for(VMEMU_CALLER);
-    auto start = VirtAddr(reinterpret_cast<std::uintptr_t>(address));
-    if (!state || !state->space->in_reservation(start))
-        return real(address, length, flags);
-    ScopedLibcAllocations libc_allocations;
-    auto done = state->space->msync(start, length, flags);
-    if (!done) {
-        errno = done.error().code();
-        return -1;
-    }
-    return 0;
-}
 
 int ftruncate(int fd, off_t length)
 {

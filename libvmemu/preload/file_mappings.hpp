@@ -42,15 +42,19 @@ inline Machine* machine_with_files(const void* caller)
     return state->machine.get();
 }
 
-// Before a read(2) of fd: the dirty pages of its file in vmemu's cache reach the file.
-inline void write_back_before_read(int fd, const void* caller)
+// Before a read(2) of the file fd(): its dirty pages in vmemu's cache reach the file. Nothing,
+// not even fd(), while no file page is dirty or being written.
+template<typename Fd>
+void write_back_before_read(Fd fd, const void* caller)
 {
-    if (Machine* machine = machine_with_files(caller)) {
-        int saved = errno;
-        ScopedLibcAllocations libc_allocations;
-        write_and_wait_cached_range(*machine, fd, 0, ~std::uint64_t { 0 } >> 1);
-        errno = saved;
-    }
+    Machine* machine = machine_with_files(caller);
+    if (!machine || (machine->stat().value(VmStatItem::NrDirty) == 0
+            && machine->stat().value(VmStatItem::NrWriteback) == 0))
+        return;
+    int saved = errno;
+    ScopedLibcAllocations libc_allocations;
+    write_and_wait_cached_range(*machine, fd(), 0, ~std::uint64_t { 0 } >> 1);
+    errno = saved;
 }
 
 // A write(2) of vector[0, count) to fd at offset (the file position when there is none), by
@@ -68,23 +72,29 @@ ssize_t write_through_cache(int fd, std::optional<off_t> offset, const iovec* ve
     Machine* machine = machine_with_files(caller);
     if (!machine || count <= 0 || count > static_cast<int>(kMaxVectors))
         return write();
+    int saved = errno;
+    ScopedLibcAllocations libc_allocations;
+    // First whether fd is a file vmemu maps at all (one fstat): a pipe, a socket, another
+    // file, a bad descriptor are the kernel's alone.
+    CachedWrite cached(*machine, fd);
+    if (!cached.active()) {
+        errno = saved;
+        return write();
+    }
     iovec copy[kMaxVectors];
     std::size_t bytes = 0;
     for (int i = 0; i < count; ++i) {
         copy[i] = vector[i];
         bytes += copy[i].iov_len;
     }
-    int saved = errno;
     int status = ::fcntl(fd, F_GETFL);
     bool append = status >= 0 && (status & O_APPEND);
     off_t start = offset && !append ? *offset : ::lseek(fd, 0, append ? SEEK_END : SEEK_CUR);
     errno = saved;
-    if (status < 0 || start < 0)
-        return write(); // a pipe, a socket, a bad descriptor: not a file vmemu maps
-    ScopedLibcAllocations libc_allocations;
-    CachedWrite cached(*machine, fd, static_cast<std::uint64_t>(start), bytes);
+    if (start >= 0)
+        cached.lock_range(static_cast<std::uint64_t>(start), bytes);
     ssize_t written = write();
-    if (written > 0 && cached.active()) {
+    if (written > 0 && start >= 0) {
         saved = errno;
         struct stat st;
         if (append)

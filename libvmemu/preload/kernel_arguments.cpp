@@ -40,8 +40,7 @@ public:
     explicit KernelPath(const char* path)
         : m_path(path)
     {
-        Runtime* state = runtime();
-        if (!path || !state || !state->space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(path))))
+        if (!in_emulated_memory(path))
             return;
         std::size_t length = strnlen(path, PATH_MAX);
         std::memcpy(m_copy, path, length);

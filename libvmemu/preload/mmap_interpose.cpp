@@ -108,6 +108,13 @@ int madvise(void* address, std::size_t length, int advice)
         [&](AddressSpace& space, VirtAddr start) { return space.madvise(start, length, advice); });
 }
 
+int msync(void* address, std::size_t length, int flags)
+{
+    static auto real = next_symbol<int (*)(void*, std::size_t, int)>("msync");
+    return range_call(VMEMU_CALLER, address, [&] { return real(address, length, flags); },
+        [&](AddressSpace& space, VirtAddr start) { return space.msync(start, length, flags); });
+}
+
 int mlock(const void* address, std::size_t length)
 {
     static auto real = next_symbol<int (*)(const void*, std::size_t)>("mlock");

@@ -26,5 +26,11 @@ Runtime* runtime();
 // nullptr when libc's heap or the kernel serves it: before the heap is ready, inside vmemu
 // (ScopedLibcAllocations), on vmemu's own threads, and for libc's calls from inside itself.
 Runtime* runtime_for(const void* caller);
+// Whether pointer is in the emulated address space (which the kernel may find unmapped).
+inline bool in_emulated_memory(const void* pointer)
+{
+    Runtime* state = runtime();
+    return pointer && state && state->space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));
+}
 
 } // namespace vmemu::preload

@@ -87,7 +87,7 @@ extern "C" {
 ssize_t read(int fd, void* buffer, std::size_t bytes)
 {
     static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t)>("read");
-    write_back_before_read(fd, VMEMU_CALLER);
+    write_back_before_read([fd] { return fd; }, VMEMU_CALLER);
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable); });
 }
 
@@ -104,7 +104,7 @@ ssize_t write(int fd, const void* buffer, std::size_t bytes)
 ssize_t pread(int fd, void* buffer, std::size_t bytes, off_t offset)
 {
     static auto real = next_symbol<ssize_t (*)(int, void*, std::size_t, off_t)>("pread");
-    write_back_before_read(fd, VMEMU_CALLER);
+    write_back_before_read([fd] { return fd; }, VMEMU_CALLER);
     return with_pinned(buffer, bytes, Access::Write, [&](std::size_t usable) { return real(fd, buffer, usable, offset); });
 }
 ssize_t pread64(int fd, void* buffer, std::size_t bytes, off_t offset) { return pread(fd, buffer, bytes, offset); }
@@ -123,7 +123,7 @@ ssize_t pwrite64(int fd, const void* buffer, std::size_t bytes, off_t offset) { 
 ssize_t readv(int fd, const iovec* vector, int count)
 {
     static auto real = next_symbol<ssize_t (*)(int, const iovec*, int)>("readv");
-    write_back_before_read(fd, VMEMU_CALLER);
+    write_back_before_read([fd] { return fd; }, VMEMU_CALLER);
     return with_pinned_vector(vector, count, Access::Write, [&](const iovec* v, int n) { return real(fd, v, n); });
 }
 
@@ -166,7 +166,7 @@ std::size_t fread(void* buffer, std::size_t size, std::size_t count, FILE* strea
 {
     static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread");
     if (stream)
-        write_back_before_read(fileno(stream), VMEMU_CALLER);
+        write_back_before_read([stream] { return fileno(stream); }, VMEMU_CALLER);
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 
@@ -174,7 +174,7 @@ std::size_t fread_unlocked(void* buffer, std::size_t size, std::size_t count, FI
 {
     static auto real = next_symbol<std::size_t (*)(void*, std::size_t, std::size_t, FILE*)>("fread_unlocked");
     if (stream)
-        write_back_before_read(fileno(stream), VMEMU_CALLER);
+        write_back_before_read([stream] { return fileno(stream); }, VMEMU_CALLER);
     return stdio_pinned(buffer, size, count, stream, Access::Write, real);
 }
 

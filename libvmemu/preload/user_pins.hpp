@@ -27,7 +27,7 @@ public:
     {
         Runtime* state = runtime();
         auto start = reinterpret_cast<std::uintptr_t>(buffer);
-        if (!state || bytes == 0 || !state->space->in_reservation(VirtAddr(start)))
+        if (bytes == 0 || !in_emulated_memory(buffer))
             return bytes;
         std::size_t room = kMaxPinnedPages - m_count;
         if (room < 2)

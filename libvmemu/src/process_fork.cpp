@@ -188,7 +188,7 @@ VmResult<void> Machine::adopt_files_in_child()
     // pages back; the child's copies of them are a snapshot, whose write-back from here could
     // land after the parent's newer bytes. So they are clean here, and write-protected, so
     // that the child's own writes dirty them again.
-    m_inodes.for_each_in_use([&](Inode& inode) {
+    m_inodes.for_each_dirty([&](Inode& inode) {
         inode.cache().for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t, PageFrame& page) {
             if (page.test(PageFlag::Dirty))
                 m_writeback.cancel_dirty_page(inode, page);

@@ -97,14 +97,7 @@ SwapDevice::SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::uni
 
 void SwapDevice::start_completion_thread()
 {
-    m_completion_thread = std::thread([this] {
-        // The program's asynchronous signals belong to its own threads.
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        VmemuThread role;
-        reap_completions();
-    });
+    m_completion_thread = start_vmemu_thread(nullptr, [this] { reap_completions(); });
 }
 
 VmResult<void> SwapDevice::reopen_in_child()

@@ -33,14 +33,7 @@ UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uff
 
 void UserfaultFaultSource::start()
 {
-    m_thread = std::thread([this] {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        pthread_setname_np(pthread_self(), "vmemu-uffd");
-        VmemuThread role;
-        run();
-    });
+    m_thread = start_vmemu_thread("vmemu-uffd", [this] { run(); });
 }
 
 UserfaultFaultSource::~UserfaultFaultSource()

@@ -25,14 +25,7 @@ VmResult<void> FileIo::start()
 {
     m_ring = VM_TRY(os::IoRing::create(kRequests));
     m_sync_rings = VM_TRY(os::IoRingPool::create());
-    m_completion_thread = std::thread([this] {
-        // The program's asynchronous signals belong to its own threads.
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        VmemuThread role;
-        reap_completions();
-    });
+    m_completion_thread = start_vmemu_thread(nullptr, [this] { reap_completions(); });
     return {};
 }
 

@@ -50,9 +50,10 @@ int page_cache_ra_submit(Machine& machine, Inode& inode, std::uint64_t start, st
     std::optional<Pfn> block;
     std::size_t block_left = 0;
     for (std::uint64_t index = start; index < end; ++index) {
-        if (in_run == FileIo::kMaxPages || (in_run && inode.cache().contains(index)))
+        bool cached = inode.cache().contains(index);
+        if (in_run == FileIo::kMaxPages || (in_run && cached))
             flush();
-        if (inode.cache().contains(index))
+        if (cached)
             continue;
         if (block_left == 0) {
             std::size_t missing = 1;
@@ -161,8 +162,8 @@ FilemapFault filemap_fault(Machine& machine, Inode& inode, std::uint64_t index, 
         return fault;
     }
     PageFrame* page = inode.cache().find_get(index);
+    bool major = !page; // it waits for a read
     for (int attempt = 0; !page && attempt < 4; ++attempt) {
-        fault.major = true;
         int result = 0;
         sync_mmap_readahead(machine, inode, index, vm_flags, &result);
         if (result == -ENOMEM) {
@@ -176,7 +177,7 @@ FilemapFault filemap_fault(Machine& machine, Inode& inode, std::uint64_t index, 
         fault.result = FaultResult::OutOfMemory;
         return fault;
     }
-    if (fault.major) {
+    if (major) {
         machine.stat().inc(VmStatItem::PgMajFault);
     } else {
         if (page->test(PageFlag::Readahead)) {

@@ -67,27 +67,10 @@ void Inode::release()
 {
     Writeback& writeback = m_machine.writeback();
     writeback.writeback_range(*this, 0, PageCache::kMaxIndex, true);
-    // truncate_inode_pages(): every page leaves, once only the cache holds it.
-    std::size_t lost = 0;
-    m_cache.for_each_page(0, PageCache::kMaxIndex, [&](std::uint64_t index, PageFrame& page) {
-        // A reference first, so that the frame cannot go elsewhere while it is waited for.
-        if (!Lruvec::get_unless_zero(page))
-            return; // being freed: reclaim took it
-        if (!m_cache.holds(page, index)) {
-            m_machine.put_page(page);
-            return;
-        }
-        // Then only the cache and this reference may hold it.
-        while (page.test(PageFlag::Locked) || page.test(PageFlag::Writeback) || !SwapState::freeze_refs(page, 2))
-            sched_yield(); // reclaim holds it for a moment, or its I/O is ending
-        lost += page.test(PageFlag::Dirty);
-        delete_from_page_cache(page, std::nullopt);
-        m_machine.release_page(page);
-    });
-    if (lost)
+    // No mapping is left, so every page leaves.
+    if (std::size_t lost = truncate_pages(0).dirty)
         log().error("{} dirty pages of a mapped file (device {}:{}, inode {}) could not be written back", lost,
             major(m_dev), minor(m_dev), m_ino);
-    m_cache.clear_shadows(0, PageCache::kMaxIndex);
     ::close(m_fd);
     if (m_direct_fd >= 0)
         ::close(m_direct_fd);
@@ -103,11 +86,7 @@ void Inode::delete_from_page_cache(PageFrame& page, std::optional<std::uint64_t>
     trace::emit(trace::Event::FilemapDeleteFromPageCache, m_machine.arena().pfn_of(page).get(), page.index,
         static_cast<std::uint64_t>(m_dev), static_cast<std::uint64_t>(m_ino));
     VM_ASSERT(m_cache.remove(page, shadow));
-    if (page.test(PageFlag::Dirty)) {
-        page.clear(PageFlag::Dirty);
-        m_machine.stat().dec(VmStatItem::NrDirty);
-        m_nr_dirty.fetch_sub(1, std::memory_order_relaxed);
-    }
+    m_machine.writeback().clear_page_dirty(*this, page);
     m_machine.stat().dec(VmStatItem::NrFilePages);
 }
 

@@ -18,10 +18,8 @@ PageFrame* PageCache::page_of(std::uint64_t value) const
     return &m_arena->frame(Pfn(value >> kValueShift));
 }
 
-PageFrame* PageCache::find_get(std::uint64_t index, std::optional<std::uint64_t>* shadow_out) const
+PageFrame* PageCache::find_get(std::uint64_t index) const
 {
-    if (shadow_out)
-        shadow_out->reset();
     if (index > kMaxIndex)
         return nullptr;
     PageTable::Entry* slot = m_tree.walk(key(index));
@@ -29,11 +27,8 @@ PageFrame* PageCache::find_get(std::uint64_t index, std::optional<std::uint64_t>
         return nullptr;
     for (;;) {
         std::uint64_t value = slot->load(std::memory_order_acquire);
-        if (!(value & kPageTag)) {
-            if (shadow_out && (value & kShadowTag))
-                *shadow_out = value >> kValueShift;
-            return nullptr;
-        }
+        if (!(value & kPageTag))
+            return nullptr; // empty, or a shadow
         PageFrame* page = page_of(value);
         if (!Lruvec::get_unless_zero(*page))
             continue; // being freed: the slot changes next

@@ -25,11 +25,18 @@ void gather(const iovec* vector, int count, std::byte* out, std::size_t bytes)
 }
 } // namespace
 
-CachedWrite::CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes)
-    VM_NO_THREAD_SAFETY_ANALYSIS : m_machine(machine)
+CachedWrite::CachedWrite(Machine& machine, int fd) VM_NO_THREAD_SAFETY_ANALYSIS : m_machine(machine)
 {
-    machine.file_work_lock().lock_shared(); // until the destructor
+    // Held until the destructor, for a file vmemu maps; not for any other, whose write (to a
+    // pipe, say) may block for good and must not hold off a fork().
+    machine.file_work_lock().lock_shared();
     m_inode = machine.inodes().find(fd);
+    if (!m_inode)
+        machine.file_work_lock().unlock_shared();
+}
+
+void CachedWrite::lock_range(std::uint64_t offset, std::size_t bytes)
+{
     if (!m_inode || bytes == 0)
         return;
     m_signals.emplace();
@@ -113,12 +120,12 @@ void CachedWrite::commit(const iovec* vector, int count, std::uint64_t offset, s
 
 CachedWrite::~CachedWrite() VM_NO_THREAD_SAFETY_ANALYSIS
 {
+    if (!m_inode)
+        return;
     int saved = errno; // the write's, for the caller
-    if (m_inode) {
-        for (Locked& locked : m_locked)
-            unlock(*locked.page);
-        m_machine.inodes().put(*m_inode);
-    }
+    for (Locked& locked : m_locked)
+        unlock(*locked.page);
+    m_machine.inodes().put(*m_inode);
     m_machine.file_work_lock().unlock_shared();
     errno = saved;
 }

@@ -25,48 +25,44 @@ VmResult<void> Machine::enable_files()
     return {};
 }
 
-namespace {
-// truncate_inode_pages_range() for the pages from first on: each leaves the cache once only
-// the cache holds it. Returns how many are still mapped (a fault raced the truncation).
-std::size_t truncate_inode_pages(Machine& machine, Inode& inode, std::uint64_t first)
+Inode::TruncateResult Inode::truncate_pages(std::uint64_t first)
 {
-    std::size_t busy = 0;
-    inode.cache().for_each_page(first, PageCache::kMaxIndex, [&](std::uint64_t index, PageFrame& page) {
+    TruncateResult result;
+    m_cache.for_each_page(first, PageCache::kMaxIndex, [&](std::uint64_t index, PageFrame& page) {
         // A reference first, so that the frame cannot go elsewhere while it is waited for.
         if (!Lruvec::get_unless_zero(page))
             return; // being freed: reclaim took it
-        if (!inode.cache().holds(page, index)) {
-            machine.put_page(page);
+        if (!m_cache.holds(page, index)) {
+            m_machine.put_page(page);
             return;
         }
+        // Then only the cache and this reference may hold it: reclaim holds it for a moment,
+        // or its I/O is ending.
         for (;;) {
             if (page.mapcount.load(std::memory_order_acquire) != 0) {
-                ++busy;
-                machine.put_page(page);
+                ++result.mapped;
+                m_machine.put_page(page);
                 return;
             }
             if (!page.test(PageFlag::Locked) && !page.test(PageFlag::Writeback) && SwapState::freeze_refs(page, 2))
                 break;
             sched_yield();
         }
-        inode.delete_from_page_cache(page, std::nullopt);
-        machine.release_page(page);
+        result.dirty += page.test(PageFlag::Dirty);
+        delete_from_page_cache(page, std::nullopt);
+        m_machine.release_page(page);
     });
-    inode.cache().clear_shadows(first, PageCache::kMaxIndex);
-    return busy;
+    m_cache.clear_shadows(first, PageCache::kMaxIndex);
+    return result;
 }
-} // namespace
 
 VmResult<void> Machine::truncate(int fd, off_t length)
 {
     if (length < 0)
         return vm_fail(EINVAL, "truncate: negative length");
-    struct stat st;
-    if (::fstat(fd, &st) != 0)
-        return vm_fail(errno, "truncate: fstat failed");
     os::ScopedAsyncSignalBlock signals;
     SharedLock work(m_file_work_lock);
-    Inode* inode = m_inodes.find(st.st_dev, st.st_ino);
+    Inode* inode = m_inodes.find(fd);
     if (os::sys_ftruncate(fd, length) != 0) {
         int error = errno;
         if (inode)
@@ -92,7 +88,7 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         };
         for (int round = 0; round < 8; ++round) {
             unmap();
-            if (truncate_inode_pages(*this, *inode, first) == 0)
+            if (inode->truncate_pages(first).mapped == 0)
                 break;
         }
         // truncate_pagecache() unmaps once more: a private copy made by a fault that passed the

@@ -25,13 +25,7 @@ Writeback::~Writeback() { stop_flusher(); }
 
 void Writeback::start_flusher()
 {
-    m_thread = std::thread([this] {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr);
-        VmemuThread role;
-        flusher();
-    });
+    m_thread = start_vmemu_thread(nullptr, [this] { flusher(); });
 }
 
 void Writeback::restart_flusher_in_child()

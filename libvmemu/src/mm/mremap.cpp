@@ -116,6 +116,8 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
         return std::unexpected(inserted.error());
     }
     Vma* fresh = *inserted;
+    // The same mapping, moved: it has seen the file's writeback errors the old one saw.
+    fresh->wb_err_since().store(vma->wb_err_since());
     auto undo = [&]() VM_REQUIRES(m_mmap_lock) {
         uncharge(vm_flags, fresh->pages());
         m_vmas.erase(*fresh);

@@ -30,14 +30,7 @@ void Kswapd::restart_in_child()
 
 void Kswapd::start()
 {
-    m_thread = std::thread([this] {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, nullptr); // the program's signals are not for kswapd
-        pthread_setname_np(pthread_self(), "vmemu-kswapd");
-        VmemuThread role;
-        run();
-    });
+    m_thread = start_vmemu_thread("vmemu-kswapd", [this] { run(); });
 }
 
 Kswapd::~Kswapd()

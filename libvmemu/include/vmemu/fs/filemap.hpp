@@ -23,7 +23,6 @@ struct PageFrame;
 struct FilemapFault {
     PageFrame* page { nullptr };
     FaultResult result { FaultResult::Handled };
-    bool major { false }; // it waited for a read
 };
 
 inline constexpr std::uint32_t kRaPages = 32;    // read_ahead_kb 128

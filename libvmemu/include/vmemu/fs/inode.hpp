@@ -64,6 +64,13 @@ public:
     // The pages the file has (the last one partial): index < size_pages() is inside it.
     std::uint64_t size_pages() const { return (size() + kPageSize - 1) >> kPageShift; }
 
+    // truncate_inode_pages_range() from index first on: each page leaves the cache once only
+    // the cache holds it (after a read, a write or reclaim's moment with it).
+    struct TruncateResult {
+        std::size_t mapped { 0 }; // pages left in place, still mapped (a fault raced the truncation)
+        std::size_t dirty { 0 };  // pages that left dirty, unwritten
+    };
+    TruncateResult truncate_pages(std::uint64_t first);
     // __filemap_remove_folio(): page leaves the cache (its references frozen by the caller),
     // leaving shadow in its slot; its dirty state goes with it. The frame is the caller's.
     void delete_from_page_cache(PageFrame& page, std::optional<std::uint64_t> shadow);
@@ -81,7 +88,6 @@ public:
     // Under the exclusive i_mmap lock (which a conditional guard takes: no annotation).
     void link(Vma& vma) VM_NO_THREAD_SAFETY_ANALYSIS { m_vmas.push_back(vma); }
     void unlink(Vma& vma) VM_NO_THREAD_SAFETY_ANALYSIS { m_vmas.erase(m_vmas.iterator_to(vma)); }
-    std::size_t vma_count() const VM_REQUIRES_SHARED(m_i_mmap_lock) { return m_vmas.size(); }
     // Holds the exclusive i_mmap lock of a VMA's file, if it maps one, while the VMA changes.
     class WriteGuard {
     public:

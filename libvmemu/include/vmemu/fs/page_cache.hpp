@@ -31,9 +31,8 @@ public:
     PageCache(const PageCache&) = delete;
     PageCache& operator=(const PageCache&) = delete;
 
-    // find_get_page(): the page at index with a reference, or nullptr (shadow_out, if given,
-    // receives the shadow found there, if any).
-    PageFrame* find_get(std::uint64_t index, std::optional<std::uint64_t>* shadow_out = nullptr) const;
+    // find_get_page(): the page at index with a reference, or nullptr.
+    PageFrame* find_get(std::uint64_t index) const;
     // Whether a page (not a shadow) is at index, without a reference.
     bool contains(std::uint64_t index) const;
     // Whether page is the one at index (it may have left, and its frame gone elsewhere).
@@ -58,7 +57,6 @@ public:
     void clear_shadows(std::uint64_t first, std::uint64_t last);
 
     std::size_t nrpages() const { return m_nrpages.load(std::memory_order_relaxed); }
-    std::size_t node_pages() const { return m_tree.table_pages(); }
 
 private:
     // Slot values: a page is its frame number with kPageTag; a shadow has kShadowTag.

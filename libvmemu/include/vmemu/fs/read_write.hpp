@@ -21,9 +21,9 @@ struct PageFrame;
 // The data is in the file as soon as write(2) returns, as it is in the kernel's page cache:
 // the death of the process loses none of it.
 
-// A write(2) of [offset, offset + bytes) to the file fd names. Construct it before the
-// kernel's write, and commit() what the kernel wrote; with no effect when vmemu does not map
-// the file.
+// A write(2) of [offset, offset + bytes) to the file fd names. Construct it and lock_range()
+// before the kernel's write, and commit() what the kernel wrote; with no effect when vmemu
+// does not map the file (active() says which, after one fstat).
 // - The cached pages of the range are locked, in index order, with no write of theirs in
 //   flight, from before the kernel's write to the end of the commit: no write-back of their
 //   old bytes can land after the new ones, and no fault maps them half written.
@@ -35,12 +35,19 @@ struct PageFrame;
 // signals wait while pages are locked, as its handlers may touch them.
 class CachedWrite {
 public:
-    CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes);
+    CachedWrite(Machine& machine, int fd);
+    CachedWrite(Machine& machine, int fd, std::uint64_t offset, std::size_t bytes)
+        : CachedWrite(machine, fd)
+    {
+        lock_range(offset, bytes);
+    }
     ~CachedWrite();
     CachedWrite(const CachedWrite&) = delete;
     CachedWrite& operator=(const CachedWrite&) = delete;
 
     bool active() const { return m_inode != nullptr; }
+    // Locks the cached pages of the range the write is to land in.
+    void lock_range(std::uint64_t offset, std::size_t bytes);
     // The kernel wrote `written` bytes of vector[0, count) at offset (which may differ from the
     // constructor's: an O_APPEND write lands at the end of the file). The cached pages of the
     // range take them, and the file's size is read again if it grew.

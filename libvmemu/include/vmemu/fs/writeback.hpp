@@ -1,8 +1,6 @@
 #pragma once
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 namespace vmemu {
@@ -56,6 +54,8 @@ public:
     // filemap_write_and_wait_range() without the error check: writes the dirty pages of
     // [first, last] and, with wait, waits for every write of the range to end.
     void writeback_range(Inode& inode, std::uint64_t first, std::uint64_t last, bool wait);
+    // The page's PG_dirty goes, and the counts with it: true if it was dirty. Async-signal-safe.
+    bool clear_page_dirty(Inode& inode, PageFrame& page);
     // cancel_dirty_page(): the page is clean without being written, and write-protected in
     // every mapping, so that a later write dirties it again. For a fork child, whose copies of
     // the parent's dirty pages the parent writes back.
@@ -70,7 +70,6 @@ private:
     // page_mkclean(): every PTE that maps page is write-protected and loses its dirty bit.
     // False if one could not be (the kernel kept its writable view).
     bool page_mkclean(Inode& inode, PageFrame& page);
-    bool clear_page_dirty(Inode& inode, PageFrame& page);
     void flusher();
 
     Machine& m_machine;
