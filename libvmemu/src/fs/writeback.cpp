@@ -25,7 +25,10 @@ Writeback::~Writeback() { stop_flusher(); }
 
 void Writeback::start_flusher()
 {
-    m_thread = start_vmemu_thread(nullptr, [this] { flusher(); });
+    // The first periodic pass comes one interval after the start, as the kernel's; a kick
+    // made before the thread runs still wakes it.
+    std::uint32_t seen = m_kicks.load(std::memory_order_acquire);
+    m_thread = start_vmemu_thread("vmemu-flusher", [this, seen] { flusher(seen); });
 }
 
 void Writeback::restart_flusher_in_child()
@@ -197,19 +200,17 @@ void Writeback::end_write(Inode& inode, PageFrame& page, int result, std::uint32
     m_machine.put_page(page);
 }
 
-void Writeback::flusher()
+void Writeback::flusher(std::uint32_t seen)
 {
-    while (!m_stop.load(std::memory_order_acquire)) {
-        std::uint32_t seen = m_kicks.load(std::memory_order_acquire);
-        {
-            SharedLock work(m_machine.file_work_lock());
-            m_machine.inodes().for_each_dirty([&](Inode& inode) {
-                writeback_range(inode, 0, PageCache::kMaxIndex, false);
-            });
-        }
+    for (;;) {
+        os::futex_wait_for(m_kicks, seen, kWritebackIntervalMs);
         if (m_stop.load(std::memory_order_acquire))
             break;
-        os::futex_wait_for(m_kicks, seen, kWritebackIntervalMs);
+        seen = m_kicks.load(std::memory_order_acquire);
+        SharedLock work(m_machine.file_work_lock());
+        m_machine.inodes().for_each_dirty([&](Inode& inode) {
+            writeback_range(inode, 0, PageCache::kMaxIndex, false);
+        });
     }
 }
 

@@ -70,7 +70,7 @@ private:
     // page_mkclean(): every PTE that maps page is write-protected and loses its dirty bit.
     // False if one could not be (the kernel kept its writable view).
     bool page_mkclean(Inode& inode, PageFrame& page);
-    void flusher();
+    void flusher(std::uint32_t seen);
 
     Machine& m_machine;
     std::atomic<std::uint32_t> m_kicks { 0 };
