@@ -69,13 +69,21 @@ if [ "$want_trace" = yes ]; then
         echo "FAIL: the trace does not start as ftrace's does"
         exit 1
     fi
-    for event in page_fault_user page_fault_exit mm_page_alloc mm_vmscan_write_folio swap_read_folio; do
+    for event in page_fault_user page_fault_exit mm_page_alloc mm_vmscan_write_folio swap_read_folio swap_io_done \
+        zone_sample lru_sample frame_state; do
         count=$(grep -c "^ *.*-[0-9]* *\[[0-9]*\] \.\.\.\.\. *[0-9.]*: $event: " "$work/trace")
         if [ "$count" -eq 0 ]; then
             echo "FAIL: no $event events in the trace"
             exit 1
         fi
         echo "trace: $count $event events"
+    done
+    # The latency histograms close the trace and the statistics.
+    for file in trace stats; do
+        if ! grep -q "minor_fault: [0-9]* in all, average [0-9]* nsecs" "$work/$file"; then
+            echo "FAIL: no histogram of minor faults in the $file"
+            exit 1
+        fi
     done
 fi
 echo "ok: same output ($(wc -c < "$work/native.out") bytes) and exit status $native_status"

@@ -93,6 +93,8 @@ TEST(Trace, FaultsAndReclaimPrintInTheKernelsFormats)
         { "mm_vmscan_write_folio", std::regex(R"(page=0x[0-9a-f]+ pfn=0x[0-9a-f]+ flags=RECLAIM_WB_ANON\|RECLAIM_WB_ASYNC)") },
         { "swap_read_folio", std::regex(R"(pfn=0x[0-9a-f]+ offset=\d+ synchronous=[01])") },
         { "swap_write_end", std::regex(R"(pfn=0x[0-9a-f]+ result=-?\d+)") },
+        { "swap_io_start", std::regex(R"(pfn=0x[0-9a-f]+ offset=\d+ rw=[RW])") },
+        { "swap_io_done", std::regex(R"(pfn=0x[0-9a-f]+ rw=[RW] result=-?\d+ latency_ns=\d+)") },
     };
     for (const TraceLine& line : lines) {
         auto format = formats.find(line.event);
@@ -102,10 +104,12 @@ TEST(Trace, FaultsAndReclaimPrintInTheKernelsFormats)
     // 1024 pages on 512 frames: every kind of event of a thrashing run is there.
     for (const char* event : { "page_fault_user", "page_fault_exit", "mm_page_alloc", "mm_page_free",
              "mm_vmscan_lru_isolate", "mm_vmscan_lru_shrink_inactive", "mm_vmscan_write_folio", "swap_read_folio",
-             "swap_write_end" })
+             "swap_write_end", "swap_io_start", "swap_io_done" })
         EXPECT_GT(counts[event], 0u) << event;
     EXPECT_EQ(counts["page_fault_user"], counts["page_fault_exit"]);
     EXPECT_EQ(counts["mm_vmscan_write_folio"], counts["swap_write_end"]);
+    EXPECT_EQ(counts["swap_io_start"], counts["swap_io_done"]);
+    EXPECT_EQ(counts["swap_io_start"], counts["mm_vmscan_write_folio"] + counts["swap_read_folio"]);
     EXPECT_GT(counts["mm_vmscan_kswapd_wake"] + counts["mm_vmscan_direct_reclaim_begin"], 0u);
     std::size_t majors = 0;
     for (const TraceLine& line : lines)

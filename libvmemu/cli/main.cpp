@@ -7,7 +7,7 @@ namespace {
 void usage(std::FILE* out)
 {
     std::fputs("usage: vmemu run [--frames SIZE] [--swap PATH] [--swap-size SIZE] [--backend auto|uffd|signal]\n"
-               "                 [--stats FILE] [--trace FILE] -- PROGRAM [ARGS...]\n",
+               "                 [--stats FILE] [--trace FILE[.json]] [--trace-events LIST] -- PROGRAM [ARGS...]\n",
         out);
 }
 } // namespace

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vmemu/trace/tracepoint.hpp>
 #include "run_command.hpp"
 #include "settings.hpp"
 
@@ -55,6 +56,21 @@ bool program_exists(const char* program)
     return false;
 }
 
+// The first item of a --trace-events list that names no event, or "".
+std::string unknown_trace_event(const char* list)
+{
+    std::string items(list);
+    for (std::size_t start = 0; start <= items.size();) {
+        std::size_t end = std::min(items.find(',', start), items.size());
+        std::string item = items.substr(start, end - start);
+        if (item.empty() || !trace::set_event_filter(item.c_str()))
+            return item.empty() ? "(empty)" : item;
+        start = end + 1;
+    }
+    (void)trace::set_event_filter("all");
+    return {};
+}
+
 } // namespace
 
 int run_command(int argc, char** argv)
@@ -71,7 +87,7 @@ int run_command(int argc, char** argv)
             break;
         }
         bool known = option == "--frames" || option == "--swap" || option == "--swap-size" || option == "--backend"
-            || option == "--stats" || option == "--trace";
+            || option == "--stats" || option == "--trace" || option == "--trace-events";
         if (!known)
             return bad_input(option.starts_with("-") ? "unknown option " + option
                                                      : "expected -- before the program (" + option + ")");
@@ -100,10 +116,17 @@ int run_command(int argc, char** argv)
             settings.trace = value;
             if (std::strcmp(value, "-") != 0 && (!*value || !can_write(value)))
                 return bad_input(std::string("cannot write the trace file ") + value);
+        } else if (option == "--trace-events") {
+            settings.trace_events = value;
+            if (std::string unknown = unknown_trace_event(value); !unknown.empty())
+                return bad_input("unknown trace event '" + unknown + "' in --trace-events; the events are: "
+                    + trace::known_event_names());
         }
         if (error)
             return bad_input(option + " " + value + ": " + error);
     }
+    if (settings.trace_events && !settings.trace)
+        return bad_input("--trace-events needs --trace FILE");
     if (program_at < 0 || program_at >= argc)
         return bad_input("no program to run (vmemu run [options] -- PROGRAM [ARGS...])");
     const char* program = argv[program_at];
@@ -126,6 +149,7 @@ int run_command(int argc, char** argv)
     export_variable("VMEMU_SWAP", settings.swap_path);
     export_variable("VMEMU_STATS", settings.stats);
     export_variable("VMEMU_TRACE", settings.trace);
+    export_variable("VMEMU_TRACE_EVENTS", settings.trace_events);
     const char* preload = std::getenv("LD_PRELOAD");
     std::string preloads = std::string(shim) + (preload && *preload ? std::string(":") + preload : "");
     setenv("LD_PRELOAD", preloads.c_str(), 1);

@@ -6,7 +6,8 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <vmemu/os/signals.hpp>
-#include <vmemu/trace/tracepoint.hpp>
+#include <string_view>
+#include <vmemu/trace/latency.hpp>
 #include <vmemu/base/thread_role.hpp>
 #include "file_mappings.hpp"
 #include "libc_heap.hpp"
@@ -82,11 +83,17 @@ void start()
     unsetenv("VMEMU_SWAP");
     unsetenv("VMEMU_STATS");
     unsetenv("VMEMU_TRACE");
-    // Tracing starts first, so that the machine's own start is in the trace.
+    unsetenv("VMEMU_TRACE_EVENTS");
+    // Tracing starts first, so that the machine's own start is in the trace. The latency
+    // histograms are part of the trace and of the statistics.
     if (state->settings.trace) {
+        if (state->settings.trace_events && !trace::set_event_filter(state->settings.trace_events))
+            fail("unknown trace event in VMEMU_TRACE_EVENTS", state->settings.trace_events);
         if (auto started = trace::start(std::size_t { 1 } << 18); !started)
             fail(started.error().what(), std::strerror(started.error().code()));
     }
+    if (state->settings.trace || state->settings.stats)
+        trace::start_histograms();
     MachineConfig config { .frames = state->settings.frames_bytes / 4096 };
     // auto is the SIGSEGV source, which the project has measured and run the most; uffd is
     // asked for by name (docs/userfaultfd.md).
@@ -105,6 +112,10 @@ void start()
     if (!space)
         fail(space.error().what(), std::strerror(space.error().code()));
     state->space = std::move(*space);
+    if (state->settings.trace) {
+        if (auto sampling = state->machine->start_trace_sampling(); !sampling)
+            fail(sampling.error().what(), std::strerror(sampling.error().code()));
+    }
     if (!state->heap.init(*state->space, std::size_t { 16 } << 30))
         fail("cannot map the slab area", nullptr);
     __atomic_store_n(&g_runtime, state, __ATOMIC_RELEASE);
@@ -135,9 +146,14 @@ void write_trace()
     if (!state || !state->settings.trace)
         return;
     ScopedLibcAllocations libc_allocations;
+    state->machine->stop_trace_sampling();
     trace::stop();
     if (FILE* out = open_output(state->settings.trace)) {
-        trace::write_ftrace(out);
+        std::string_view path(state->settings.trace);
+        if (path.ends_with(".json"))
+            trace::write_chrome_json(out);
+        else
+            trace::write_ftrace(out);
         close_output(out);
     }
 }
@@ -149,8 +165,11 @@ void write_stats()
         return;
     ScopedLibcAllocations libc_allocations;
     std::string text = state->machine->vmstat() + state->machine->meminfo();
+    trace::stop_histograms();
     if (FILE* out = open_output(state->settings.stats)) {
         std::fputs(text.c_str(), out);
+        std::fputs("\n", out);
+        trace::write_histograms(out);
         close_output(out);
     }
 }

@@ -62,6 +62,8 @@ const char* read_environment(RunSettings& settings, char** environment)
         settings.stats = stats;
     if (const char* trace = value_of("VMEMU_TRACE"); trace && *trace)
         settings.trace = trace;
+    if (const char* events = value_of("VMEMU_TRACE_EVENTS"); events && *events)
+        settings.trace_events = events;
     return nullptr;
 }
 

@@ -18,7 +18,8 @@ struct RunSettings {
     std::size_t swap_bytes { 0 };      // 0: four times the frames, and at least 256 MiB
     Backend backend { Backend::Auto };
     const char* stats { nullptr }; // "-": stderr
-    const char* trace { nullptr };
+    const char* trace { nullptr };        // FILE.json: the Chrome trace format; otherwise ftrace's
+    const char* trace_events { nullptr }; // set_event_filter()'s list; nullptr: all
 
     std::size_t effective_swap_bytes() const
     {

@@ -57,6 +57,7 @@ Machine::Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena,
 
 Machine::~Machine()
 {
+    m_sampler.reset();
     m_userfault.reset();
     m_kswapd.reset();
     m_writeback.stop_flusher();
@@ -65,6 +66,18 @@ Machine::~Machine()
     wait_for_swap_io();
     m_swap.reset();
 }
+
+VmResult<void> Machine::start_trace_sampling(std::chrono::milliseconds interval)
+{
+    if (interval.count() <= 0 || interval > std::chrono::minutes { 1 })
+        return vm_fail(EINVAL, "the sampling interval must be between 1 ms and a minute");
+    if (m_sampler)
+        return vm_fail(EBUSY, "the machine is sampled already");
+    m_sampler = std::make_unique<TraceSampler>(*this, interval);
+    return {};
+}
+
+void Machine::stop_trace_sampling() { m_sampler.reset(); }
 
 void Machine::wake_kswapd_hook(void* context)
 {

@@ -153,6 +153,11 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_fork_pipe[1] >= 0)
         ::close(m_fork_pipe[1]);
     m_fork_pipe[0] = m_fork_pipe[1] = -1;
+    // The child's trace is its own to start: the sampler's thread stayed in the parent.
+    if (m_sampler) {
+        m_sampler->forget_thread_in_child();
+        m_sampler.reset();
+    }
     if (result) {
         for (AddressSpace* space : m_fork_spaces) {
             if (space)

@@ -21,6 +21,7 @@
 #include <vmemu/stats/vm_stat.hpp>
 #include <vmemu/swap/swap_device.hpp>
 #include <vmemu/sync/rw_semaphore.hpp>
+#include <vmemu/trace/trace_sampler.hpp>
 
 namespace vmemu {
 
@@ -79,6 +80,12 @@ public:
     std::string buddyinfo() const;
     std::string zoneinfo() const;
     std::string swaps() const;
+
+    // Samples the machine into the trace every interval while events are recorded
+    // (trace_sampler.hpp), until stop_trace_sampling(), which takes the last sample. EINVAL for
+    // an interval of 0 or above a minute, EBUSY when it samples already.
+    VmResult<void> start_trace_sampling(std::chrono::milliseconds interval = std::chrono::milliseconds { 10 });
+    void stop_trace_sampling();
 
     // Reclaims until nr_pages frames are free or nothing more can be reclaimed (what tests and
     // the reclaim examples use to force reclaim). Returns the frames freed or in writeback.
@@ -209,6 +216,7 @@ private:
     // Last: they start threads that use everything above.
     std::unique_ptr<Kswapd> m_kswapd;
     std::unique_ptr<UserfaultFaultSource> m_userfault;
+    std::unique_ptr<TraceSampler> m_sampler;
 };
 
 } // namespace vmemu

@@ -7,7 +7,7 @@
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
-#include <vmemu/trace/tracepoint.hpp>
+#include <vmemu/trace/latency.hpp>
 
 namespace vmemu {
 
@@ -20,7 +20,7 @@ constexpr std::uint64_t kAnonPteBits = Pte::kPresent | Pte::kUser | Pte::kAccess
 FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) noexcept
 {
     trace::FaultType type = trace::FaultType::Error;
-    if (!trace::enabled()) [[likely]]
+    if (!trace::measuring()) [[likely]]
         return dispatch_fault(address, access, type);
     // exceptions:page_fault_user, with the x86 error code's user, write and fetch bits.
     std::uint64_t error_code = 4 | (access == FaultAccess::Write ? 2 : 0) | (access == FaultAccess::Exec ? 16 : 0);
@@ -32,7 +32,11 @@ FaultResult AddressSpace::handle_mm_fault(VirtAddr address, FaultAccess access) 
         type = trace::FaultType::Error;
     else if (type == trace::FaultType::Minor && trace::detail::t_major_fault)
         type = trace::FaultType::Major;
-    trace::emit(trace::Event::PageFaultExit, address.get(), static_cast<std::uint64_t>(type), trace::now_ns() - start);
+    std::uint64_t latency = trace::now_ns() - start;
+    trace::emit(trace::Event::PageFaultExit, address.get(), static_cast<std::uint64_t>(type), latency);
+    if (type != trace::FaultType::Error)
+        trace::record_latency(type == trace::FaultType::Major ? trace::Latency::MajorFault : trace::Latency::MinorFault,
+            latency);
     return result;
 }
 

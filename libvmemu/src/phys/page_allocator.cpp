@@ -1,7 +1,6 @@
 #include <bit>
-#include <vmemu/trace/tracepoint.hpp>
-#include <bit>
 #include <vmemu/phys/page_allocator.hpp>
+#include <vmemu/trace/latency.hpp>
 
 namespace vmemu {
 
@@ -33,6 +32,7 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
 {
     if (count == 0 || count > (std::size_t { 1 } << BuddyAllocator::kMaxOrder))
         return std::nullopt;
+    std::uint64_t start = trace::measuring() ? trace::now_ns() : 0;
     std::optional<Pfn> first;
     bool can_reclaim = reclaim == MayReclaim::Yes && m_hooks.direct_reclaim;
     // __alloc_pages(): the fast path keeps min free for those who cannot reclaim; the slow
@@ -65,6 +65,8 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
     // One event per allocation, as alloc_pages_exact() makes one: its order rounded up.
     trace::emit(trace::Event::MmPageAlloc, reinterpret_cast<std::uintptr_t>(&m_arena.frame(*first)), first->get(),
         std::bit_width(count - 1), zero == ZeroFill::Yes);
+    if (start)
+        trace::record_latency(trace::Latency::PageAlloc, trace::now_ns() - start);
     return first;
 }
 

@@ -4,7 +4,7 @@
 #include <vmemu/machine.hpp>
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
-#include <vmemu/trace/tracepoint.hpp>
+#include <vmemu/trace/latency.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
 
 namespace vmemu {
@@ -19,6 +19,7 @@ VmResult<std::unique_ptr<SwapState>> SwapState::create(const SwapDeviceConfig& c
     std::unique_ptr<SwapState> state(new SwapState(machine));
     state->m_device = VM_TRY(SwapDevice::create(config, &SwapState::on_completion, state.get()));
     state->m_cache = std::make_unique<SwapCache>(state->m_device->header().last_page);
+    state->m_io_started = std::make_unique<std::atomic<std::uint64_t>[]>(machine.frame_count());
     return state;
 }
 
@@ -32,9 +33,47 @@ std::uint64_t SwapState::write_user_data(Pfn pfn, ReclaimMode mode)
     return pfn.get() | (mode == ReclaimMode::Direct ? kDirectBit : 0);
 }
 
+void SwapState::submit(const SwapIo* requests, std::size_t count)
+{
+    if (trace::measuring()) {
+        std::uint64_t now = trace::now_ns();
+        for (std::size_t i = 0; i < count; ++i) {
+            std::uint64_t pfn = requests[i].user_data & ~kDirectBit;
+            m_io_started[pfn].store(now, std::memory_order_relaxed);
+            trace::emit(trace::Event::SwapIoStart, pfn, requests[i].slot,
+                requests[i].direction == IoDirection::Write);
+        }
+    }
+    m_device->submit(requests, count);
+}
+
+int SwapState::read_now(const SwapIo& io)
+{
+    std::uint64_t start = trace::measuring() ? trace::now_ns() : 0;
+    int result = m_device->read_now(io.slot, io.page);
+    if (start && result != -EBUSY) {
+        trace::emit(trace::Event::SwapIoStart, io.user_data, io.slot, 0);
+        m_io_started[io.user_data].store(start, std::memory_order_relaxed);
+        io_done(io.user_data, IoDirection::Read, result);
+    }
+    return result;
+}
+
+void SwapState::io_done(std::uint64_t pfn, IoDirection direction, int result)
+{
+    std::uint64_t started = m_io_started[pfn].exchange(0, std::memory_order_relaxed);
+    if (!started || !trace::measuring())
+        return;
+    std::uint64_t latency = trace::now_ns() - started;
+    trace::emit(trace::Event::SwapIoDone, pfn, direction == IoDirection::Write, static_cast<std::uint64_t>(result),
+        latency);
+    trace::record_latency(trace::Latency::SwapIo, latency);
+}
+
 void SwapState::on_completion(void* context, std::uint64_t user_data, IoDirection direction, int result)
 {
     auto* self = static_cast<SwapState*>(context);
+    self->io_done(user_data & ~kDirectBit, direction, result);
     PageFrame& page = self->m_machine.arena().frame(Pfn(user_data & ~kDirectBit));
     if (direction == IoDirection::Read)
         self->end_read(page, result);
@@ -193,11 +232,11 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
     // The readahead goes to the completion thread; the faulting page is read and completed
     // right here when a ring of the pool is free, which saves two context switches.
     if (count)
-        m_device->submit(reads, count);
+        submit(reads, count);
     PageFrame& page = m_machine.arena().frame(*pfn);
-    int result = m_device->read_now(own.slot, own.page);
+    int result = read_now(own);
     if (result == -EBUSY)
-        m_device->submit(&own, 1);
+        submit(&own, 1);
     else
         end_read(page, result);
     return &page;
@@ -249,7 +288,7 @@ std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count,
         m_machine.stat().inc(VmStatItem::SwapRa);
     }
     if (queued)
-        m_device->submit(reads, queued);
+        submit(reads, queued);
     return queued;
 }
 

@@ -7,7 +7,7 @@
 #include <vmemu/os/futex.hpp>
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
-#include <vmemu/trace/tracepoint.hpp>
+#include <vmemu/trace/latency.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu {
@@ -325,7 +325,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
     }
     stats->writeback += writing;
     if (writing)
-        swap->device().submit(writes, writing); // one submission for the batch
+        swap->submit(writes, writing); // one submission for the batch
     return freed + writing;
 }
 
@@ -455,11 +455,17 @@ bool Vmscan::direct_reclaim(std::size_t pages)
     SwapState* swap = m_machine.swap();
     const Watermarks& marks = m_machine.page_allocator().watermarks();
     std::size_t target = marks.min + pages;
-    // mm_vmscan_direct_reclaim_begin and _end around the whole of it.
+    // mm_vmscan_direct_reclaim_begin and _end around the whole of it, and its latency.
     struct TraceScope {
         std::size_t reclaimed { 0 };
+        std::uint64_t start { trace::measuring() ? trace::now_ns() : 0 };
         TraceScope() { trace::emit(trace::Event::DirectReclaimBegin, 0); }
-        ~TraceScope() { trace::emit(trace::Event::DirectReclaimEnd, reclaimed); }
+        ~TraceScope()
+        {
+            trace::emit(trace::Event::DirectReclaimEnd, reclaimed);
+            if (start)
+                trace::record_latency(trace::Latency::DirectReclaim, trace::now_ns() - start);
+        }
     } scope;
     for (int attempt = 0; attempt < 16; ++attempt) {
         if (m_machine.free_frames() >= target)

@@ -15,11 +15,13 @@
 namespace vmemu::trace {
 
 namespace detail {
-std::atomic<bool> g_enabled { false };
+std::atomic<std::uint8_t> g_mode { 0 };
+std::atomic<std::uint64_t> g_event_mask { ~std::uint64_t { 0 } };
 } // namespace detail
 
 namespace {
 TraceBuffers g_buffers;
+SampleLog g_samples;
 thread_local Ring* t_ring = nullptr;
 thread_local std::uint64_t t_generation = 0;
 
@@ -51,6 +53,8 @@ std::uint64_t now_ns() noexcept
 void detail::record(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3,
     std::uint64_t a4) noexcept
 {
+    if (!(detail::g_event_mask.load(std::memory_order_relaxed) & (std::uint64_t { 1 } << static_cast<unsigned>(event))))
+        return;
     Ring* ring = t_ring;
     if (!ring || t_generation != g_buffers.generation.load(std::memory_order_acquire)) {
         ring = claim_ring();
@@ -82,7 +86,7 @@ VmResult<void> start(std::size_t events_per_thread, std::size_t max_threads)
     if (events_per_thread == 0 || max_threads == 0 || events_per_thread > (std::size_t { 1 } << 30)
         || max_threads > 65536)
         return vm_fail(EINVAL, "trace rings must hold at least one event, for at least one thread");
-    if (detail::g_enabled.load(std::memory_order_acquire))
+    if (detail::g_mode.load(std::memory_order_acquire) & detail::kEvents)
         return vm_fail(EBUSY, "tracing is on already");
     std::size_t capacity = std::bit_ceil(events_per_thread);
     std::size_t ring_bytes = sizeof(Ring) + capacity * sizeof(Record);
@@ -103,16 +107,78 @@ VmResult<void> start(std::size_t events_per_thread, std::size_t max_threads)
     }
     g_buffers.rings_claimed.store(0, std::memory_order_relaxed);
     g_buffers.lost_threads.store(0, std::memory_order_relaxed);
+    g_samples.count.store(0, std::memory_order_relaxed);
+    g_samples.lost.store(0, std::memory_order_relaxed);
     g_buffers.generation.fetch_add(1, std::memory_order_acq_rel);
-    detail::g_enabled.store(true, std::memory_order_release);
+    detail::g_mode.fetch_or(detail::kEvents, std::memory_order_release);
     return {};
 }
 
-void stop() { detail::g_enabled.store(false, std::memory_order_release); }
+void stop() { detail::g_mode.fetch_and(static_cast<std::uint8_t>(~detail::kEvents), std::memory_order_release); }
+
+void record_sample(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3,
+    std::uint64_t a4)
+{
+    if (!enabled()
+        || !(detail::g_event_mask.load(std::memory_order_relaxed) & (std::uint64_t { 1 } << static_cast<unsigned>(event))))
+        return;
+    std::uint64_t index = g_samples.count.load(std::memory_order_relaxed);
+    std::size_t chunk = index / SampleLog::kChunkRecords;
+    if (chunk >= SampleLog::kMaxChunks) {
+        g_samples.lost.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    Record* records = g_samples.chunks[chunk].load(std::memory_order_relaxed);
+    if (!records) {
+        records = new Record[SampleLog::kChunkRecords];
+        g_samples.chunks[chunk].store(records, std::memory_order_release);
+    }
+    if (index == 0) {
+        g_samples.tid = static_cast<std::uint32_t>(syscall(SYS_gettid));
+        prctl(PR_GET_NAME, g_samples.comm, 0, 0, 0);
+    }
+    Record& slot = records[index % SampleLog::kChunkRecords];
+    slot = Record { index + 1, now_ns(), static_cast<std::uint16_t>(event), 0, 0, { a0, a1, a2, a3, a4 } };
+    unsigned cpu = 0;
+    slot.cpu = getcpu(&cpu, nullptr) == 0 ? static_cast<std::uint16_t>(cpu) : 0;
+    g_samples.count.store(index + 1, std::memory_order_release);
+}
+
+std::vector<TraceLine> collect_lines(std::uint64_t* written)
+{
+    std::vector<TraceLine> lines;
+    *written = 0;
+    std::uint32_t source = 0;
+    g_buffers.for_each_ring([&](const Ring& ring) {
+        std::uint64_t head = ring.head.load(std::memory_order_acquire);
+        *written += head;
+        std::uint64_t from = head > g_buffers.capacity ? head - g_buffers.capacity : 0;
+        for (std::uint64_t index = from; index < head; ++index) {
+            const Record& record = ring.records[index & (g_buffers.capacity - 1)];
+            if (__atomic_load_n(&record.sequence, __ATOMIC_ACQUIRE) != index + 1)
+                continue; // being written, or overwritten meanwhile
+            TraceLine line { ring.comm, ring.tid, source, record };
+            if (__atomic_load_n(&record.sequence, __ATOMIC_ACQUIRE) == index + 1)
+                lines.push_back(line);
+        }
+        ++source;
+    });
+    std::uint64_t samples = g_samples.count.load(std::memory_order_acquire);
+    *written += samples + g_samples.lost.load(std::memory_order_relaxed);
+    for (std::uint64_t index = 0; index < samples; ++index)
+        lines.push_back(TraceLine { g_samples.comm, g_samples.tid, source, g_samples.record(index) });
+    // By time; events of one thread with the same timestamp stay in their order.
+    std::sort(lines.begin(), lines.end(), [](const TraceLine& a, const TraceLine& b) {
+        if (a.record.timestamp_ns != b.record.timestamp_ns)
+            return a.record.timestamp_ns < b.record.timestamp_ns;
+        return a.source != b.source ? a.source < b.source : a.record.sequence < b.record.sequence;
+    });
+    return lines;
+}
 
 std::uint64_t events_recorded()
 {
-    std::uint64_t total = 0;
+    std::uint64_t total = g_samples.count.load(std::memory_order_acquire);
     g_buffers.for_each_ring([&](const Ring& ring) {
         total += std::min<std::uint64_t>(ring.head.load(std::memory_order_acquire), g_buffers.capacity);
     });
@@ -121,7 +187,8 @@ std::uint64_t events_recorded()
 
 std::uint64_t events_lost()
 {
-    std::uint64_t lost = g_buffers.lost_threads.load(std::memory_order_relaxed);
+    std::uint64_t lost = g_buffers.lost_threads.load(std::memory_order_relaxed)
+        + g_samples.lost.load(std::memory_order_relaxed);
     g_buffers.for_each_ring([&](const Ring& ring) {
         std::uint64_t head = ring.head.load(std::memory_order_acquire);
         lost += head > g_buffers.capacity ? head - g_buffers.capacity : 0;
@@ -130,5 +197,6 @@ std::uint64_t events_lost()
 }
 
 const TraceBuffers& buffers() { return g_buffers; }
+const SampleLog& sample_log() { return g_samples; }
 
 } // namespace vmemu::trace

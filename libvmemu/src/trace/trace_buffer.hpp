@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include <vmemu/trace/tracepoint.hpp>
 
 namespace vmemu::trace {
@@ -44,6 +45,35 @@ struct TraceBuffers {
     }
 };
 
+// The sampler's log: every record it made since start(), in chunks that are allocated as it
+// grows and kept for the next start(). One writer; readers read the first `count` records.
+struct SampleLog {
+    static constexpr std::size_t kChunkRecords = std::size_t { 1 } << 16;
+    static constexpr std::size_t kMaxChunks = 1024;
+    std::atomic<Record*> chunks[kMaxChunks] {};
+    std::atomic<std::uint64_t> count { 0 };
+    std::atomic<std::uint64_t> lost { 0 };
+    std::uint32_t tid { 0 };
+    char comm[16] {};
+
+    const Record& record(std::uint64_t index) const
+    {
+        return chunks[index / kChunkRecords].load(std::memory_order_acquire)[index % kChunkRecords];
+    }
+};
+
 const TraceBuffers& buffers();
+const SampleLog& sample_log();
+
+// One event, with the thread that recorded it.
+struct TraceLine {
+    const char* comm;
+    std::uint32_t tid;
+    std::uint32_t source; // which ring (or the sample log), to keep a thread's order on ties
+    Record record;
+};
+// Every whole record of the rings and the sample log, in time order; *written counts the
+// records ever written, lost ones included.
+std::vector<TraceLine> collect_lines(std::uint64_t* written);
 
 } // namespace vmemu::trace

@@ -76,6 +76,8 @@ public:
     // What a swap write hands the device, to be handed back at completion: the frame, and
     // whether direct reclaim or kswapd wrote it.
     static std::uint64_t write_user_data(Pfn pfn, ReclaimMode mode);
+    // The device's submit(), timed from here to the completion when tracing measures.
+    void submit(const SwapIo* requests, std::size_t count);
 
     // Pages read around a faulting slot at most: page-cluster 3, as Linux's default.
     static constexpr std::uint32_t kReadaroundPages = 8;
@@ -88,6 +90,9 @@ private:
     {
     }
     static void on_completion(void* context, std::uint64_t user_data, IoDirection direction, int result);
+    // The device's read_now(), timed; and the end of a timed request (swap_io_done).
+    int read_now(const SwapIo& io);
+    void io_done(std::uint64_t pfn, IoDirection direction, int result);
 
     // __swapin_nr_pages(): the window follows the hits since the last fault, and is one page
     // for faults that neither hit nor continue a run.
@@ -103,6 +108,8 @@ private:
     std::atomic<std::uint32_t> m_last_readahead_window { 0 };
     std::unique_ptr<SwapDevice> m_device;
     std::unique_ptr<SwapCache> m_cache;
+    // When each frame's swap I/O was submitted, while tracing measures; 0 when not timed.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> m_io_started;
 };
 
 } // namespace vmemu

@@ -5,10 +5,11 @@
 // async-signal-safe and lock-free: each thread writes its own ring, preallocated when tracing
 // starts, with a reservation by fetch_add so that a fault handler interrupting the thread's
 // own event still gets a slot of its own. When tracing is off, a tracepoint costs one relaxed
-// load of a global flag.
+// load of a global flag; a build with VMEMU_NO_TRACEPOINTS compiles them out altogether.
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vmemu/base/vm_error.hpp>
 
 namespace vmemu::trace {
@@ -30,8 +31,16 @@ enum class Event : std::uint16_t {
     SwapWriteDone,      // vmemu:swap_write_end: a swap write's completion
     FilemapAddToPageCache,      // filemap:mm_filemap_add_to_page_cache
     FilemapDeleteFromPageCache, // filemap:mm_filemap_delete_from_page_cache
+    SwapIoStart,                // vmemu:swap_io_start: a request of the swap device submitted
+    SwapIoDone,                 // vmemu:swap_io_done: its completion, with its latency
+    ZoneSample,                 // vmemu:zone_sample: free frames and the watermarks, sampled
+    LruSample,                  // vmemu:lru_sample: the sizes of the LRU lists, sampled
+    VmEventSample,              // vmemu:vm_event_sample: swap and paging counters, sampled
+    FrameState,                 // vmemu:frame_state: a run of frames whose state changed
     Count,
 };
+inline constexpr unsigned kEventKinds = static_cast<unsigned>(Event::Count);
+static_assert(kEventKinds <= 64, "set_event_filter() keeps one bit per event");
 
 // The type of a fault, for page_fault_exit.
 enum class FaultType : std::uint8_t {
@@ -56,25 +65,60 @@ struct Record {
 static_assert(sizeof(Record) == 64);
 
 namespace detail {
-extern std::atomic<bool> g_enabled;
+// What is on: the event rings, the latency histograms (latency.hpp), or both.
+inline constexpr std::uint8_t kEvents = 1;
+inline constexpr std::uint8_t kHistograms = 2;
+extern std::atomic<std::uint8_t> g_mode;
+// The events set_event_filter() lets through, one bit each.
+extern std::atomic<std::uint64_t> g_event_mask;
 void record(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3,
     std::uint64_t a4) noexcept;
-} // namespace detail
-
-inline bool enabled() noexcept { return detail::g_enabled.load(std::memory_order_relaxed); }
-
-// The fault path marks a fault that waited for a swap read, for its page_fault_exit.
-namespace detail {
+// Set by a fault that waited for a read, for its page_fault_exit.
 inline thread_local bool t_major_fault __attribute__((tls_model("initial-exec"))) = false;
 } // namespace detail
+
+// The inline half of the tracepoints differs in a VMEMU_NO_TRACEPOINTS build, which bench/
+// links beside the normal one: it lives in a namespace of its own there.
+#ifdef VMEMU_NO_TRACEPOINTS
+inline namespace compiled_out {
+#else
+inline namespace compiled_in {
+#endif
+
+// Whether events are being recorded.
+inline bool enabled() noexcept
+{
+#ifdef VMEMU_NO_TRACEPOINTS
+    return false;
+#else
+    return detail::g_mode.load(std::memory_order_relaxed) & detail::kEvents;
+#endif
+}
+
+// Whether events or latencies are being recorded: the fault path times itself only then.
+inline bool measuring() noexcept
+{
+#ifdef VMEMU_NO_TRACEPOINTS
+    return false;
+#else
+    return detail::g_mode.load(std::memory_order_relaxed) != 0;
+#endif
+}
+
+// The fault path marks a fault that waited for a swap read, for its page_fault_exit.
 inline void note_major_fault() noexcept { detail::t_major_fault = true; }
 
-inline void emit(Event event, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0, std::uint64_t a3 = 0,
-    std::uint64_t a4 = 0) noexcept
+inline void emit([[maybe_unused]] Event event, [[maybe_unused]] std::uint64_t a0 = 0,
+    [[maybe_unused]] std::uint64_t a1 = 0, [[maybe_unused]] std::uint64_t a2 = 0,
+    [[maybe_unused]] std::uint64_t a3 = 0, [[maybe_unused]] std::uint64_t a4 = 0) noexcept
 {
+#ifndef VMEMU_NO_TRACEPOINTS
     if (enabled()) [[unlikely]]
         detail::record(event, a0, a1, a2, a3, a4);
+#endif
 }
+
+} // inline namespace
 
 // CLOCK_MONOTONIC in nanoseconds, the trace clock. Async-signal-safe.
 std::uint64_t now_ns() noexcept;
@@ -86,9 +130,23 @@ std::uint64_t now_ns() noexcept;
 VmResult<void> start(std::size_t events_per_thread = std::size_t { 1 } << 16, std::size_t max_threads = 256);
 // Stops recording; the events stay until the next start().
 void stop();
+// Records only the events a comma-separated list names, each as "name", "subsystem:name",
+// "subsystem:*" or "subsystem" ("kmem:mm_page_alloc,vmscan"); an empty list or "all" names
+// them all. EINVAL, changing nothing, for a name no event has: known_event_names() lists them.
+VmResult<void> set_event_filter(const char* list);
+// "exceptions:page_fault_user vmemu:page_fault_exit kmem:mm_page_alloc ..."
+std::string known_event_names();
 // The trace as /sys/kernel/tracing/trace prints it: the header, then one line per event in
 // time order ("comm-pid [cpu] flags seconds.micros: event: fields").
 void write_ftrace(std::FILE* out);
+// The trace in the Chrome/Perfetto JSON trace format: each thread's faults as slices, reclaim
+// and swap I/O as slices and async slices, the samples as counters, the other events as
+// instants with their ftrace fields, and the latency histograms in the metadata.
+void write_chrome_json(std::FILE* out);
+// Records an event of the sampler (TraceSampler): into a log of its own that keeps every
+// record, rather than into a ring. One thread at a time; not async-signal-safe.
+void record_sample(Event event, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0,
+    std::uint64_t a3 = 0, std::uint64_t a4 = 0);
 // Events recorded, and events lost (overwritten, or from threads beyond max_threads).
 std::uint64_t events_recorded();
 std::uint64_t events_lost();

@@ -1,0 +1,89 @@
+#include <vmemu/base/thread_role.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/trace/frame_state.hpp>
+#include <vmemu/trace/trace_sampler.hpp>
+#include <vmemu/trace/tracepoint.hpp>
+
+namespace vmemu {
+
+namespace {
+constexpr std::uint8_t kUnknown = trace::kFrameStates;
+} // namespace
+
+TraceSampler::TraceSampler(Machine& machine, std::chrono::milliseconds interval)
+    : m_machine(machine)
+    , m_interval(interval)
+    , m_states(std::make_unique<std::uint8_t[]>(machine.frame_count()))
+{
+    std::fill_n(m_states.get(), machine.frame_count(), kUnknown);
+    m_thread = start_vmemu_thread("vmemu-sampler", [this] { run(); });
+}
+
+TraceSampler::~TraceSampler()
+{
+    m_stop.store(1, std::memory_order_release);
+    os::futex_wake(m_stop, 1);
+    if (m_thread.joinable())
+        m_thread.join();
+    sample();
+}
+
+void TraceSampler::forget_thread_in_child()
+{
+    new (&m_thread) std::thread();
+}
+
+void TraceSampler::run()
+{
+    while (m_stop.load(std::memory_order_acquire) == 0) {
+        sample();
+        os::futex_wait_for(m_stop, 0, static_cast<unsigned>(m_interval.count()));
+    }
+}
+
+void TraceSampler::sample()
+{
+    if (!trace::enabled())
+        return;
+    const VmStat& stat = m_machine.stat();
+    const Watermarks& marks = m_machine.page_allocator().watermarks();
+    const SwapState* swap = m_machine.swap();
+    trace::record_sample(trace::Event::ZoneSample, m_machine.free_frames(), marks.min, marks.low, marks.high,
+        swap ? swap->cache().pages() : 0);
+    const Lruvec& lruvec = m_machine.lruvec();
+    trace::record_sample(trace::Event::LruSample, lruvec.size(LruList::InactiveAnon),
+        lruvec.size(LruList::ActiveAnon), lruvec.size(LruList::InactiveFile), lruvec.size(LruList::ActiveFile),
+        lruvec.size(LruList::Unevictable));
+    auto counter = [&](VmStatItem item) { return static_cast<std::uint64_t>(stat.value(item)); };
+    trace::record_sample(trace::Event::VmEventSample, counter(VmStatItem::PswpIn), counter(VmStatItem::PswpOut),
+        counter(VmStatItem::PgPgIn), counter(VmStatItem::PgPgOut), counter(VmStatItem::PgMajFault));
+    // The runs of frames whose state changed, each run of one new state.
+    std::size_t frames = m_machine.frame_count();
+    std::size_t run_start = 0;
+    std::size_t run_length = 0;
+    std::uint8_t run_state = kUnknown;
+    auto flush = [&] {
+        if (run_length)
+            trace::record_sample(trace::Event::FrameState, run_start, run_length, run_state);
+        run_length = 0;
+    };
+    for (std::size_t pfn = 0; pfn < frames; ++pfn) {
+        auto state = static_cast<std::uint8_t>(trace::frame_state_of(m_machine.arena().frame(Pfn(pfn))));
+        if (state == m_states[pfn]) {
+            flush();
+            continue;
+        }
+        m_states[pfn] = state;
+        if (run_length && state != run_state)
+            flush();
+        if (!run_length) {
+            run_start = pfn;
+            run_state = state;
+        }
+        ++run_length;
+    }
+    flush();
+}
+
+} // namespace vmemu
