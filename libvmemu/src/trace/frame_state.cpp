@@ -21,7 +21,9 @@ FrameState frame_state_of(const PageFrame& frame)
         return FrameState::Slab;
     if (flags & bit(PageFlag::Locked))
         return FrameState::Locked;
-    if (flags & bit(PageFlag::SwapCache))
+    // A page both in the swap cache and mapped is anonymous memory in use, on its LRU list;
+    // swap_cache is the page that only the cache holds.
+    if ((flags & bit(PageFlag::SwapCache)) && frame.mapcount.load(std::memory_order_relaxed) == 0)
         return FrameState::SwapCache;
     if (flags & (bit(PageFlag::Unevictable) | bit(PageFlag::Mlocked)))
         return FrameState::Unevictable;

@@ -12,7 +12,7 @@ enum class FrameState : std::uint8_t {
     AnonInactive,
     FileActive,
     FileInactive,
-    SwapCache,
+    SwapCache, // in the swap cache and mapped nowhere
     Slab,
     PageTable,
     Locked, // under I/O, or being worked on
