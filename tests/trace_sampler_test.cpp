@@ -101,8 +101,11 @@ TEST(TraceSampler, BadIntervalsAreRejected)
     auto machine = test::make_machine(512);
     EXPECT_EQ(test::error_of(machine->start_trace_sampling(std::chrono::milliseconds { 0 })), EINVAL);
     EXPECT_EQ(test::error_of(machine->start_trace_sampling(std::chrono::minutes { 2 })), EINVAL);
-    // Sampling without tracing records nothing, and stops cleanly.
+    // Sampling without tracing records nothing, and stops cleanly. The trace has one sample
+    // log: one machine of a process at a time.
     ASSERT_TRUE(machine->start_trace_sampling(std::chrono::milliseconds { 1 }));
+    auto other = test::make_machine(512);
+    EXPECT_EQ(test::error_of(other->start_trace_sampling()), EBUSY);
     std::this_thread::sleep_for(std::chrono::milliseconds { 5 });
     machine->stop_trace_sampling();
 }

@@ -51,6 +51,7 @@ void fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     state->settings.swap_path = nullptr;
     state->settings.trace = nullptr;
     trace::stop();
+    trace::stop_histograms();
     state->pid = getpid();
     VmResult<void> result;
     {

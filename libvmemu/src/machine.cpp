@@ -73,7 +73,7 @@ VmResult<void> Machine::start_trace_sampling(std::chrono::milliseconds interval)
         return vm_fail(EINVAL, "the sampling interval must be between 1 ms and a minute");
     if (m_sampler)
         return vm_fail(EBUSY, "the machine is sampled already");
-    m_sampler = std::make_unique<TraceSampler>(*this, interval);
+    m_sampler = VM_TRY(TraceSampler::start(*this, interval));
     return {};
 }
 

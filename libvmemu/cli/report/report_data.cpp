@@ -9,6 +9,10 @@ namespace vmemu::cli {
 
 namespace {
 
+// More frames than any machine has (1 TiB of them): a corrupt frame_state.
+constexpr std::uint64_t kMaxFrames = std::uint64_t { 1 } << 28;
+// Threads beyond the last index share its lane.
+constexpr std::uint16_t kMaxThreads = UINT16_MAX;
 constexpr std::array<const char*, 7> kFaultTypes = { "anon", "zero", "cow", "minor", "major", "hinting", "error" };
 
 // Gathers the report's data event by event.
@@ -94,6 +98,8 @@ private:
 
     std::uint16_t thread_index(const TraceEvent& event)
     {
+        if (m_data.threads.size() == kMaxThreads && !m_thread_index.contains(event.tid))
+            return kMaxThreads - 1;
         auto [at, added] = m_thread_index.try_emplace(event.tid, static_cast<std::uint16_t>(m_data.threads.size()));
         if (added)
             m_data.threads.emplace_back(event.tid, std::string(event.comm));
@@ -150,7 +156,7 @@ private:
         std::uint64_t pfn = 0;
         std::uint64_t pages = 0;
         if (!field_value(event.fields, "pfn", pfn) || !field_value(event.fields, "nr_pages", pages) || pages == 0
-            || pfn + pages > (std::uint64_t { 1 } << 32))
+            || pages > kMaxFrames || pfn > kMaxFrames - pages)
             return bad_field(event, "pfn and nr_pages");
         std::string_view name = field_word(event.fields, "state");
         unsigned state = 0;
@@ -223,7 +229,8 @@ void write_typed(std::FILE* out, const std::vector<T>& values)
     write_base64(out, values.data(), values.size() * sizeof(T));
 }
 
-// A JSON string; '<' as \u003c, so that no "</script>" or "<!--" ends the page's data early.
+// A JSON string; '<' as \u003c, so that no "</script>" or "<!--" ends the page's data early,
+// and bytes past ASCII escaped, so that a comm cut inside a UTF-8 sequence stays valid.
 void write_string(std::FILE* out, std::string_view text)
 {
     std::fputc('"', out);
@@ -231,7 +238,7 @@ void write_string(std::FILE* out, std::string_view text)
         auto byte = static_cast<unsigned char>(c);
         if (byte == '"' || byte == '\\')
             std::fprintf(out, "\\%c", byte);
-        else if (byte < 0x20 || byte == '<')
+        else if (byte < 0x20 || byte == '<' || byte >= 0x80)
             std::fprintf(out, "\\u%04x", byte);
         else
             std::fputc(byte, out);

@@ -83,7 +83,8 @@ public:
 
     // Samples the machine into the trace every interval while events are recorded
     // (trace_sampler.hpp), until stop_trace_sampling(), which takes the last sample. EINVAL for
-    // an interval of 0 or above a minute, EBUSY when it samples already.
+    // an interval of 0 or above a minute, EBUSY when it or another machine of the process samples
+    // already.
     VmResult<void> start_trace_sampling(std::chrono::milliseconds interval = std::chrono::milliseconds { 10 });
     void stop_trace_sampling();
 

@@ -50,12 +50,14 @@ void SwapState::submit(const SwapIo* requests, std::size_t count)
 int SwapState::read_now(const SwapIo& io)
 {
     std::uint64_t start = trace::measuring() ? trace::now_ns() : 0;
-    int result = m_device->read_now(io.slot, io.page);
-    if (start && result != -EBUSY) {
+    if (start) {
+        // A busy pool hands the read to submit(), which starts it again.
         trace::emit(trace::Event::SwapIoStart, io.user_data, io.slot, 0);
         m_io_started[io.user_data].store(start, std::memory_order_relaxed);
-        io_done(io.user_data, IoDirection::Read, result);
     }
+    int result = m_device->read_now(io.slot, io.page);
+    if (start && result != -EBUSY)
+        io_done(io.user_data, IoDirection::Read, result);
     return result;
 }
 

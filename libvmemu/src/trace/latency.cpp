@@ -80,7 +80,7 @@ void write_histograms(std::FILE* out, const char* prefix)
         for (unsigned k = first; k <= last; ++k) {
             // funclatency's bar: 40 stars for the fullest bucket.
             int stars = static_cast<int>(histogram.buckets[k] * 40 / peak);
-            std::fprintf(out, "%s%12" PRIu64 " -> %-12" PRIu64 ": %-9" PRIu64 "|%.*s%*s|\n", prefix,
+            std::fprintf(out, "%s%12" PRIu64 " -> %-12" PRIu64 " : %-9" PRIu64 "|%.*s%*s|\n", prefix,
                 LatencyHistogram::low(k), LatencyHistogram::high(k), histogram.buckets[k], stars,
                 "****************************************", 40 - stars, "");
         }

@@ -1,6 +1,8 @@
 // The rings tracepoints record into: one per thread, claimed on the thread's first event from
 // a region mapped when tracing starts (MAP_NORESERVE: a ring costs memory as it fills).
 #include <algorithm>
+#include <mutex>
+#include <new>
 #include <bit>
 #include <sched.h>
 #include <cerrno>
@@ -107,8 +109,11 @@ VmResult<void> start(std::size_t events_per_thread, std::size_t max_threads)
     }
     g_buffers.rings_claimed.store(0, std::memory_order_relaxed);
     g_buffers.lost_threads.store(0, std::memory_order_relaxed);
-    g_samples.count.store(0, std::memory_order_relaxed);
-    g_samples.lost.store(0, std::memory_order_relaxed);
+    {
+        std::lock_guard guard(g_samples.lock);
+        g_samples.count.store(0, std::memory_order_relaxed);
+        g_samples.lost.store(0, std::memory_order_relaxed);
+    }
     g_buffers.generation.fetch_add(1, std::memory_order_acq_rel);
     detail::g_mode.fetch_or(detail::kEvents, std::memory_order_release);
     return {};
@@ -122,6 +127,7 @@ void record_sample(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64_
     if (!enabled()
         || !(detail::g_event_mask.load(std::memory_order_relaxed) & (std::uint64_t { 1 } << static_cast<unsigned>(event))))
         return;
+    std::lock_guard guard(g_samples.lock);
     std::uint64_t index = g_samples.count.load(std::memory_order_relaxed);
     std::size_t chunk = index / SampleLog::kChunkRecords;
     if (chunk >= SampleLog::kMaxChunks) {
@@ -130,7 +136,11 @@ void record_sample(Event event, std::uint64_t a0, std::uint64_t a1, std::uint64_
     }
     Record* records = g_samples.chunks[chunk].load(std::memory_order_relaxed);
     if (!records) {
-        records = new Record[SampleLog::kChunkRecords];
+        records = new (std::nothrow) Record[SampleLog::kChunkRecords];
+        if (!records) {
+            g_samples.lost.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
         g_samples.chunks[chunk].store(records, std::memory_order_release);
     }
     if (index == 0) {
@@ -198,5 +208,7 @@ std::uint64_t events_lost()
 
 const TraceBuffers& buffers() { return g_buffers; }
 const SampleLog& sample_log() { return g_samples; }
+
+std::uint64_t session() { return g_buffers.generation.load(std::memory_order_acquire); }
 
 } // namespace vmemu::trace

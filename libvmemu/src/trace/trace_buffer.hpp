@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 #include <vmemu/trace/tracepoint.hpp>
 
@@ -46,8 +47,10 @@ struct TraceBuffers {
 };
 
 // The sampler's log: every record it made since start(), in chunks that are allocated as it
-// grows and kept for the next start(). One writer; readers read the first `count` records.
+// grows and kept for the next start(). Writers take `lock`; readers read the first `count`
+// records, which stay as they are.
 struct SampleLog {
+    std::mutex lock;
     static constexpr std::size_t kChunkRecords = std::size_t { 1 } << 16;
     static constexpr std::size_t kMaxChunks = 1024;
     std::atomic<Record*> chunks[kMaxChunks] {};

@@ -9,7 +9,15 @@ namespace vmemu {
 
 namespace {
 constexpr std::uint8_t kUnknown = trace::kFrameStates;
+std::atomic<bool> g_sampling { false };
 } // namespace
+
+VmResult<std::unique_ptr<TraceSampler>> TraceSampler::start(Machine& machine, std::chrono::milliseconds interval)
+{
+    if (g_sampling.exchange(true, std::memory_order_acq_rel))
+        return vm_fail(EBUSY, "a machine of this process is sampled already");
+    return std::unique_ptr<TraceSampler>(new TraceSampler(machine, interval));
+}
 
 TraceSampler::TraceSampler(Machine& machine, std::chrono::milliseconds interval)
     : m_machine(machine)
@@ -27,6 +35,7 @@ TraceSampler::~TraceSampler()
     if (m_thread.joinable())
         m_thread.join();
     sample();
+    g_sampling.store(false, std::memory_order_release);
 }
 
 void TraceSampler::forget_thread_in_child()
@@ -46,6 +55,11 @@ void TraceSampler::sample()
 {
     if (!trace::enabled())
         return;
+    // A new trace starts with every frame.
+    if (std::uint64_t session = trace::session(); session != m_session) {
+        std::fill_n(m_states.get(), m_machine.frame_count(), kUnknown);
+        m_session = session;
+    }
     const VmStat& stat = m_machine.stat();
     const Watermarks& marks = m_machine.page_allocator().watermarks();
     const SwapState* swap = m_machine.swap();

@@ -64,7 +64,7 @@ const char* latency_name(Latency kind);
 const char* latency_title(Latency kind);
 // Each histogram that counted something, as funclatency prints it:
 //        nsecs               : count     distribution
-//         256 -> 511         : 1201     |****************************************|
+//          256 -> 511          : 1201     |****************************************|
 void write_histograms(std::FILE* out, const char* line_prefix = "");
 
 } // namespace vmemu::trace

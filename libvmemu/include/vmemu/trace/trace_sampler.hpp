@@ -7,7 +7,8 @@
 //   frame_state      each run of frames whose state (frame_state.hpp) changed since the last
 //                    sample; the first sample has every frame.
 // From these the report draws the frame map, the watermark and LRU charts and swap traffic.
-// Invariants: m_states holds the state of each frame as the trace last said it.
+// Invariants: m_states holds the state of each frame as the trace of m_session last said it.
+// One sampler at a time in a process: the trace has one sample log.
 // Locking: none; it reads atomics and frame descriptors as snapshots, as /proc does. Only
 // the sampler's thread samples while it runs; the destructor samples once more, last.
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <vmemu/base/vm_error.hpp>
 
 namespace vmemu {
 
@@ -22,7 +24,8 @@ class Machine;
 
 class TraceSampler {
 public:
-    TraceSampler(Machine& machine, std::chrono::milliseconds interval);
+    // EBUSY when another machine of the process is sampled.
+    static VmResult<std::unique_ptr<TraceSampler>> start(Machine& machine, std::chrono::milliseconds interval);
     // Stops the thread, then takes the last sample, so that the trace ends with the state at
     // the end.
     ~TraceSampler();
@@ -33,12 +36,14 @@ public:
     void forget_thread_in_child();
 
 private:
+    TraceSampler(Machine& machine, std::chrono::milliseconds interval);
     void run();
     void sample();
 
     Machine& m_machine;
     std::chrono::milliseconds m_interval;
     std::unique_ptr<std::uint8_t[]> m_states;
+    std::uint64_t m_session { 0 };
     std::atomic<std::uint32_t> m_stop { 0 };
     std::thread m_thread;
 };

@@ -130,6 +130,8 @@ std::uint64_t now_ns() noexcept;
 VmResult<void> start(std::size_t events_per_thread = std::size_t { 1 } << 16, std::size_t max_threads = 256);
 // Stops recording; the events stay until the next start().
 void stop();
+// Which start() the events since are from: it changes at each start().
+std::uint64_t session();
 // Records only the events a comma-separated list names, each as "name", "subsystem:name",
 // "subsystem:*" or "subsystem" ("kmem:mm_page_alloc,vmscan"); an empty list or "all" names
 // them all. EINVAL, changing nothing, for a name no event has: known_event_names() lists them.
@@ -144,7 +146,7 @@ void write_ftrace(std::FILE* out);
 // instants with their ftrace fields, and the latency histograms in the metadata.
 void write_chrome_json(std::FILE* out);
 // Records an event of the sampler (TraceSampler): into a log of its own that keeps every
-// record, rather than into a ring. One thread at a time; not async-signal-safe.
+// record, rather than into a ring. Takes a lock; not async-signal-safe.
 void record_sample(Event event, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0,
     std::uint64_t a3 = 0, std::uint64_t a4 = 0);
 // Events recorded, and events lost (overwritten, or from threads beyond max_threads).
