@@ -19,6 +19,9 @@ namespace vmemu::preload {
 
 namespace {
 Runtime* g_runtime = nullptr;
+// Each thread's trace ring: 2^20 events of 64 bytes, mapped with MAP_NORESERVE, so a thread
+// pays for what it records; past that, its oldest events go.
+constexpr std::size_t kTraceEventsPerThread = std::size_t { 1 } << 20;
 
 [[noreturn]] void fail(const char* what, const char* detail)
 {
@@ -90,7 +93,7 @@ void start()
     if (state->settings.trace) {
         if (state->settings.trace_events && !trace::set_event_filter(state->settings.trace_events))
             fail("unknown trace event in VMEMU_TRACE_EVENTS", state->settings.trace_events);
-        if (auto started = trace::start(std::size_t { 1 } << 18); !started)
+        if (auto started = trace::start(kTraceEventsPerThread); !started)
             fail(started.error().what(), std::strerror(started.error().code()));
     }
     if (state->settings.trace || state->settings.stats)
