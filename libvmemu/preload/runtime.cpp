@@ -116,6 +116,8 @@ void start()
     if (!space)
         fail(space.error().what(), std::strerror(space.error().code()));
     state->space = std::move(*space);
+    // For vmemu top; a program runs without it if /dev/shm will not have it.
+    (void)state->machine->publish_stats();
     if (state->settings.trace) {
         if (auto sampling = state->machine->start_trace_sampling(); !sampling)
             fail(sampling.error().what(), std::strerror(sampling.error().code()));
@@ -187,6 +189,8 @@ __attribute__((destructor(101))) void preload_end()
     write_back_all_files();
     write_trace();
     write_stats();
+    if (Runtime* state = runtime())
+        state->machine->stop_publishing_stats();
 }
 
 } // namespace

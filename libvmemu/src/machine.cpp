@@ -57,6 +57,7 @@ Machine::Machine(const MachineConfig& config, std::unique_ptr<FrameArena> arena,
 
 Machine::~Machine()
 {
+    m_publisher.reset();
     m_sampler.reset();
     m_userfault.reset();
     m_kswapd.reset();
@@ -78,6 +79,14 @@ VmResult<void> Machine::start_trace_sampling(std::chrono::milliseconds interval)
 }
 
 void Machine::stop_trace_sampling() { m_sampler.reset(); }
+
+VmResult<void> Machine::publish_stats(std::chrono::milliseconds interval)
+{
+    if (m_publisher)
+        return vm_fail(EBUSY, "the machine publishes its counters already");
+    m_publisher = VM_TRY(StatsPublisher::start(*this, interval));
+    return {};
+}
 
 void Machine::wake_kswapd_hook(void* context)
 {

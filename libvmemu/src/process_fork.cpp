@@ -158,6 +158,11 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
         m_sampler->forget_thread_in_child();
         m_sampler.reset();
     }
+    // The segment of `vmemu top` is the parent's.
+    if (m_publisher) {
+        m_publisher->forget_in_child();
+        m_publisher.reset();
+    }
     if (result) {
         for (AddressSpace* space : m_fork_spaces) {
             if (space)

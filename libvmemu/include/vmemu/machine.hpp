@@ -18,6 +18,7 @@
 #include <vmemu/reclaim/swap_state.hpp>
 #include <vmemu/reclaim/vmscan.hpp>
 #include <vmemu/reclaim/workingset.hpp>
+#include <vmemu/stats/stats_segment.hpp>
 #include <vmemu/stats/vm_stat.hpp>
 #include <vmemu/swap/swap_device.hpp>
 #include <vmemu/sync/rw_semaphore.hpp>
@@ -87,6 +88,12 @@ public:
     // already.
     VmResult<void> start_trace_sampling(std::chrono::milliseconds interval = std::chrono::milliseconds { 10 });
     void stop_trace_sampling();
+
+    // Publishes the machine's counters for `vmemu top` every interval (stats_segment.hpp),
+    // until the machine goes. EBUSY when it publishes already; EEXIST when another machine of
+    // the process does.
+    VmResult<void> publish_stats(std::chrono::milliseconds interval = std::chrono::milliseconds { 500 });
+    void stop_publishing_stats() { m_publisher.reset(); }
 
     // Reclaims until nr_pages frames are free or nothing more can be reclaimed (what tests and
     // the reclaim examples use to force reclaim). Returns the frames freed or in writeback.
@@ -218,6 +225,7 @@ private:
     std::unique_ptr<Kswapd> m_kswapd;
     std::unique_ptr<UserfaultFaultSource> m_userfault;
     std::unique_ptr<TraceSampler> m_sampler;
+    std::unique_ptr<StatsPublisher> m_publisher;
 };
 
 } // namespace vmemu

@@ -1,0 +1,165 @@
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <vmemu/base/thread_role.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
+#include <vmemu/stats/stats_segment.hpp>
+#include <vmemu/trace/tracepoint.hpp>
+
+namespace vmemu {
+
+namespace {
+constexpr const char* kPrefix = "vmemu.";
+// Whether a publisher of this process image has the segment.
+std::atomic<bool> g_publishing { false };
+} // namespace
+
+VmResult<std::unique_ptr<StatsPublisher>> StatsPublisher::start(Machine& machine, std::chrono::milliseconds interval)
+{
+    if (interval.count() <= 0)
+        return vm_fail(EINVAL, "the publishing interval must be positive");
+    if (g_publishing.exchange(true, std::memory_order_acq_rel))
+        return vm_fail(EEXIST, "a machine of this process publishes its counters already");
+    std::string name = "/" + std::string(kPrefix) + std::to_string(getpid());
+    // A segment of this pid that no publisher here owns is stale: this process before an
+    // exec, or a process of the same pid that died without removing it.
+    shm_unlink(name.c_str());
+    int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_publishing.store(false, std::memory_order_release);
+        return vm_fail(errno, "cannot create the stats segment in /dev/shm");
+    }
+    void* memory = MAP_FAILED;
+    if (ftruncate(fd, sizeof(StatsSegment)) == 0)
+        memory = mmap(nullptr, sizeof(StatsSegment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int error = errno;
+    ::close(fd);
+    if (memory == MAP_FAILED) {
+        shm_unlink(name.c_str());
+        g_publishing.store(false, std::memory_order_release);
+        return vm_fail(error, "cannot map the stats segment");
+    }
+    auto* segment = new (memory) StatsSegment {};
+    segment->version = StatsSegment::kVersion;
+    segment->pid = static_cast<std::uint32_t>(getpid());
+    prctl(PR_GET_NAME, segment->comm, 0, 0, 0);
+    segment->frames = machine.frame_count();
+    segment->started_ns = trace::now_ns();
+    return std::unique_ptr<StatsPublisher>(new StatsPublisher(machine, segment, std::move(name), interval));
+}
+
+StatsPublisher::StatsPublisher(Machine& machine, StatsSegment* segment, std::string name,
+    std::chrono::milliseconds interval)
+    : m_machine(machine)
+    , m_segment(segment)
+    , m_name(std::move(name))
+    , m_interval(interval)
+{
+    publish();
+    // The magic last: a reader takes the segment for whole from then on.
+    __atomic_store_n(&m_segment->magic, StatsSegment::kMagic, __ATOMIC_RELEASE);
+    m_thread = start_vmemu_thread("vmemu-stats", [this] { run(); });
+}
+
+StatsPublisher::~StatsPublisher()
+{
+    m_stop.store(1, std::memory_order_release);
+    os::futex_wake(m_stop, 1);
+    if (m_thread.joinable())
+        m_thread.join();
+    if (m_segment) {
+        munmap(m_segment, sizeof(StatsSegment));
+        shm_unlink(m_name.c_str());
+    }
+    g_publishing.store(false, std::memory_order_release);
+}
+
+void StatsPublisher::forget_in_child()
+{
+    new (&m_thread) std::thread();
+    munmap(m_segment, sizeof(StatsSegment));
+    m_segment = nullptr;
+}
+
+void StatsPublisher::run()
+{
+    while (m_stop.load(std::memory_order_acquire) == 0) {
+        os::futex_wait_for(m_stop, 0, static_cast<unsigned>(m_interval.count()));
+        publish();
+    }
+}
+
+void StatsPublisher::publish()
+{
+    StatsSegment& segment = *m_segment;
+    segment.sequence.fetch_add(1, std::memory_order_acq_rel); // odd: being written
+    segment.free_frames.store(m_machine.free_frames(), std::memory_order_relaxed);
+    const SwapState* swap = m_machine.swap();
+    segment.swap_cache.store(swap ? swap->cache().pages() : 0, std::memory_order_relaxed);
+    for (unsigned list = 0; list < 5; ++list)
+        segment.lru[list].store(m_machine.lruvec().size(static_cast<LruList>(list)), std::memory_order_relaxed);
+    for (unsigned item = 0; item < VmStat::kItems; ++item)
+        segment.vmstat[item].store(m_machine.stat().value(static_cast<VmStatItem>(item)), std::memory_order_relaxed);
+    segment.updated_ns.store(trace::now_ns(), std::memory_order_relaxed);
+    segment.sequence.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::vector<PublishedStats> read_published_stats()
+{
+    std::vector<PublishedStats> found;
+    DIR* directory = opendir("/dev/shm");
+    if (!directory)
+        return found;
+    while (dirent* entry = readdir(directory)) {
+        if (std::strncmp(entry->d_name, kPrefix, std::strlen(kPrefix)) != 0)
+            continue;
+        std::string name = std::string("/") + entry->d_name;
+        int fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        void* memory = mmap(nullptr, sizeof(StatsSegment), PROT_READ, MAP_SHARED, fd, 0);
+        ::close(fd);
+        if (memory == MAP_FAILED)
+            continue;
+        const auto* segment = static_cast<const StatsSegment*>(memory);
+        PublishedStats copy {};
+        bool whole = false;
+        if (__atomic_load_n(&segment->magic, __ATOMIC_ACQUIRE) == StatsSegment::kMagic
+            && segment->version == StatsSegment::kVersion) {
+            for (int attempt = 0; attempt < 100 && !whole; ++attempt) {
+                std::uint64_t before = segment->sequence.load(std::memory_order_acquire);
+                copy.pid = segment->pid;
+                copy.comm.assign(segment->comm, strnlen(segment->comm, sizeof(segment->comm)));
+                copy.frames = segment->frames;
+                copy.started_ns = segment->started_ns;
+                copy.updated_ns = segment->updated_ns.load(std::memory_order_relaxed);
+                copy.free_frames = segment->free_frames.load(std::memory_order_relaxed);
+                copy.swap_cache = segment->swap_cache.load(std::memory_order_relaxed);
+                for (unsigned list = 0; list < 5; ++list)
+                    copy.lru[list] = segment->lru[list].load(std::memory_order_relaxed);
+                for (unsigned item = 0; item < VmStat::kItems; ++item)
+                    copy.vmstat[item] = segment->vmstat[item].load(std::memory_order_relaxed);
+                std::atomic_thread_fence(std::memory_order_acquire);
+                whole = !(before & 1) && segment->sequence.load(std::memory_order_relaxed) == before;
+            }
+        }
+        munmap(memory, sizeof(StatsSegment));
+        // A process that died without removing its segment: remove it when we may.
+        if (whole && kill(static_cast<pid_t>(copy.pid), 0) != 0 && errno == ESRCH) {
+            shm_unlink(name.c_str());
+            continue;
+        }
+        if (whole)
+            found.push_back(std::move(copy));
+    }
+    closedir(directory);
+    return found;
+}
+
+} // namespace vmemu

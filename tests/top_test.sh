@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# vmemu top finds a program running under vmemu run, by its stats segment, with its frames
+# and fault rates; and the segment is gone when the program ends.
+# Usage: top_test.sh VMEMU
+set -uo pipefail
+vmemu=$1
+"$vmemu" run --frames 8M -- python3 -c 'import time
+data = [bytearray(4096) for _ in range(3000)]
+time.sleep(3)' &
+runner=$!
+for _ in $(seq 50); do
+    program=$(pgrep -P "$runner" python3 || true)
+    [ -n "$program" ] && [ -e "/dev/shm/vmemu.$program" ] && break
+    sleep 0.1
+done
+[ -e "/dev/shm/vmemu.${program:-none}" ] || { echo "FAIL: no stats segment for the program"; kill "$runner"; exit 1; }
+# The segment is rewritten every 500 ms.
+sleep 1
+out=$("$vmemu" top -n 2 -d 0.2)
+echo "$out"
+line=$(grep -E "^ *$program python3 +2048 " <<< "$out" | head -1)
+[ -n "$line" ] || { echo "FAIL: vmemu top does not list pid $program with 2048 frames"; exit 1; }
+# The first report's rates are since the program's start: it has faulted.
+faults=$(awk '{ print $8 }' <<< "$line")
+[ "$faults" -gt 0 ] || { echo "FAIL: no faults per second in: $line"; exit 1; }
+wait "$runner"
+[ -e "/dev/shm/vmemu.$program" ] && { echo "FAIL: the segment outlived the program"; exit 1; }
+echo "ok"
