@@ -2,6 +2,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <vmemu/trace/frame_state.hpp>
+#include <vmemu/trace/json_string.hpp>
 #include <vmemu/trace/latency.hpp>
 #include "report_data.hpp"
 
@@ -14,6 +15,24 @@ constexpr std::uint64_t kMaxFrames = std::uint64_t { 1 } << 28;
 // Threads beyond the last index share its lane.
 constexpr std::uint16_t kMaxThreads = UINT16_MAX;
 constexpr std::array<const char*, 7> kFaultTypes = { "anon", "zero", "cow", "minor", "major", "hinting", "error" };
+
+// Sorts columns of one table by the first, which holds start times; equal starts keep
+// their order.
+template<typename... Columns>
+void sort_by_start(std::vector<double>& starts, Columns&... columns)
+{
+    std::vector<std::uint32_t> order(starts.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return starts[a] < starts[b]; });
+    auto permute = [&](auto& values) {
+        auto copy = values;
+        for (std::size_t i = 0; i < order.size(); ++i)
+            values[i] = copy[order[i]];
+    };
+    permute(starts);
+    (permute(columns), ...);
+}
 
 // Gathers the report's data event by event.
 class ReportBuilder {
@@ -59,35 +78,10 @@ public:
     {
         if (!m_data.step_ns.empty())
             m_data.step_end.push_back(static_cast<std::uint32_t>(m_data.runs.size() / 3));
-        // Events of different threads interleave by the end of their faults: order the
-        // faults by their start.
-        std::vector<std::uint32_t> order(m_data.fault_start_ns.size());
-        for (std::uint32_t i = 0; i < order.size(); ++i)
-            order[i] = i;
-        std::stable_sort(order.begin(), order.end(),
-            [&](std::uint32_t a, std::uint32_t b) { return m_data.fault_start_ns[a] < m_data.fault_start_ns[b]; });
-        auto permute = [&](auto& values) {
-            auto copy = values;
-            for (std::size_t i = 0; i < order.size(); ++i)
-                values[i] = copy[order[i]];
-        };
-        permute(m_data.fault_start_ns);
-        permute(m_data.fault_duration_ns);
-        permute(m_data.fault_type);
-        permute(m_data.fault_thread);
-        for (Intervals& intervals : m_data.intervals) {
-            std::vector<std::uint32_t> by_start(intervals.start_ns.size());
-            for (std::uint32_t i = 0; i < by_start.size(); ++i)
-                by_start[i] = i;
-            std::stable_sort(by_start.begin(), by_start.end(),
-                [&](std::uint32_t a, std::uint32_t b) { return intervals.start_ns[a] < intervals.start_ns[b]; });
-            auto starts = intervals.start_ns;
-            auto durations = intervals.duration_ns;
-            for (std::size_t i = 0; i < by_start.size(); ++i) {
-                intervals.start_ns[i] = starts[by_start[i]];
-                intervals.duration_ns[i] = durations[by_start[i]];
-            }
-        }
+        // Events are in the order of their ends: order faults and intervals by their starts.
+        sort_by_start(m_data.fault_start_ns, m_data.fault_duration_ns, m_data.fault_type, m_data.fault_thread);
+        for (Intervals& intervals : m_data.intervals)
+            sort_by_start(intervals.start_ns, intervals.duration_ns);
     }
 
 private:
@@ -229,23 +223,6 @@ void write_typed(std::FILE* out, const std::vector<T>& values)
     write_base64(out, values.data(), values.size() * sizeof(T));
 }
 
-// A JSON string; '<' as \u003c, so that no "</script>" or "<!--" ends the page's data early,
-// and bytes past ASCII escaped, so that a comm cut inside a UTF-8 sequence stays valid.
-void write_string(std::FILE* out, std::string_view text)
-{
-    std::fputc('"', out);
-    for (char c : text) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte == '"' || byte == '\\')
-            std::fprintf(out, "\\%c", byte);
-        else if (byte < 0x20 || byte == '<' || byte >= 0x80)
-            std::fprintf(out, "\\u%04x", byte);
-        else
-            std::fputc(byte, out);
-    }
-    std::fputc('"', out);
-}
-
 template<typename T, typename Value>
 void write_array(std::FILE* out, const std::vector<T>& values, Value value)
 {
@@ -305,7 +282,7 @@ void write_report_json(std::FILE* out, const ReportData& data)
             std::fprintf(out, "%.17g", value);
     };
     std::fputs("{\"version\":1,\"title\":", out);
-    write_string(out, data.title);
+    trace::print_json_string(out, data.title);
     std::fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"frames\":%zu,\"states\":[", data.end_ns - data.start_ns,
         data.frames);
     for (unsigned state = 0; state < trace::kFrameStates; ++state)
@@ -339,9 +316,9 @@ void write_report_json(std::FILE* out, const ReportData& data)
                 title = trace::latency_title(static_cast<trace::Latency>(kind));
         }
         std::fprintf(out, "%s{\"name\":", i ? "," : "");
-        write_string(out, histogram.name);
+        trace::print_json_string(out, histogram.name);
         std::fputs(",\"title\":", out);
-        write_string(out, title);
+        trace::print_json_string(out, title);
         std::fputs(",\"buckets\":[", out);
         for (std::size_t k = 0; k < histogram.buckets.size(); ++k)
             std::fprintf(out, "%s%" PRIu64, k ? "," : "", histogram.buckets[k]);
@@ -350,7 +327,7 @@ void write_report_json(std::FILE* out, const ReportData& data)
     std::fputs("],\n\"threads\":[", out);
     for (std::size_t i = 0; i < data.threads.size(); ++i) {
         std::fprintf(out, "%s{\"tid\":%u,\"comm\":", i ? "," : "", data.threads[i].first);
-        write_string(out, data.threads[i].second);
+        trace::print_json_string(out, data.threads[i].second);
         std::fputc('}', out);
     }
     std::vector<double> fault_starts(data.fault_start_ns.size());
@@ -384,17 +361,17 @@ void write_report_json(std::FILE* out, const ReportData& data)
     for (const auto& [name, count] : data.event_counts) {
         std::fputs(first ? "" : ",", out);
         first = false;
-        write_string(out, name);
+        trace::print_json_string(out, name);
         std::fprintf(out, ":%" PRIu64, count);
     }
     std::fputs("},\n\"problems\":[", out);
     for (std::size_t i = 0; i < data.problems.first.size(); ++i) {
         std::fputs(i ? "," : "", out);
-        write_string(out, data.problems.first[i]);
+        trace::print_json_string(out, data.problems.first[i]);
     }
     if (data.problems.count > data.problems.first.size()) {
         std::fputs(data.problems.first.empty() ? "" : ",", out);
-        write_string(out, "and " + std::to_string(data.problems.count - data.problems.first.size()) + " more");
+        trace::print_json_string(out, "and " + std::to_string(data.problems.count - data.problems.first.size()) + " more");
     }
     std::fputs("]}", out);
 }

@@ -6,9 +6,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
-#include <vmemu/base/thread_role.hpp>
 #include <vmemu/machine.hpp>
-#include <vmemu/os/futex.hpp>
 #include <vmemu/stats/stats_segment.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 
@@ -59,20 +57,16 @@ StatsPublisher::StatsPublisher(Machine& machine, StatsSegment* segment, std::str
     : m_machine(machine)
     , m_segment(segment)
     , m_name(std::move(name))
-    , m_interval(interval)
 {
     publish();
     // The magic last: a reader takes the segment for whole from then on.
     __atomic_store_n(&m_segment->magic, StatsSegment::kMagic, __ATOMIC_RELEASE);
-    m_thread = start_vmemu_thread("vmemu-stats", [this] { run(); });
+    m_thread.emplace("vmemu-stats", interval, [this] { publish(); });
 }
 
 StatsPublisher::~StatsPublisher()
 {
-    m_stop.store(1, std::memory_order_release);
-    os::futex_wake(m_stop, 1);
-    if (m_thread.joinable())
-        m_thread.join();
+    m_thread.reset();
     if (m_segment) {
         munmap(m_segment, sizeof(StatsSegment));
         shm_unlink(m_name.c_str());
@@ -82,17 +76,9 @@ StatsPublisher::~StatsPublisher()
 
 void StatsPublisher::forget_in_child()
 {
-    new (&m_thread) std::thread();
+    m_thread->forget_in_child();
     munmap(m_segment, sizeof(StatsSegment));
     m_segment = nullptr;
-}
-
-void StatsPublisher::run()
-{
-    while (m_stop.load(std::memory_order_acquire) == 0) {
-        os::futex_wait_for(m_stop, 0, static_cast<unsigned>(m_interval.count()));
-        publish();
-    }
 }
 
 void StatsPublisher::publish()

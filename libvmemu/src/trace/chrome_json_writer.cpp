@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <set>
 #include <unistd.h>
+#include <vmemu/trace/json_string.hpp>
 #include <vmemu/trace/latency.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 #include "event_format.hpp"
@@ -22,23 +23,6 @@ namespace {
 
 // Microseconds, with the nanoseconds as decimals: the format's unit.
 void print_us(std::FILE* out, std::uint64_t ns) { std::fprintf(out, "%" PRIu64 ".%03" PRIu64, ns / 1000, ns % 1000); }
-
-// Thread names are the program's own: escape what JSON requires, and every byte past ASCII
-// (the kernel cuts comm at 15 bytes, maybe inside a UTF-8 sequence), so the file is UTF-8.
-void print_json_string(std::FILE* out, const char* text)
-{
-    std::fputc('"', out);
-    for (const char* c = text; *c; ++c) {
-        auto byte = static_cast<unsigned char>(*c);
-        if (byte == '"' || byte == '\\')
-            std::fprintf(out, "\\%c", byte);
-        else if (byte < 0x20 || byte >= 0x80)
-            std::fprintf(out, "\\u%04x", byte);
-        else
-            std::fputc(byte, out);
-    }
-    std::fputc('"', out);
-}
 
 class JsonEvents {
 public:

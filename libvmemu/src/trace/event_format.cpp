@@ -56,14 +56,15 @@ VmResult<void> set_event_filter(const char* list)
     while (!rest.empty()) {
         std::string_view item = rest.substr(0, rest.find(','));
         rest.remove_prefix(std::min(rest.size(), item.size() + 1));
-        std::string_view subsystem = item.find(':') == std::string_view::npos ? item : item.substr(0, item.find(':'));
-        std::string_view name = item.find(':') == std::string_view::npos ? "*" : item.substr(item.find(':') + 1);
-        bool bare_name = item.find(':') == std::string_view::npos;
+        std::size_t colon = item.find(':');
         std::uint64_t matched = 0;
         for (unsigned event = 0; event < kEventKinds; ++event) {
             const EventInfo& info = kEvents[event];
-            bool match = bare_name ? (info.name == item || info.subsystem == item)
-                                   : info.subsystem == subsystem && (name == "*" || info.name == name);
+            // "name" or "subsystem"; "subsystem:name" or "subsystem:*".
+            bool match = colon == std::string_view::npos
+                ? info.name == item || info.subsystem == item
+                : info.subsystem == item.substr(0, colon)
+                    && (item.substr(colon + 1) == "*" || info.name == item.substr(colon + 1));
             if (match)
                 matched |= std::uint64_t { 1 } << event;
         }

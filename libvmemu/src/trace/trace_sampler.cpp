@@ -1,6 +1,4 @@
-#include <vmemu/base/thread_role.hpp>
 #include <vmemu/machine.hpp>
-#include <vmemu/os/futex.hpp>
 #include <vmemu/trace/frame_state.hpp>
 #include <vmemu/trace/trace_sampler.hpp>
 #include <vmemu/trace/tracepoint.hpp>
@@ -21,35 +19,20 @@ VmResult<std::unique_ptr<TraceSampler>> TraceSampler::start(Machine& machine, st
 
 TraceSampler::TraceSampler(Machine& machine, std::chrono::milliseconds interval)
     : m_machine(machine)
-    , m_interval(interval)
     , m_states(std::make_unique<std::uint8_t[]>(machine.frame_count()))
 {
     std::fill_n(m_states.get(), machine.frame_count(), kUnknown);
-    m_thread = start_vmemu_thread("vmemu-sampler", [this] { run(); });
+    m_thread.emplace("vmemu-sampler", interval, [this] { sample(); });
 }
 
 TraceSampler::~TraceSampler()
 {
-    m_stop.store(1, std::memory_order_release);
-    os::futex_wake(m_stop, 1);
-    if (m_thread.joinable())
-        m_thread.join();
+    m_thread.reset();
     sample();
     g_sampling.store(false, std::memory_order_release);
 }
 
-void TraceSampler::forget_thread_in_child()
-{
-    new (&m_thread) std::thread();
-}
-
-void TraceSampler::run()
-{
-    while (m_stop.load(std::memory_order_acquire) == 0) {
-        sample();
-        os::futex_wait_for(m_stop, 0, static_cast<unsigned>(m_interval.count()));
-    }
-}
+void TraceSampler::forget_thread_in_child() { m_thread->forget_in_child(); }
 
 void TraceSampler::sample()
 {

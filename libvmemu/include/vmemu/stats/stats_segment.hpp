@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
+#include <optional>
+#include <vmemu/base/periodic_thread.hpp>
 #include <vector>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/stats/vm_stat.hpp>
@@ -62,15 +63,12 @@ public:
 
 private:
     StatsPublisher(Machine& machine, StatsSegment* segment, std::string name, std::chrono::milliseconds interval);
-    void run();
     void publish();
 
     Machine& m_machine;
     StatsSegment* m_segment;
     std::string m_name;
-    std::chrono::milliseconds m_interval;
-    std::atomic<std::uint32_t> m_stop { 0 };
-    std::thread m_thread;
+    std::optional<PeriodicThread> m_thread;
 };
 
 // The segments of the running vmemu processes, by pid; a segment whose process is gone is

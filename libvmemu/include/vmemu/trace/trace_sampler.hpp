@@ -11,11 +11,11 @@
 // One sampler at a time in a process: the trace has one sample log.
 // Locking: none; it reads atomics and frame descriptors as snapshots, as /proc does. Only
 // the sampler's thread samples while it runs; the destructor samples once more, last.
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <thread>
+#include <optional>
+#include <vmemu/base/periodic_thread.hpp>
 #include <vmemu/base/vm_error.hpp>
 
 namespace vmemu {
@@ -37,15 +37,12 @@ public:
 
 private:
     TraceSampler(Machine& machine, std::chrono::milliseconds interval);
-    void run();
     void sample();
 
     Machine& m_machine;
-    std::chrono::milliseconds m_interval;
     std::unique_ptr<std::uint8_t[]> m_states;
     std::uint64_t m_session { 0 };
-    std::atomic<std::uint32_t> m_stop { 0 };
-    std::thread m_thread;
+    std::optional<PeriodicThread> m_thread; // last: it samples until it is gone
 };
 
 } // namespace vmemu
