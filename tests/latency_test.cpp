@@ -41,6 +41,7 @@ TEST(Latency, FaultsReclaimAndSwapAreCounted)
     trace::stop_histograms();
     std::uint64_t faults = static_cast<std::uint64_t>(test::stat_of(*machine, VmStatItem::PgFault));
     std::uint64_t majors = static_cast<std::uint64_t>(test::stat_of(*machine, VmStatItem::PgMajFault));
+    std::uint64_t freed_pages = static_cast<std::uint64_t>(test::stat_of(*machine, VmStatItem::PgFree));
     std::uint64_t swap_pages = static_cast<std::uint64_t>(test::stat_of(*machine, VmStatItem::PswpIn)
         + test::stat_of(*machine, VmStatItem::PswpOut));
     // Off, nothing more is counted.
@@ -54,6 +55,9 @@ TEST(Latency, FaultsReclaimAndSwapAreCounted)
     // Every fault is minor or major (none failed).
     EXPECT_EQ(count(Latency::MinorFault) + count(Latency::MajorFault), faults);
     EXPECT_GE(count(Latency::PageAlloc), 1024u);
+    // Reclaim freed pages: each free of one or more contiguous pages is timed once.
+    EXPECT_GT(count(Latency::PageFree), 0u);
+    EXPECT_LE(count(Latency::PageFree), freed_pages);
     // Every page written out and read back was one swap request.
     EXPECT_EQ(count(Latency::SwapIo), swap_pages);
     LatencyHistogram major = trace::latency_histogram(Latency::MajorFault);

@@ -72,10 +72,13 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
 
 void PageAllocator::free_contig(Pfn first, std::size_t count)
 {
+    std::uint64_t start = trace::measuring() ? trace::now_ns() : 0;
     m_buddy.free_range(first, count);
     m_stat.add(VmStatItem::PgFree, static_cast<std::int64_t>(count));
     trace::emit(trace::Event::MmPageFree, reinterpret_cast<std::uintptr_t>(&m_arena.frame(first)), first.get(),
         std::bit_width(count - 1));
+    if (start)
+        trace::record_latency(trace::Latency::PageFree, trace::now_ns() - start);
 }
 
 } // namespace vmemu

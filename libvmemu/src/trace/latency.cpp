@@ -13,10 +13,10 @@ struct Counters {
 };
 Counters g_counters[kLatencyKinds];
 
-constexpr const char* kNames[kLatencyKinds] = { "minor_fault", "major_fault", "page_alloc", "direct_reclaim",
-    "swap_io" };
+constexpr const char* kNames[kLatencyKinds] = { "minor_fault", "major_fault", "page_alloc", "page_free",
+    "direct_reclaim", "swap_io" };
 constexpr const char* kTitles[kLatencyKinds] = { "minor faults", "major faults", "page allocation",
-    "direct reclaim", "swap I/O" };
+    "page freeing", "direct reclaim", "swap I/O" };
 } // namespace
 
 unsigned LatencyHistogram::bucket_of(std::uint64_t ns) noexcept

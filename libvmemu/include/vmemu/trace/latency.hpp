@@ -2,7 +2,7 @@
 // Latency histograms, log2 as bcc's funclatency draws them: bucket k counts the latencies in
 // [2^k, 2^(k+1) - 1] nanoseconds (bucket 0 also counts 0). One histogram for each of the
 // latencies that say how memory management feels to a program: minor and major faults, page
-// allocation, direct reclaim and swap I/O.
+// allocation and freeing, direct reclaim and swap I/O.
 // Recording is async-signal-safe: relaxed atomic adds into static counters. It is off until
 // start_histograms(); tracepoint.hpp's measuring() says whether the fault path times itself.
 #include <array>
@@ -16,6 +16,7 @@ enum class Latency : std::uint8_t {
     MinorFault,    // a fault served without waiting for I/O
     MajorFault,    // a fault that waited for a swap or file read
     PageAlloc,     // alloc_pages(), with the direct reclaim it did
+    PageFree,      // __free_pages(): back to the buddy, merging
     DirectReclaim, // one direct reclaim, from begin to end
     SwapIo,        // a swap device request, from submission to completion
     Count,
