@@ -165,5 +165,31 @@ TEST_F(StatsFormat, SmapsHasTheKernelsFieldsInOrderAndCountsRss)
     EXPECT_NE(text.find("\nVmFlags: rd wr mr mw me ac \n"), std::string::npos);
 }
 
+TEST_F(StatsFormat, PageWalkFollowsTheTablesToTheBytesOfTheFrame)
+{
+    area.ptr<char>()[0x123] = 0x5a;
+    std::string walk = space->page_walk(area.offset(0x123));
+    auto lines = lines_of(walk);
+    ASSERT_GE(lines.size(), 8u) << walk;
+    EXPECT_EQ(lines[1].rfind("vma  ", 0), 0u) << walk;
+    const char* levels[] = { "pgd  [", "pud  [", "pmd  [", "pte  [" };
+    for (unsigned level = 0; level < 4; ++level)
+        EXPECT_EQ(lines[2 + level].rfind(levels[level], 0), 0u) << walk;
+    EXPECT_NE(lines[5].find(" present write user accessed dirty"), std::string::npos) << walk;
+    EXPECT_NE(walk.find("refcount:1 mapcount:1"), std::string::npos) << walk;
+    EXPECT_NE(walk.find("(lru|swapbacked)"), std::string::npos) << walk;
+    // The direct map address the walk ends at holds the byte written through the mapping.
+    std::smatch byte_at;
+    ASSERT_TRUE(std::regex_search(walk, byte_at, std::regex("the byte at (0x[0-9a-f]+)"))) << walk;
+    EXPECT_EQ(*reinterpret_cast<const char*>(std::stoull(byte_at[1], nullptr, 16)), 0x5a);
+
+    EXPECT_NE(space->page_walk(area.offset(12 * kPageSize)).find("the shared zero page"), std::string::npos);
+    EXPECT_NE(space->page_walk(area.offset(14 * kPageSize)).find("pte none"), std::string::npos);
+    // Far from any mapping: no VMA, and the walk stops at the first missing table.
+    std::string nowhere = space->page_walk(area.offset(std::size_t { 1 } << 29));
+    EXPECT_NE(nowhere.find("vma  none"), std::string::npos) << nowhere;
+    EXPECT_NE(nowhere.find("\nno p"), std::string::npos) << nowhere;
+}
+
 } // namespace
 } // namespace vmemu

@@ -138,6 +138,9 @@ public:
     // /proc/PID/maps and /proc/PID/smaps of this address space.
     std::string maps() const VM_EXCLUDES(m_mmap_lock);
     std::string smaps() const VM_EXCLUDES(m_mmap_lock);
+    // The page-table walk of address, level by level, with the VMA it falls in and the page
+    // its PTE maps (dump_page()'s format), or why there is none.
+    std::string page_walk(VirtAddr address) const VM_EXCLUDES(m_mmap_lock);
 
     // Checks the VMA tree, the page table, and that every present PTE lies inside a VMA.
     void verify_invariants() const VM_EXCLUDES(m_mmap_lock);

@@ -88,6 +88,19 @@ PageTable::Entry* PageTable::walk(VirtAddr address) const
     return &table(pfn)[index_of(address, kLevels - 1)];
 }
 
+unsigned PageTable::walk_steps(VirtAddr address, WalkStep (&steps)[kLevels]) const
+{
+    Pfn pfn = m_pgd;
+    for (unsigned level = 0; level < kLevels; ++level) {
+        unsigned index = index_of(address, level);
+        steps[level] = { pfn, index, Pte(table(pfn)[index].load(std::memory_order_acquire)) };
+        if (level + 1 == kLevels || !steps[level].entry.present())
+            return level + 1;
+        pfn = steps[level].entry.pfn();
+    }
+    return kLevels;
+}
+
 VirtAddr PageTable::next_table_or(VirtAddr address, VirtAddr end) const
 {
     while (address < end) {

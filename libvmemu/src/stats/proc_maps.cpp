@@ -9,8 +9,7 @@
 
 namespace vmemu {
 
-namespace {
-void append_header(std::string& out, const Vma& vma)
+void append_maps_line(std::string& out, const Vma& vma)
 {
     std::uint32_t flags = vma.flags();
     append_format(out, "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu \n", static_cast<unsigned long>(vma.start().get()),
@@ -18,6 +17,8 @@ void append_header(std::string& out, const Vma& vma)
         (flags & VmFlags::Write) ? 'w' : '-', (flags & VmFlags::Exec) ? 'x' : '-',
         (flags & VmFlags::MayShare) ? 's' : 'p', 0ull, 0, 0, 0ul);
 }
+
+namespace {
 
 // show_smap_vma_flags(): the two-letter mnemonics of vm_flags.
 void append_vm_flags(std::string& out, std::uint32_t flags)
@@ -49,7 +50,7 @@ std::string AddressSpace::maps() const
     SharedLock guard(m_mmap_lock);
     std::string out;
     for (const Vma& vma : m_vmas)
-        append_header(out, vma);
+        append_maps_line(out, vma);
     return out;
 }
 
@@ -101,7 +102,7 @@ std::string AddressSpace::smaps() const
         });
         unsigned long kb = kPageSize / 1024;
         auto pss_kb = [](std::uint64_t value) { return static_cast<unsigned long>(value >> (kPssShift + 10)); };
-        append_header(out, vma);
+        append_maps_line(out, vma);
         append_kb(out, "Size:", vma.size() / 1024);
         append_kb(out, "KernelPageSize:", kb);
         append_kb(out, "MMUPageSize:", kb);

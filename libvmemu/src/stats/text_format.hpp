@@ -6,6 +6,8 @@
 
 namespace vmemu {
 
+class Vma;
+
 [[gnu::format(printf, 2, 3)]] inline void append_format(std::string& out, const char* format, ...)
 {
     char buffer[512];
@@ -23,5 +25,8 @@ inline void append_kb(std::string& out, const char* label, unsigned long kilobyt
 {
     append_format(out, "%-16s%8lu kB\n", label, kilobytes);
 }
+
+// The line of /proc/PID/maps that shows vma (proc_maps.cpp).
+void append_maps_line(std::string& out, const Vma& vma);
 
 } // namespace vmemu

@@ -36,6 +36,15 @@ public:
     Entry* walk_alloc(VirtAddr address);
     // The PTE slot of address, or nullptr when a table on the way is missing.
     Entry* walk(VirtAddr address) const;
+    // One level of a walk: the table's frame, the index address selects in it, and the entry.
+    struct WalkStep {
+        Pfn table;
+        unsigned index;
+        Pte entry;
+    };
+    // The walk of address as the MMU does it, PGD first, up to the first entry that is not
+    // present (or through all four levels); returns how many steps it took.
+    unsigned walk_steps(VirtAddr address, WalkStep (&steps)[kLevels]) const;
     Pte lookup(VirtAddr address) const
     {
         Entry* slot = walk(address);

@@ -1,0 +1,123 @@
+// AddressSpace::page_walk(): what the MMU does for one address, told step by step: the VMA,
+// the four table entries from the PGD down, and the page the PTE maps, shown as dump_page()
+// shows a struct page (mm/debug.c).
+#include "text_format.hpp"
+#include <bit>
+#include <vmemu/address_space.hpp>
+#include <vmemu/machine.hpp>
+#include <vmemu/os/signals.hpp>
+#include <vmemu/sync/scoped_lock.hpp>
+
+namespace vmemu {
+
+namespace {
+constexpr const char* kLevelNames[PageTable::kLevels] = { "pgd", "pud", "pmd", "pte" };
+
+// The bits of an entry, by the names the x86 and vmemu give them.
+void append_entry_bits(std::string& out, Pte entry)
+{
+    struct Bit {
+        std::uint64_t mask;
+        const char* name;
+    };
+    static constexpr Bit kBits[] = {
+        { Pte::kPresent, "present" }, { Pte::kWrite, "write" }, { Pte::kUser, "user" },
+        { Pte::kAccessed, "accessed" }, { Pte::kDirty, "dirty" }, { Pte::kHwMapped, "hw_mapped" },
+        { Pte::kHwWrite, "hw_write" }, { Pte::kHwExec, "hw_exec" },
+    };
+    for (const Bit& bit : kBits) {
+        if (entry.raw() & bit.mask)
+            append_format(out, " %s", bit.name);
+    }
+}
+
+// The page flags by their names in include/trace/events/mmflags.h, bit by bit.
+void append_page_flags(std::string& out, std::uint32_t flags)
+{
+    static constexpr const char* kNames[] = { "locked", "referenced", "uptodate", "dirty", "lru", "active",
+        "workingset", "slab", "reserved", "private", "writeback", "head", "swapcache", "swapbacked",
+        "unevictable", "mlocked", "zeroed", "error", "readahead", "waiters" };
+    append_format(out, "flags: %#x(", flags);
+    bool first = true;
+    for (unsigned bit = 0; bit < std::size(kNames); ++bit) {
+        if (flags & (1u << bit)) {
+            append_format(out, "%s%s", first ? "" : "|", kNames[bit]);
+            first = false;
+        }
+    }
+    out += ")\n";
+}
+
+const char* page_type_name(PageType type)
+{
+    switch (type) {
+    case PageType::None: return nullptr;
+    case PageType::Buddy: return "buddy";
+    case PageType::PageTable: return "table";
+    case PageType::Zero: return "zero";
+    }
+    return nullptr;
+}
+} // namespace
+
+std::string AddressSpace::page_walk(VirtAddr address) const
+{
+    os::ScopedAsyncSignalBlock signals;
+    SharedLock guard(m_mmap_lock);
+    std::string out;
+    auto index = [&](unsigned level) {
+        return static_cast<unsigned>((address.get() >> (kPageShift + 9 * (PageTable::kLevels - 1 - level)))
+            & (PageTable::kEntries - 1));
+    };
+    append_format(out, "%#lx: pgd %u, pud %u, pmd %u, pte %u, byte %#lx of the page\n",
+        static_cast<unsigned long>(address.get()), index(0), index(1), index(2), index(3),
+        static_cast<unsigned long>(address.get() & (kPageSize - 1)));
+    const Vma* vma = m_vmas.find_vma(address);
+    if (vma && vma->start() <= address) {
+        out += "vma  ";
+        append_maps_line(out, *vma);
+    } else {
+        out += "vma  none: a touch here is SIGSEGV (SEGV_MAPERR)\n";
+    }
+
+    ScopedLock tables(m_page_table_lock);
+    PageTable::WalkStep steps[PageTable::kLevels];
+    unsigned depth = m_page_table.walk_steps(address, steps);
+    for (unsigned level = 0; level < depth; ++level) {
+        const PageTable::WalkStep& step = steps[level];
+        append_format(out, "%s  [%3u] of the table at pfn %#lx = %#018lx", kLevelNames[level], step.index,
+            static_cast<unsigned long>(step.table.get()), static_cast<unsigned long>(step.entry.raw()));
+        append_entry_bits(out, step.entry);
+        if (level + 1 < PageTable::kLevels && step.entry.present())
+            append_format(out, " -> %s table\n", kLevelNames[level + 1]);
+        else
+            out += '\n';
+    }
+    Pte pte = steps[depth - 1].entry;
+    const FrameArena& arena = m_machine.arena();
+    if (depth < PageTable::kLevels) {
+        append_format(out, "no %s table: nothing below this %s entry was ever touched\n", kLevelNames[depth],
+            kLevelNames[depth - 1]);
+    } else if (pte.none()) {
+        out += "pte none: the next touch faults, and the page comes on demand\n";
+    } else if (pte.is_swap()) {
+        append_format(out, "swap entry: type %u, offset %u; the next touch reads it back (a major fault)\n",
+            pte.swap_entry().type(), pte.swap_entry().offset());
+    } else if (arena.is_zero_pfn(pte.pfn())) {
+        out += "the shared zero page: reads see zeros, the first write gets a frame of its own\n";
+    } else {
+        const PageFrame& page = arena.frame(pte.pfn());
+        append_format(out, "page:%p refcount:%d mapcount:%d mapping:%p index:%#lx pfn:%#lx\n",
+            static_cast<const void*>(&page), page.refcount.load(std::memory_order_relaxed),
+            page.mapcount.load(std::memory_order_relaxed), page.mapping, static_cast<unsigned long>(page.index),
+            static_cast<unsigned long>(pte.pfn().get()));
+        if (const char* type = page_type_name(page.type))
+            append_format(out, "page_type: %s\n", type);
+        append_page_flags(out, page.flags.load(std::memory_order_relaxed));
+        append_format(out, "direct map: %p, the byte at %p\n", static_cast<void*>(arena.direct_map(pte.pfn())),
+            static_cast<void*>(arena.direct_map(pte.pfn()) + (address.get() & (kPageSize - 1))));
+    }
+    return out;
+}
+
+} // namespace vmemu
