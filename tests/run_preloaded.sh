@@ -62,6 +62,16 @@ require_counter() {
     fi
     echo "$1: $value $3"
 }
+# The heap's slab caches, as /proc/slabinfo shows them at the end: never more objects in use
+# than the slabs hold, and, for a program that swapped, slabs (a tidy program has freed its
+# objects by then, but not every slab).
+if ! awk -v want_slabs="$want_swap" '/^slabinfo - version: 2.1$/ { header = 1 }
+          /^kmalloc-/ { caches++; slabs += $15; if ($2 > $3 || $3 != $15 * $5 || $14 > $15) bad = bad " " $1 }
+          END { exit !(header && caches == 19 && (slabs > 0 || want_slabs != "yes") && bad == "") }' "$work/stats"; then
+    echo "FAIL: the statistics have no consistent slabinfo"
+    sed -n '/^slabinfo/,/^kmalloc-16 /p' "$work/stats"
+    exit 1
+fi
 [ "$want_swap" = yes ] && require_counter pswpout "pages were swapped out" pages
 [ "$want_file_pages" = yes ] && require_counter pgpgin "file pages were read through vmemu" KiB
 if [ "$want_trace" = yes ]; then

@@ -173,7 +173,7 @@ std::uint32_t Kmalloc::new_slab(std::uint32_t cache)
             return kNone;
         index = m_next_fresh_slab++;
     }
-    m_slab_table[index] = Slab { nullptr, cache, 0, 0, kNone, kNone, false };
+    m_slab_table[index] = Slab { nullptr, cache, 0, 0, kNone, kNone, false, false };
     link_partial(index);
     return index;
 }
@@ -218,6 +218,7 @@ void Kmalloc::slab_free(void* pointer)
     ScopedLibcAllocations libc_allocations;
     (void)m_space->madvise(VirtAddr(reinterpret_cast<std::uintptr_t>(start)), kSlabBytes, MADV_DONTNEED);
     slab.next = m_free_slabs;
+    slab.discarded = true;
     m_free_slabs = index;
 }
 

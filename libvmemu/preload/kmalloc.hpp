@@ -2,6 +2,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vmemu/address_space.hpp>
 #include <vmemu/sync/mutex.hpp>
 
@@ -52,6 +53,9 @@ public:
     // inherits no change half made.
     void lock_for_fork() VM_ACQUIRE(m_lock) { m_lock.lock(); }
     void unlock_after_fork() VM_RELEASE(m_lock) { m_lock.unlock(); }
+    // /proc/slabinfo (version 2.1) of the kmalloc caches, largest first as the kernel lists
+    // them; objects in the threads' caches count as active.
+    std::string slabinfo() const;
     bool owns(const void* pointer) const
     {
         return m_space && m_space->in_reservation(VirtAddr(reinterpret_cast<std::uintptr_t>(pointer)));
@@ -79,6 +83,7 @@ private:
         std::uint32_t prev;
         std::uint32_t next;
         bool partial;
+        bool discarded; // back with the free slabs, its frames given back
     };
     struct Cache {
         std::uint32_t size;

@@ -170,7 +170,8 @@ void write_stats()
     if (!state || !state->settings.stats)
         return;
     ScopedLibcAllocations libc_allocations;
-    std::string text = state->machine->vmstat() + state->machine->meminfo();
+    std::string text = state->machine->vmstat() + state->machine->meminfo() + "\n" + state->machine->buddyinfo()
+        + "\n" + state->heap.slabinfo();
     trace::stop_histograms();
     if (FILE* out = open_output(state->settings.stats)) {
         std::fputs(text.c_str(), out);
