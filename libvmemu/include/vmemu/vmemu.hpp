@@ -3,4 +3,5 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/parse_size.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/trace/latency.hpp>
 #include <vmemu/trace/tracepoint.hpp>

@@ -85,7 +85,7 @@ std::string AddressSpace::page_walk(VirtAddr address) const
     unsigned depth = m_page_table.walk_steps(address, steps);
     for (unsigned level = 0; level < depth; ++level) {
         const PageTable::WalkStep& step = steps[level];
-        append_format(out, "%s  [%3u] of the table at pfn %#lx = %#018lx", kLevelNames[level], step.index,
+        append_format(out, "%s  [%3u] of the table at pfn %#lx = 0x%016lx", kLevelNames[level], step.index,
             static_cast<unsigned long>(step.table.get()), static_cast<unsigned long>(step.entry.raw()));
         append_entry_bits(out, step.entry);
         if (level + 1 < PageTable::kLevels && step.entry.present())
