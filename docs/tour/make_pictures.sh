@@ -51,4 +51,5 @@ head -c 20000000 /dev/urandom > "$work/data.bin"
 "$vmemu" run --frames 16M --trace "$work/file.trace" -- /usr/bin/python3 "$here/read_file.py" "$work/data.bin" \
     > /dev/null
 "$vmemu" report "$work/file.trace" -o "$work/file.html" --svg "$here/frames-page-cache.svg" --at "$(at 0.9 "$work/file.trace")"
-echo "docs/tour: made again"
+python3 "$here/render.py"
+echo "docs/tour: made again, and docs/tour.md from them"
