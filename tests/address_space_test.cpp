@@ -1,3 +1,4 @@
+#include <fstream>
 #include <cstring>
 #include "test_support.hpp"
 
@@ -130,7 +131,7 @@ TEST_F(AddressSpaceTest, MprotectChangesAccessAndKeepsData)
     space->verify_invariants();
 }
 
-TEST_F(AddressSpaceTest, MprotectRejectsBadArgumentsAndHolesChangingNothing)
+TEST_F(AddressSpaceTest, MprotectRejectsBadArgumentsAndStopsAtAHoleAsLinux)
 {
     VirtAddr area = map_anon(*space, 4 * kPageSize);
     EXPECT_EQ(error_of(space->mprotect(area.offset(1), kPageSize, PROT_READ)), EINVAL);
@@ -139,9 +140,24 @@ TEST_F(AddressSpaceTest, MprotectRejectsBadArgumentsAndHolesChangingNothing)
     EXPECT_TRUE(space->mprotect(area, 0, 0x80));      // checked before the protection, as Linux
     EXPECT_EQ(error_of(space->mprotect(area, SIZE_MAX - kPageSize, PROT_READ)), ENOMEM);
     ASSERT_TRUE(space->munmap(area.page_offset(2), kPageSize));
-    // [area, area + 4 pages) has a hole: nothing changes, not even before the hole.
+    // [area, area + 4 pages) has a hole: the pages before it change, then ENOMEM, as the
+    // kernel's mprotect() does; the pages after it do not.
     EXPECT_EQ(error_of(space->mprotect(area, 4 * kPageSize, PROT_READ)), ENOMEM);
-    EXPECT_EQ(space->maps().find("r--p"), std::string::npos);
+    void* real = mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_EQ(munmap(static_cast<char*>(real) + 2 * kPageSize, kPageSize), 0);
+    EXPECT_EQ(mprotect(real, 4 * kPageSize, PROT_READ), -1);
+    EXPECT_EQ(errno, ENOMEM);
+    bool real_changed = false;
+    std::ifstream real_maps("/proc/self/maps");
+    for (std::string line; std::getline(real_maps, line);)
+        real_changed |= std::strtoul(line.c_str(), nullptr, 16) == reinterpret_cast<std::uintptr_t>(real) && line.find(" r--p ") != std::string::npos;
+    munmap(real, 4 * kPageSize);
+    EXPECT_TRUE(real_changed);
+    std::string maps = space->maps();
+    EXPECT_NE(maps.find(" r--p "), std::string::npos) << maps;
+    EXPECT_NE(maps.find(" rw-p "), std::string::npos) << maps; // the page after the hole
+    EXPECT_EQ(error_of(space->mprotect(area.page_offset(2), 2 * kPageSize, PROT_READ)), ENOMEM); // starts in the hole
+    EXPECT_EQ(space->maps(), maps);
     EXPECT_EQ(error_of(space->mprotect(space->reservation_end(), kPageSize, PROT_READ)), ENOMEM);
 }
 
@@ -247,8 +263,8 @@ TEST_F(AddressSpaceTest, MremapRejectsBadArguments)
     EXPECT_EQ(error_of(space->mremap(area, 8 * kPageSize, 16 * kPageSize, MREMAP_MAYMOVE)), EFAULT); // beyond the VMA
     EXPECT_EQ(error_of(space->mremap(space->reservation_start(), kPageSize, 2 * kPageSize, MREMAP_MAYMOVE)), EFAULT);
     EXPECT_EQ(error_of(space->mremap(space->reservation_start(), 0, kPageSize, MREMAP_MAYMOVE)), EFAULT);
-    // Shrinking unmaps the tail, mapped or not, as Linux does.
-    EXPECT_TRUE(space->mremap(space->reservation_start(), kPageSize, kPageSize, 0));
+    // Even a remap to the same size needs a VMA at the old address.
+    EXPECT_EQ(error_of(space->mremap(space->reservation_start(), kPageSize, kPageSize, 0)), EFAULT);
     EXPECT_EQ(error_of(space->mremap(area, 4 * kPageSize, 4 * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED,
                   area.page_offset(2))),
         EINVAL); // overlapping
@@ -323,6 +339,21 @@ TEST_F(AddressSpaceTest, MremapShrinkAcrossMappingsUnmapsTheTail)
     ASSERT_TRUE(shrunk);
     EXPECT_EQ(*shrunk, area);
     EXPECT_EQ(space->vma_count(), 1u);
+}
+
+TEST_F(AddressSpaceTest, MremapNeedsTheOldAddressMappedEvenToShrink)
+{
+    // As the kernel's mremap(): the VMA at the old address is looked up first.
+    VirtAddr area = map_anon(*space, 8 * kPageSize);
+    ASSERT_TRUE(space->munmap(area.page_offset(4), 4 * kPageSize));
+    EXPECT_EQ(error_of(space->mremap(area.page_offset(4), 2 * kPageSize, kPageSize, 0)), EFAULT);
+    char* real = static_cast<char*>(mmap(nullptr, 8 * kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_EQ(munmap(real + 4 * kPageSize, 4 * kPageSize), 0);
+    EXPECT_EQ(mremap(real + 4 * kPageSize, 2 * kPageSize, kPageSize, 0), MAP_FAILED);
+    EXPECT_EQ(errno, EFAULT);
+    munmap(real, 4 * kPageSize);
+    // From a mapped start, the tail goes whatever lies there.
+    EXPECT_TRUE(space->mremap(area.page_offset(2), 4 * kPageSize, kPageSize, 0));
 }
 
 TEST_F(AddressSpaceTest, MremapThatCannotGetPageTablesChangesNothing)

@@ -397,6 +397,28 @@ TEST(Reclaim, MlockRejectsBadArguments)
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+TEST(Reclaim, MlockOverAProtNoneMappingLocksItAndSaysEnomem)
+{
+    // __mm_populate() cannot fault a PROT_NONE VMA in: mlock() leaves the range locked and
+    // fails with ENOMEM, as the kernel's does.
+    auto machine = make_swapping_machine(512, 4 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    ASSERT_TRUE(space->mprotect(area.page_offset(2), 2 * kPageSize, PROT_NONE));
+    EXPECT_EQ(test::error_of(space->mlock(area, 4 * kPageSize)), ENOMEM);
+    std::string smaps = space->smaps();
+    std::size_t locked = 0;
+    for (std::size_t at = smaps.find("VmFlags:"); at != std::string::npos; at = smaps.find("VmFlags:", at + 1))
+        locked += smaps.substr(at, smaps.find('\n', at) - at).find(" lo ") != std::string::npos;
+    EXPECT_EQ(locked, 2u) << smaps;
+    char* real = static_cast<char*>(mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_EQ(mprotect(real + 2 * kPageSize, 2 * kPageSize, PROT_NONE), 0);
+    EXPECT_EQ(mlock(real, 4 * kPageSize), -1);
+    EXPECT_EQ(errno, ENOMEM);
+    munmap(real, 4 * kPageSize);
+    EXPECT_TRUE(space->munlock(area, 4 * kPageSize));
+}
+
 TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
 {
     auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);

@@ -64,7 +64,8 @@ public:
         VM_EXCLUDES(m_mmap_lock);
     // munmap(2): EINVAL for a misaligned address, zero length or a range outside the reservation.
     VmResult<void> munmap(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
-    // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range); all or nothing.
+    // mprotect(2): EINVAL (misaligned, unknown bits), ENOMEM (a hole in the range: the VMAs before
+    // it change, as in Linux).
     VmResult<void> mprotect(VirtAddr address, std::size_t length, int prot) VM_EXCLUDES(m_mmap_lock);
     // madvise(2) with MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED (swap-in, or a
     // file's read into the page cache, ahead and without waiting), MADV_DONTNEED, MADV_FREE (as MADV_DONTNEED), MADV_COLD (to the inactive
@@ -219,10 +220,14 @@ private:
     // Splits VMAs so that none straddles start or end. ENOMEM when over max_map_count.
     VmResult<void> split_at_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     bool range_fully_mapped_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES_SHARED(m_mmap_lock);
+    // The end of the mapped run that begins at start (start itself when start is unmapped,
+    // at most end): where mprotect(), mlock() and munlock() stop at a hole, as Linux's do.
+    VirtAddr mapped_prefix_end_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES_SHARED(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
-    // writable and reads elsewhere. Stops at the first fault that fails.
-    void populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
+    // writable and reads elsewhere. Stops at the first fault that fails, or at a PROT_NONE VMA
+    // (which __mm_populate() refuses, -EFAULT), and returns where it stopped: end when it did not.
+    VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
     // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
     // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP). ENOMEM changes nothing.
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,

@@ -162,11 +162,17 @@ VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int a
     bool hole = !range_fully_mapped_locked(start, end);
     if (!m_vmas.find_vma_intersection(start, end))
         return vm_fail(ENOMEM, "madvise: range is not mapped");
-    // MADV_DONTNEED, MADV_FREE, MADV_COLD and MADV_PAGEOUT refuse locked memory.
+    // MADV_DONTNEED, MADV_FREE, MADV_COLD and MADV_PAGEOUT refuse locked memory. As Linux
+    // walks the VMAs in order, those before the first locked one take the advice, and then the
+    // call fails with EINVAL.
+    bool locked = false;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_COLD || advice == MADV_PAGEOUT) {
         for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
-            if (vma->flags() & VmFlags::Locked)
-                return vm_fail(EINVAL, "madvise: the range is locked (mlock)");
+            if (vma->flags() & VmFlags::Locked) {
+                locked = true;
+                end = std::max(start, vma->start());
+                break;
+            }
         }
     }
     switch (advice) {
@@ -195,6 +201,8 @@ VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int a
         break;
     }
     }
+    if (locked)
+        return vm_fail(EINVAL, "madvise: the range is locked (mlock)");
     if (hole)
         return vm_fail(ENOMEM, "madvise: range is not fully mapped");
     return {};

@@ -68,10 +68,16 @@ VmResult<void> AddressSpace::mlock(VirtAddr address, std::size_t length)
     if (!in_reservation_range(range->start, range->end - range->start))
         return vm_fail(ENOMEM, "mlock: range is not mapped");
     os::ScopedAsyncSignalBlock signals;
+    bool hole = false;
     {
         ScopedLock guard(m_mmap_lock);
-        if (!range_fully_mapped_locked(range->start, range->end))
+        // As Linux's apply_vma_lock_flags(): the VMAs before a hole are locked, then ENOMEM,
+        // with nothing faulted in.
+        VirtAddr mapped_end = mapped_prefix_end_locked(range->start, range->end);
+        if (mapped_end == range->start)
             return vm_fail(ENOMEM, "mlock: range is not mapped");
+        hole = mapped_end < range->end;
+        range->end = mapped_end;
         // locked_vm: what is locked already, outside this range, plus the range.
         std::size_t locked = pages_between(range->start, range->end);
         for (const Vma& vma : m_vmas) {
@@ -86,8 +92,12 @@ VmResult<void> AddressSpace::mlock(VirtAddr address, std::size_t length)
         VM_TRY(apply_vm_flag_locked(range->start, range->end, VmFlags::Locked, true));
         set_pages_locked_locked(range->start, range->end, true);
     }
-    // __mm_populate(): every page in, so that a locked range never waits for swap.
-    populate(range->start, range->end, std::nullopt);
+    if (hole)
+        return vm_fail(ENOMEM, "mlock: range is not mapped");
+    // __mm_populate(): every page in, so that a locked range never waits for swap. A PROT_NONE
+    // VMA stops it (the range stays locked), and mlock(2) says ENOMEM, as Linux's does.
+    if (populate(range->start, range->end, std::nullopt) != range->end)
+        return vm_fail(ENOMEM, "mlock: part of the range could not be faulted in");
     return {};
 }
 
@@ -102,10 +112,13 @@ VmResult<void> AddressSpace::munlock(VirtAddr address, std::size_t length)
         return vm_fail(ENOMEM, "munlock: range is not mapped");
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
-    if (!range_fully_mapped_locked(range->start, range->end))
+    VirtAddr mapped_end = mapped_prefix_end_locked(range->start, range->end);
+    if (mapped_end == range->start)
         return vm_fail(ENOMEM, "munlock: range is not mapped");
-    VM_TRY(apply_vm_flag_locked(range->start, range->end, VmFlags::Locked, false));
-    set_pages_locked_locked(range->start, range->end, false);
+    VM_TRY(apply_vm_flag_locked(range->start, mapped_end, VmFlags::Locked, false));
+    set_pages_locked_locked(range->start, mapped_end, false);
+    if (mapped_end < range->end)
+        return vm_fail(ENOMEM, "munlock: range is not mapped");
     return {};
 }
 

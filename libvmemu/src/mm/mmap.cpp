@@ -121,7 +121,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         sync_kernel_protection_locked(start, start.offset(size));
     }
     if ((flags & (MAP_POPULATE | MAP_LOCKED)) && (prot & kAccessProt))
-        populate(start, start.offset(size), std::nullopt);
+        (void)populate(start, start.offset(size), std::nullopt);
     return start;
 }
 
@@ -177,14 +177,19 @@ VmResult<void> AddressSpace::split_at_locked(VirtAddr start, VirtAddr end)
 
 bool AddressSpace::range_fully_mapped_locked(VirtAddr start, VirtAddr end) const
 {
+    return mapped_prefix_end_locked(start, end) == end;
+}
+
+VirtAddr AddressSpace::mapped_prefix_end_locked(VirtAddr start, VirtAddr end) const
+{
     VirtAddr cursor = start;
     while (cursor < end) {
         Vma* vma = m_vmas.find_vma(cursor);
         if (!vma || vma->start() > cursor)
-            return false;
+            return cursor;
         cursor = vma->end();
     }
-    return true;
+    return end;
 }
 
 void AddressSpace::merge_range_locked(VirtAddr start, VirtAddr end)
@@ -246,7 +251,7 @@ void AddressSpace::uncharge(std::uint32_t vm_flags, std::size_t pages)
         m_machine.uncommit(pages);
 }
 
-void AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access)
+VirtAddr AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access)
 {
     // mm_populate(): fault the range in as the first touches would, fault-around included.
     for (VirtAddr page = start; page < end; page = page.offset(kPageSize)) {
@@ -256,8 +261,8 @@ void AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAcc
             // Page tables may be freed by a racing munmap unless the lock is held.
             SharedLock guard(m_mmap_lock);
             Vma* vma = m_vmas.find_vma(page);
-            if (!vma || vma->start() > page)
-                return;
+            if (!vma || vma->start() > page || !(vma->flags() & (VmFlags::Read | VmFlags::Write | VmFlags::Exec)))
+                return page;
             // A shared mapping is populated by reads: its pages are dirtied by writes only.
             bool write = (vma->flags() & (VmFlags::Write | VmFlags::Shared)) == VmFlags::Write;
             wanted = access.value_or(write ? FaultAccess::Write : FaultAccess::Read);
@@ -265,8 +270,9 @@ void AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAcc
             mapped = pte.present() && pte.hw_mapped() && (wanted != FaultAccess::Write || pte.hw_writable());
         }
         if (!mapped && handle_mm_fault(page, wanted) != FaultResult::Handled)
-            return;
+            return page;
     }
+    return end;
 }
 
 } // namespace vmemu

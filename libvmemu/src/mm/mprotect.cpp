@@ -27,10 +27,13 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
 
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
-    // Linux changes the VMAs before a hole and then fails; vmemu checks first, so a failing
-    // call changes nothing.
-    if (!range_fully_mapped_locked(start, end))
+    // As Linux's: the start must be mapped; the VMAs before a hole change, and then the call
+    // fails with ENOMEM.
+    VirtAddr mapped_end = mapped_prefix_end_locked(start, end);
+    if (mapped_end == start)
         return vm_fail(ENOMEM, "mprotect: range is not mapped");
+    bool hole = mapped_end < end;
+    end = std::min(end, mapped_end);
     // A file opened read-only cannot gain a shared writable mapping.
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
         if ((access & VmFlags::Write) && !(vma->flags() & VmFlags::MayWrite))
@@ -68,6 +71,8 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
         vma->set_flags((vma->flags() & ~VmFlags::AccessMask) | access);
     merge_range_locked(start, end);
     sync_kernel_protection_locked(start, end);
+    if (hole)
+        return vm_fail(ENOMEM, "mprotect: range is not mapped");
     return {};
 }
 

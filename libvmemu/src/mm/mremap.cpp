@@ -40,6 +40,11 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
     bool moves = flags & (MREMAP_FIXED | MREMAP_DONTUNMAP);
+    // The old address must lie in a VMA, even to shrink (Linux looks the VMA up before it
+    // does anything else; what lies past it may be anything).
+    Vma* vma = m_vmas.find_vma(old_address);
+    if (!vma || vma->start() > old_address)
+        return vm_fail(EFAULT, "mremap: old range is not mapped");
     if (!moves && old_size != 0 && old_size >= new_size) {
         // Shrinking unmaps the tail, whatever is mapped there.
         if (old_size > new_size) {
@@ -48,9 +53,6 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         }
         return old_address;
     }
-    Vma* vma = m_vmas.find_vma(old_address);
-    if (!vma || vma->start() > old_address)
-        return vm_fail(EFAULT, "mremap: old range is not mapped");
     if (old_size == 0)
         return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
     if (old_address.offset(old_size) > vma->end())
