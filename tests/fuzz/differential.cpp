@@ -366,13 +366,17 @@ void Differential::op_madvise(OpSource& source, Side& side)
 void Differential::op_mremap(OpSource& source, Side& side)
 {
     PageRange old_range = draw_range(source);
-    // The old range stays inside one of vmemu's VMAs: where vmemu has two VMAs of the same
-    // permissions the kernel may have one (see compare_maps()), and a range across them would
-    // be EFAULT on one side only.
-    for (const Range& vma : ranges_in(side.space->maps(), side.vmemu_base)) {
-        if (vma.start <= old_range.offset && old_range.offset < vma.end)
-            old_range.length = std::min(old_range.length, vma.end - old_range.offset);
-    }
+    // The old range stays inside one VMA on both sides: neighbours of the same permissions may
+    // be one VMA on one side and two on the other (see compare_maps()), and a range across
+    // them would be EFAULT on one side only.
+    auto clip = [&](const std::vector<Range>& vmas) {
+        for (const Range& vma : vmas) {
+            if (vma.start <= old_range.offset && old_range.offset < vma.end)
+                old_range.length = std::min(old_range.length, vma.end - old_range.offset);
+        }
+    };
+    clip(ranges_in(side.space->maps(), side.vmemu_base));
+    clip(ranges_in(kernel_maps(), side.kernel_base));
     std::size_t new_length = (1 + source.next(16)) * kPageSize;
     int flags = 0;
     switch (source.next(4)) {
