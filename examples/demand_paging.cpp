@@ -15,35 +15,20 @@
 #include <thread>
 #include <vector>
 #include <vmemu/vmemu.hpp>
+#include "example_support.hpp"
 
 namespace {
 
 constexpr std::size_t kMiB = std::size_t { 1 } << 20;
 
-std::map<std::string, long long> parse_vmstat(const std::string& text)
-{
-    std::map<std::string, long long> values;
-    std::istringstream in(text);
-    std::string name;
-    long long value;
-    while (in >> name >> value)
-        values[name] = value;
-    return values;
-}
-
 // Runs one phase and prints the vmstat counters it changed, as `vmstat` deltas.
 template<typename Phase>
 void phase(vmemu::Machine& machine, const char* title, Phase&& body)
 {
-    auto before = parse_vmstat(machine.vmstat());
+    auto before = vmemu::example::vmstat_values(machine);
     body();
-    auto after = parse_vmstat(machine.vmstat());
     std::printf("\n== %s\n", title);
-    for (const auto& [name, value] : after) {
-        long long delta = value - before[name];
-        if (delta != 0)
-            std::printf("  %-24s %+lld\n", name.c_str(), delta);
-    }
+    vmemu::example::print_vmstat_changes(before, machine);
 }
 
 template<typename T>

@@ -1,14 +1,16 @@
 #pragma once
 // What the stress examples share: their options (--frames, --swap, --swap-size, --stats),
 // the Machine they run on, the report at the end, and the page signatures that let each of
-// them verify every byte it wrote.
+// them verify every byte it wrote; and the vmstat deltas the teaching examples print.
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <sys/mman.h>
 #include <vmemu/vmemu.hpp>
@@ -101,6 +103,29 @@ inline void report(const char* program, Machine& machine, const Options& options
     std::fputs(text.c_str(), out);
     if (out != stderr)
         std::fclose(out);
+}
+
+// The machine's /proc/vmstat, by name.
+inline std::map<std::string, long long> vmstat_values(const Machine& machine)
+{
+    std::map<std::string, long long> values;
+    std::istringstream in(machine.vmstat());
+    std::string name;
+    long long value;
+    while (in >> name >> value)
+        values[name] = value;
+    return values;
+}
+
+// The vmstat counters that changed since before, as `vmstat` deltas.
+inline void print_vmstat_changes(const std::map<std::string, long long>& before, const Machine& machine)
+{
+    for (const auto& [name, value] : vmstat_values(machine)) {
+        auto old = before.find(name);
+        long long delta = value - (old == before.end() ? 0 : old->second);
+        if (delta != 0)
+            std::printf("  %-24s %+lld\n", name.c_str(), delta);
+    }
 }
 
 inline std::int64_t stat(const Machine& machine, VmStatItem item) { return machine.stat().value(item); }

@@ -20,19 +20,21 @@ int cow_chapter(const Options& options)
     auto child = check(parent->fork(), "fork");
     // The child's VMAs lie at the parent's offsets in the child's own reservation.
     VirtAddr child_address = child->reservation_start().offset(address - parent->reservation_start());
+    auto print_walks = [&] {
+        std::printf("-- the parent's walk\n%s-- the child's walk\n%s", parent->page_walk(address).c_str(),
+            child->page_walk(child_address).c_str());
+    };
     std::printf("\n== fork(): no page is copied. Both PTEs map the same frame, write-protected (no 'write' bit), and\n"
                 "   its mapcount is 2. vmstat:\n");
     print_vmstat_changes(before, *machine);
-    std::printf("-- the parent's walk\n%s-- the child's walk\n%s", parent->page_walk(address).c_str(),
-        child->page_walk(child_address).c_str());
+    print_walks();
 
     before = vmstat_values(*machine);
     *child_address.ptr<char>() = 'C';
     std::printf("\n== the child writes 'C': a write fault on a write-protected PTE (cow_fault). The child gets a\n"
                 "   copy in a new frame, writable; the parent's PTE still maps the old frame, now mapcount 1. vmstat:\n");
     print_vmstat_changes(before, *machine);
-    std::printf("-- the parent's walk\n%s-- the child's walk\n%s", parent->page_walk(address).c_str(),
-        child->page_walk(child_address).c_str());
+    print_walks();
 
     before = vmstat_values(*machine);
     *address.ptr<char>() = 'Q';

@@ -4,11 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vmemu/vmemu.hpp>
+#include "../example_support.hpp"
 
 namespace vmemu::tour {
 
@@ -40,27 +39,8 @@ inline std::unique_ptr<Machine> make_machine(std::size_t frames, std::size_t swa
     return check(Machine::create(config), "machine");
 }
 
-inline std::map<std::string, long long> vmstat_values(const Machine& machine)
-{
-    std::map<std::string, long long> values;
-    std::istringstream in(machine.vmstat());
-    std::string name;
-    long long value;
-    while (in >> name >> value)
-        values[name] = value;
-    return values;
-}
-
-// The vmstat counters that changed since before, as `vmstat` deltas.
-inline void print_vmstat_changes(const std::map<std::string, long long>& before, const Machine& machine)
-{
-    for (const auto& [name, value] : vmstat_values(machine)) {
-        auto old = before.find(name);
-        long long delta = value - (old == before.end() ? 0 : old->second);
-        if (delta != 0)
-            std::printf("  %-24s %+lld\n", name.c_str(), delta);
-    }
-}
+using example::print_vmstat_changes;
+using example::vmstat_values;
 
 // Records the chapter's events and samples the machine into options.trace, for `vmemu report`.
 class TraceRecording {

@@ -235,6 +235,11 @@ Differential::~Differential()
         ::munmap(region, kWindowBytes + 2 * kGuardBytes);
 }
 
+const char* Differential::side_name(const Side& side) const
+{
+    return &side == &m_parent ? "parent" : "child";
+}
+
 void Differential::fail(std::string message)
 {
     if (!m_mismatch.empty())
@@ -317,7 +322,7 @@ void Differential::op_mmap(OpSource& source, Side& side)
     int prot = prot_of(source.next(8));
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (source.next(4) ? MAP_FIXED : MAP_FIXED_NOREPLACE);
     char line[128];
-    std::snprintf(line, sizeof line, "%s mmap(+%zx, %zx, prot %d, %s)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s mmap(+%zx, %zx, prot %d, %s)", side_name(side),
         range.offset, range.length, prot, flags & MAP_FIXED ? "MAP_FIXED" : "MAP_FIXED_NOREPLACE");
     m_log.emplace_back(line);
     auto ours = side.space->mmap(VirtAddr(side.vmemu_base + range.offset), range.length, prot, flags);
@@ -329,7 +334,7 @@ void Differential::op_munmap(OpSource& source, Side& side)
 {
     PageRange range = draw_range(source);
     char line[96];
-    std::snprintf(line, sizeof line, "%s munmap(+%zx, %zx)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s munmap(+%zx, %zx)", side_name(side),
         range.offset, range.length);
     m_log.emplace_back(line);
     int ours = error_of(side.space->munmap(VirtAddr(side.vmemu_base + range.offset), range.length));
@@ -342,7 +347,7 @@ void Differential::op_mprotect(OpSource& source, Side& side)
     PageRange range = draw_range(source);
     int prot = prot_of(source.next(8));
     char line[96];
-    std::snprintf(line, sizeof line, "%s mprotect(+%zx, %zx, %d)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s mprotect(+%zx, %zx, %d)", side_name(side),
         range.offset, range.length, prot);
     m_log.emplace_back(line);
     int ours = error_of(side.space->mprotect(VirtAddr(side.vmemu_base + range.offset), range.length, prot));
@@ -356,7 +361,7 @@ void Differential::op_madvise(OpSource& source, Side& side)
     PageRange range = draw_range(source);
     int advice = kAdvice[source.next(std::size(kAdvice))];
     char line[96];
-    std::snprintf(line, sizeof line, "%s madvise(+%zx, %zx, %d)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s madvise(+%zx, %zx, %d)", side_name(side),
         range.offset, range.length, advice);
     m_log.emplace_back(line);
     int ours = error_of(side.space->madvise(VirtAddr(side.vmemu_base + range.offset), range.length, advice));
@@ -394,7 +399,7 @@ void Differential::op_mremap(OpSource& source, Side& side)
         new_offset = (kWindowBytes - std::min(new_length, kWindowBytes)) & ~(kPageSize - 1);
     char line[128];
     std::snprintf(line, sizeof line, "%s mremap(+%zx, %zx, %zx, flags %d, +%zx)",
-        side.space == m_space.get() ? "parent" : "child", old_range.offset, old_range.length, new_length, flags,
+        side_name(side), old_range.offset, old_range.length, new_length, flags,
         new_offset);
     m_log.emplace_back(line);
     auto ours = side.space->mremap(VirtAddr(side.vmemu_base + old_range.offset), old_range.length, new_length, flags,
@@ -412,7 +417,7 @@ void Differential::op_mlock(OpSource& source, Side& side)
     PageRange range = draw_range(source);
     bool lock = source.next(2);
     char line[96];
-    std::snprintf(line, sizeof line, "%s %s(+%zx, %zx)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s %s(+%zx, %zx)", side_name(side),
         lock ? "mlock" : "munlock", range.offset, range.length);
     m_log.emplace_back(line);
     auto* address = reinterpret_cast<void*>(side.kernel_base + range.offset);
@@ -431,7 +436,7 @@ void Differential::op_access(OpSource& source, Side& side, bool write)
         length = std::min<std::size_t>(kPageSize + source.next(2 * kPageSize), kWindowBytes - offset); // across pages
     auto value = static_cast<std::uint8_t>(source.next(256));
     char line[96];
-    std::snprintf(line, sizeof line, "%s %s(+%zx, %zu)", side.space == m_space.get() ? "parent" : "child",
+    std::snprintf(line, sizeof line, "%s %s(+%zx, %zu)", side_name(side),
         write ? "write" : "read", offset, length);
     m_log.emplace_back(line);
     std::vector<std::uint8_t> ours_seen(length), theirs_seen(length);

@@ -106,6 +106,7 @@ private:
     void compare_maps(const Side& side, const char* which);
     void compare_contents(const Side& side, const char* which);
     void fail(std::string message);
+    const char* side_name(const Side& side) const;
 
     std::unique_ptr<Machine> m_machine;
     std::unique_ptr<AddressSpace> m_space;

@@ -65,10 +65,7 @@ std::string AddressSpace::page_walk(VirtAddr address) const
     os::ScopedAsyncSignalBlock signals;
     SharedLock guard(m_mmap_lock);
     std::string out;
-    auto index = [&](unsigned level) {
-        return static_cast<unsigned>((address.get() >> (kPageShift + 9 * (PageTable::kLevels - 1 - level)))
-            & (PageTable::kEntries - 1));
-    };
+    auto index = [&](unsigned level) { return PageTable::index_of(address, level); };
     append_format(out, "%#lx: pgd %u, pud %u, pmd %u, pte %u, byte %#lx of the page\n",
         static_cast<unsigned long>(address.get()), index(0), index(1), index(2), index(3),
         static_cast<unsigned long>(address.get() & (kPageSize - 1)));

@@ -36,6 +36,12 @@ public:
     Entry* walk_alloc(VirtAddr address);
     // The PTE slot of address, or nullptr when a table on the way is missing.
     Entry* walk(VirtAddr address) const;
+    // The index of address in a table of level (0 the PGD ... 3 the PTE table).
+    static constexpr unsigned shift_of(unsigned level) { return kPageShift + 9 * (kLevels - 1 - level); }
+    static constexpr unsigned index_of(VirtAddr address, unsigned level)
+    {
+        return (address.get() >> shift_of(level)) & (kEntries - 1);
+    }
     // One level of a walk: the table's frame, the index address selects in it, and the entry.
     struct WalkStep {
         Pfn table;
@@ -70,11 +76,6 @@ private:
         , m_counter(counter)
         , m_pgd(pgd)
     {
-    }
-    static constexpr unsigned shift_of(unsigned level) { return kPageShift + 9 * (kLevels - 1 - level); }
-    static constexpr unsigned index_of(VirtAddr address, unsigned level)
-    {
-        return (address.get() >> shift_of(level)) & (kEntries - 1);
     }
     Entry* table(Pfn pfn) const { return reinterpret_cast<Entry*>(m_allocator->arena().direct_map(pfn)); }
     std::optional<Pfn> alloc_table();
