@@ -9,6 +9,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 #include <vmemu/fs/file_io.hpp>
@@ -342,6 +343,46 @@ TEST(FileMmap, ReclaimDropsCleanPagesAndWritesDirtyOnesBack)
         ASSERT_EQ(on_disk[page * kPageSize + 1], static_cast<std::uint8_t>(page * 3)) << page;
         ASSERT_EQ(on_disk[page * kPageSize + 2], pattern(page * kPageSize + 2)) << page;
     }
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, ReclaimSwapsAnonymousMemoryWhileTheCacheIsDirty)
+{
+    // 4 MiB of frames, half a dirty shared file mapping and half anonymous memory, written in
+    // turns. The cache is a fair part of memory, yet its pages are dirty or under writeback and
+    // free nothing at once: reclaim must turn to anonymous memory and swap it, not give up
+    // and run out of memory. No kswapd: the faults reclaim for themselves.
+    auto created = Machine::create(MachineConfig { .frames = 1024, .swap = SwapDeviceConfig { .bytes = 64 * test::kMiB },
+        .kswapd = false });
+    ASSERT_TRUE(created) << created.error().what();
+    auto machine = std::move(*created);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 1024;
+    TempFile file(kPages * kPageSize);
+    VirtAddr mapped = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED);
+    auto anon = space->mmap(VirtAddr(), kPages * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    ASSERT_TRUE(anon);
+    auto* file_bytes = mapped.ptr<std::uint8_t>();
+    auto* anon_bytes = anon->ptr<std::uint8_t>();
+    // The file's writer and the anonymous one run at once, as a program's threads would.
+    constexpr int kRounds = 6;
+    std::thread file_writer([&] {
+        for (int round = 0; round < kRounds; ++round) {
+            for (std::size_t page = 0; page < kPages; ++page)
+                file_bytes[page * kPageSize] = static_cast<std::uint8_t>(page + round);
+        }
+    });
+    for (int round = 0; round < kRounds; ++round) {
+        for (std::size_t page = 0; page < kPages; ++page)
+            anon_bytes[page * kPageSize] = static_cast<std::uint8_t>(page * 7 + round);
+    }
+    file_writer.join();
+    for (std::size_t page = 0; page < kPages; ++page) {
+        ASSERT_EQ(file_bytes[page * kPageSize], static_cast<std::uint8_t>(page + kRounds - 1)) << page;
+        ASSERT_EQ(anon_bytes[page * kPageSize], static_cast<std::uint8_t>(page * 7 + kRounds - 1)) << page;
+    }
+    EXPECT_GT(stat_of(*machine, VmStatItem::PswpOut), 0);
+    EXPECT_EQ(stat_of(*machine, VmStatItem::OomKill), 0);
     machine->verify_invariants();
 }
 

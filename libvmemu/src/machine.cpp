@@ -62,6 +62,7 @@ Machine::~Machine()
     m_userfault.reset();
     m_kswapd.reset();
     m_writeback.stop_flusher();
+    m_file_io_published.store(nullptr, std::memory_order_release);
     m_file_io.reset();
     // Completions still use swap(): let them finish while it is set.
     wait_for_swap_io();

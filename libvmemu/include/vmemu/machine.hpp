@@ -127,6 +127,12 @@ public:
     InodeCache& inodes() { return m_inodes; }
     Writeback& writeback() { return m_writeback; }
     FileIo& file_io() { return *m_file_io; }
+    // File reads and writes in flight; 0 before the first file mapping. Any thread may ask.
+    std::uint32_t file_io_in_flight() const
+    {
+        FileIo* io = m_file_io_published.load(std::memory_order_acquire);
+        return io ? io->in_flight() : 0;
+    }
     // Work on file pages outside an mmap_lock (the flusher's passes, write(2) through the
     // cache, write-and-wait, truncation) holds this shared; fork(2) holds it exclusively and
     // then waits for the file I/O in flight, so that no page lock or page reference of theirs
@@ -213,6 +219,7 @@ private:
     Mutex m_files_lock;
     RwSemaphore m_file_work_lock;
     std::unique_ptr<FileIo> m_file_io;
+    std::atomic<FileIo*> m_file_io_published { nullptr }; // m_file_io, once it is made
     std::atomic<std::int64_t> m_committed { 0 };
     mutable RwSemaphore m_spaces_lock;
     std::array<AddressSpace*, 64> m_spaces VM_GUARDED_BY(m_spaces_lock) {};

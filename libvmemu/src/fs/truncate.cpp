@@ -21,6 +21,7 @@ VmResult<void> Machine::enable_files()
     if (m_file_io)
         return {};
     m_file_io = VM_TRY(FileIo::create(*this));
+    m_file_io_published.store(m_file_io.get(), std::memory_order_release);
     m_writeback.start_flusher();
     return {};
 }

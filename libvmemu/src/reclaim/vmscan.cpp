@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <ctime>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/log.hpp>
 #include <vmemu/fs/inode.hpp>
@@ -427,11 +428,14 @@ std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
         // get_scan_count(), simplified: the page cache goes first while it is a fair part of
         // memory (cache trim mode); below that both lists are scanned, anonymous memory only
         // with swap to go to.
+        // A round of the page cache that frees nothing (its pages dirty, under writeback or
+        // referenced) turns to anonymous memory too, as the kernel's falling scan priority
+        // does: else a cache of dirty pages would starve reclaim of the memory it can free.
         bool plenty_of_cache = file() > m_machine.frame_count() / 16;
         std::size_t progress = 0;
         if (file())
             progress += shrink_lru(LruList::InactiveFile, LruList::ActiveFile, mode);
-        if (m_machine.swap() && anon() && (!plenty_of_cache || !file()))
+        if (m_machine.swap() && anon() && (!plenty_of_cache || !file() || progress == 0))
             progress += shrink_lru(LruList::InactiveAnon, LruList::ActiveAnon, mode);
         reclaimed += progress;
         scanned += kSwapClusterMax;
@@ -475,12 +479,18 @@ bool Vmscan::direct_reclaim(std::size_t pages)
         scope.reclaimed += progress;
         if (m_machine.free_frames() >= target)
             return true;
-        bool in_flight = swap && swap->device().in_flight() > 0;
-        if (progress == 0 && !in_flight)
+        bool swap_in_flight = swap && swap->device().in_flight() > 0;
+        bool file_in_flight = m_machine.file_io_in_flight() > 0;
+        if (progress == 0 && !swap_in_flight && !file_in_flight)
             return false; // nothing left to reclaim
-        // Writeback frees frames when it completes: wait for a completion.
-        if (in_flight)
+        // Writeback frees frames when it completes: wait for a swap completion, or, as
+        // reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK) does, a moment for the file writes.
+        if (swap_in_flight) {
             swap->device().wait_for_completion(completions);
+        } else if (file_in_flight && progress == 0) {
+            timespec moment { 0, 1'000'000 };
+            nanosleep(&moment, nullptr);
+        }
     }
     return m_machine.free_frames() >= target;
 }
