@@ -386,6 +386,41 @@ TEST(FileMmap, ReclaimSwapsAnonymousMemoryWhileTheCacheIsDirty)
     machine->verify_invariants();
 }
 
+TEST(FileMmap, AFaultWithNoFrameToSpareForReadAroundStillReadsItsPage)
+{
+    // Read-around reads a window centred on the faulting page, and only the run of missing
+    // pages with the faulting one in it may reclaim. A cached page splits the window here, so
+    // the run before it is a bet; with no frame free at all it gets none, and the fault must
+    // still go on to its own run, reclaim, and read its page.
+    auto created = Machine::create(MachineConfig { .frames = 1024, .kswapd = false });
+    ASSERT_TRUE(created) << created.error().what();
+    auto machine = std::move(*created);
+    auto space = make_space(*machine);
+    constexpr std::size_t kPages = 2048;
+    constexpr std::size_t kFaulting = 1500;
+    TempFile file(kPages * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), kPages * kPageSize, MAP_SHARED, 0, PROT_READ);
+    auto* bytes = base.ptr<const volatile std::uint8_t>();
+    // Clean cached pages, for reclaim to take.
+    for (std::size_t page = 0; page < 128; ++page)
+        ASSERT_EQ(bytes[page * kPageSize], pattern(page * kPageSize));
+    // One page cached inside the coming window, read alone (MADV_RANDOM reads no more).
+    ASSERT_TRUE(space->madvise(base, kPages * kPageSize, MADV_RANDOM));
+    ASSERT_EQ(bytes[(kFaulting - 5) * kPageSize], pattern((kFaulting - 5) * kPageSize));
+    ASSERT_TRUE(space->madvise(base, kPages * kPageSize, MADV_NORMAL));
+    // Then not one frame free.
+    PageAllocator& allocator = machine->page_allocator();
+    std::vector<Pfn> taken;
+    while (auto pfn = allocator.alloc_page(ZeroFill::No, MayReclaim::No))
+        taken.push_back(*pfn);
+    ASSERT_EQ(machine->free_frames(), 0u);
+    EXPECT_EQ(bytes[kFaulting * kPageSize + 5], pattern(kFaulting * kPageSize + 5));
+    for (Pfn pfn : taken)
+        allocator.free_page(pfn);
+    EXPECT_GT(stat_of(*machine, VmStatItem::PgStealDirect), 0);
+    machine->verify_invariants();
+}
+
 TEST(FileMmap, TracepointsNameThePageCacheEvents)
 {
     auto machine = make_file_machine(1024);

@@ -204,7 +204,8 @@ void Machine::out_of_memory(std::uintptr_t address) const
     // async-signal-safe calls only: this runs in the fault handler.
     char number[24];
     auto decimal = [&](std::uint64_t value) { return os::format_decimal(value, number); };
-    auto kb = [](std::int64_t pages) { return static_cast<std::uint64_t>(pages < 0 ? 0 : pages) * (kPageSize / 1024); };
+    auto pages = [](std::int64_t count) { return static_cast<std::uint64_t>(count < 0 ? 0 : count); };
+    auto kb = [&](std::int64_t count) { return pages(count) * (kPageSize / 1024); };
     std::uint64_t swap_used = 0;
     std::uint64_t swap_total = 0;
     if (m_swap) {
@@ -231,6 +232,30 @@ void Machine::out_of_memory(std::uintptr_t address) const
     os::write_stderr("kB of ");
     os::write_stderr(decimal(frame_count() * (kPageSize / 1024)));
     os::write_stderr("kB\n");
+    // show_mem()'s Mem-Info, in pages: what reclaim had left to take, and what it waited for.
+    struct Field {
+        const char* name;
+        std::uint64_t pages;
+    };
+    auto lru = [&](LruList list) { return static_cast<std::uint64_t>(m_lruvec.size(list)); };
+    const Field fields[] = {
+        { "Mem-Info: active_anon:", lru(LruList::ActiveAnon) },
+        { " inactive_anon:", lru(LruList::InactiveAnon) },
+        { " active_file:", lru(LruList::ActiveFile) },
+        { " inactive_file:", lru(LruList::InactiveFile) },
+        { " unevictable:", lru(LruList::Unevictable) },
+        { " dirty:", pages(m_stat.value(VmStatItem::NrDirty)) },
+        { " writeback:", pages(m_stat.value(VmStatItem::NrWriteback)) },
+        { " swap_io:", m_swap ? m_swap->device().in_flight() : 0u },
+        { " file_io:", file_io_in_flight() },
+        { " free:", free_frames() },
+        { " min:", m_allocator.watermarks().min },
+    };
+    for (const Field& field : fields) {
+        os::write_stderr(field.name);
+        os::write_stderr(decimal(field.pages));
+    }
+    os::write_stderr("\n");
     ::kill(getpid(), SIGKILL);
     for (;;)
         pause();

@@ -67,6 +67,13 @@ int page_cache_ra_submit(Machine& machine, Inode& inode, std::uint64_t start, st
                 if (block || missing == 1)
                     break;
             }
+            if (!block && !needed && wait_index > index && wait_index < end) {
+                // No frame to bet on the pages before the one a fault waits for: skip to it,
+                // since it may reclaim for its own frame.
+                flush();
+                index = wait_index - 1;
+                continue;
+            }
             if (!block) {
                 if (needed)
                     result = -ENOMEM;

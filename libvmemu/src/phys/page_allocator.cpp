@@ -36,7 +36,9 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
     std::optional<Pfn> first;
     bool can_reclaim = reclaim == MayReclaim::Yes && m_hooks.direct_reclaim;
     // __alloc_pages(): the fast path keeps min free for those who cannot reclaim; the slow
-    // path reclaims directly until the allocation fits or reclaim gives up.
+    // path reclaims directly until the allocation fits, and retries while reclaim makes
+    // progress (should_reclaim_retry()): frames one thread frees may go to another first.
+    unsigned stalls = 0;
     for (;;) {
         bool enough = m_buddy.nr_free() >= m_watermarks.min + count;
         if (!can_reclaim || enough) {
@@ -45,11 +47,14 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
             first = take(count, preferred);
             break;
         }
-        if (!m_hooks.direct_reclaim(m_hooks.context, count)) {
-            // Reclaim cannot reach min: the last resort before running out is the reserve.
-            first = take(count, preferred);
-            break;
+        if (m_hooks.direct_reclaim(m_hooks.context, count)) {
+            stalls = 0;
+            continue;
         }
+        // Reclaim freed nothing: the last resort before running out is the reserve.
+        first = take(count, preferred);
+        if (first || ++stalls >= kMaxReclaimRetries)
+            break;
     }
     if (!first)
         return std::nullopt;

@@ -415,7 +415,7 @@ std::size_t Vmscan::shrink_lru(LruList inactive, LruList active, ReclaimMode mod
     return shrink_inactive_list(inactive, kSwapClusterMax, mode);
 }
 
-std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
+std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode, unsigned priority)
 {
     Lruvec& lruvec = m_machine.lruvec();
     std::size_t reclaimed = 0;
@@ -427,15 +427,15 @@ std::size_t Vmscan::shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode)
     while (reclaimed < nr_to_reclaim && scanned < budget) {
         // get_scan_count(), simplified: the page cache goes first while it is a fair part of
         // memory (cache trim mode); below that both lists are scanned, anonymous memory only
-        // with swap to go to.
-        // A round of the page cache that frees nothing (its pages dirty, under writeback or
-        // referenced) turns to anonymous memory too, as the kernel's falling scan priority
-        // does: else a cache of dirty pages would starve reclaim of the memory it can free.
+        // with swap to go to. Below the default priority, a round of the cache that freed
+        // nothing (its pages dirty, under writeback or referenced) turns to anonymous memory
+        // too: a cache of dirty pages must not starve reclaim of the memory it can free.
         bool plenty_of_cache = file() > m_machine.frame_count() / 16;
         std::size_t progress = 0;
         if (file())
             progress += shrink_lru(LruList::InactiveFile, LruList::ActiveFile, mode);
-        if (m_machine.swap() && anon() && (!plenty_of_cache || !file() || progress == 0))
+        bool cache_stalled = priority < kDefPriority && progress == 0;
+        if (m_machine.swap() && anon() && (!plenty_of_cache || !file() || cache_stalled))
             progress += shrink_lru(LruList::InactiveAnon, LruList::ActiveAnon, mode);
         reclaimed += progress;
         scanned += kSwapClusterMax;
@@ -471,18 +471,23 @@ bool Vmscan::direct_reclaim(std::size_t pages)
                 trace::record_latency(trace::Latency::DirectReclaim, trace::now_ns() - start);
         }
     } scope;
+    // do_try_to_free_pages(): each attempt that frees nothing lowers the priority, which
+    // widens the scan to anonymous memory when the cache cannot give.
+    unsigned priority = kDefPriority;
     for (int attempt = 0; attempt < 16; ++attempt) {
         if (m_machine.free_frames() >= target)
             return true;
         std::uint32_t completions = swap ? swap->device().completions() : 0;
-        std::size_t progress = shrink_node(std::max(pages, kSwapClusterMax), ReclaimMode::Direct);
+        std::size_t progress = shrink_node(std::max(pages, kSwapClusterMax), ReclaimMode::Direct, priority);
         scope.reclaimed += progress;
         if (m_machine.free_frames() >= target)
             return true;
+        if (progress == 0 && priority > 0)
+            --priority;
         bool swap_in_flight = swap && swap->device().in_flight() > 0;
         bool file_in_flight = m_machine.file_io_in_flight() > 0;
-        if (progress == 0 && !swap_in_flight && !file_in_flight)
-            return false; // nothing left to reclaim
+        if (progress == 0 && !swap_in_flight && !file_in_flight && priority < kDefPriority - 1)
+            return false; // nothing left to reclaim, even with anonymous memory in the scan
         // Writeback frees frames when it completes: wait for a swap completion, or, as
         // reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK) does, a moment for the file writes.
         if (swap_in_flight) {
@@ -492,7 +497,8 @@ bool Vmscan::direct_reclaim(std::size_t pages)
             nanosleep(&moment, nullptr);
         }
     }
-    return m_machine.free_frames() >= target;
+    // Frames it freed may have gone to other allocations: progress all the same.
+    return scope.reclaimed > 0 || m_machine.free_frames() >= target;
 }
 
 } // namespace vmemu

@@ -17,7 +17,8 @@ enum class MayReclaim : bool { No, Yes };
 struct ReclaimHooks {
     void* context { nullptr };
     void (*wake_kswapd)(void* context) { nullptr };
-    // Frees frames or starts their writeback; true while progress is still possible.
+    // Frees frames or starts their writeback; true if it made progress (frames freed, by this
+    // call or meanwhile), false if it freed nothing.
     bool (*direct_reclaim)(void* context, std::size_t pages) { nullptr };
 };
 
@@ -48,6 +49,8 @@ public:
     const Watermarks& watermarks() const { return m_watermarks; }
 
 private:
+    // Direct reclaims in a row that free nothing before an allocation fails (MAX_RECLAIM_RETRIES).
+    static constexpr unsigned kMaxReclaimRetries = 16;
     std::optional<Pfn> take(std::size_t count, std::optional<Pfn> preferred);
 
     FrameArena& m_arena;

@@ -35,11 +35,13 @@ public:
     }
 
     // shrink_node(): reclaims until nr_to_reclaim frames are freed or on their way out.
-    // Returns how many; 0 means nothing can be reclaimed now.
-    std::size_t shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode);
+    // Returns how many; 0 means nothing can be reclaimed now. Below kDefPriority (the
+    // kernel's DEF_PRIORITY), anonymous memory is scanned even while the cache is large.
+    static constexpr unsigned kDefPriority = 12;
+    std::size_t shrink_node(std::size_t nr_to_reclaim, ReclaimMode mode, unsigned priority = kDefPriority);
     // try_to_free_pages(): direct reclaim for an allocation of pages frames, waiting for the
-    // writeback it starts. True once free frames reach min + pages; false when reclaim cannot
-    // get there.
+    // writeback it starts. True once free frames reach min + pages, or when it freed frames
+    // that others took meanwhile (worth another try); false when it freed nothing.
     bool direct_reclaim(std::size_t pages);
     // reclaim_pages() for MADV_PAGEOUT: swaps out pages the caller isolated (Lruvec::
     // isolate_page()), referenced or not. Returns how many leave memory.
