@@ -10,10 +10,11 @@ tour="$build/examples/tour"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The chapters that run on the library.
-"$tour" walk > "$here/walk.txt"
-"$tour" buddy > "$here/buddy.txt"
-"$tour" cow > "$here/cow.txt"
+# The chapters that run on the library, each with its picture.
+"$tour" maps --svg "$here/maps.svg" > "$here/maps.txt"
+"$tour" walk --svg "$here/walk.svg" > "$here/walk.txt"
+"$tour" buddy --svg "$here/buddy.svg" > "$here/buddy.txt"
+"$tour" cow --svg "$here/cow.svg" > "$here/cow.txt"
 "$build/examples/demand_paging" 4096 > "$here/demand_paging.txt"
 "$tour" latency --seconds 5 > "$here/latency.txt"
 
@@ -45,6 +46,7 @@ fi
 "$vmemu" run --frames 16M --stats "$work/perl.stats" -- \
     perl -e 'my %h; $h{$_} = "value $_" for 1..100000; print scalar(keys %h), "\n"' > /dev/null
 sed -n '/^slabinfo - version/,/^kmalloc-16 /p' "$work/perl.stats" > "$here/slabinfo.txt"
+"$tour" slab --slabinfo "$work/perl.stats" --svg "$here/slab.svg" > "$here/slab.txt"
 
 # The page cache: Python reading a 20 MiB file three times through mmap, on 16 MiB of frames.
 head -c 20000000 /dev/urandom > "$work/data.bin"

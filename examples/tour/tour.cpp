@@ -1,9 +1,11 @@
 // tour: the chapters of docs/tour.md that run on the library directly.
 //
-//   tour walk|buddy|cow|latency [--trace FILE] [--seconds S]
+//   tour maps|walk|buddy|slab|cow|latency [--svg FILE] [--trace FILE] [--seconds S] [--slabinfo FILE]
 //
+// maps     VMAs made, split, punched and merged by mmap, mprotect and munmap, with their pages
 // walk     the page-table walk of one address as it is read, written, swapped out and back
 // buddy    the buddy allocator splitting a block for one page and merging it back
+// slab     the slab caches of a /proc/slabinfo text (--slabinfo, e.g. from `vmemu run --stats`)
 // cow      a page shared copy-on-write after fork, and copied at the first write
 // latency  page allocation and freeing latency while the machine swaps: idle, under heavy
 //          file reads and under heavy file writes (S seconds each), side by side
@@ -43,7 +45,8 @@ int main(int argc, char** argv)
 {
     using namespace vmemu::tour;
     auto usage = [](const char* message) {
-        std::fprintf(stderr, "tour: %s\nusage: tour walk|buddy|cow|latency [--trace FILE] [--seconds S]\n", message);
+        std::fprintf(stderr, "tour: %s\nusage: tour maps|walk|buddy|slab|cow|latency [--svg FILE] [--trace FILE] [--seconds S] "
+                     "[--slabinfo FILE]\n", message);
         std::exit(2);
     };
     if (argc < 2)
@@ -57,6 +60,10 @@ int main(int argc, char** argv)
         const char* value = argv[++i];
         if (option == "--trace") {
             options.trace = value;
+        } else if (option == "--svg") {
+            options.svg = value;
+        } else if (option == "--slabinfo") {
+            options.slabinfo = value;
         } else if (option == "--seconds") {
             char* end = nullptr;
             options.seconds = std::strtod(value, &end);
@@ -66,10 +73,14 @@ int main(int argc, char** argv)
             usage(("unknown option " + option).c_str());
         }
     }
+    if (chapter == "maps")
+        return maps_chapter(options);
     if (chapter == "walk")
         return walk_chapter(options);
     if (chapter == "buddy")
         return buddy_chapter(options);
+    if (chapter == "slab")
+        return slab_chapter(options);
     if (chapter == "cow")
         return cow_chapter(options);
     if (chapter == "latency")

@@ -14,6 +14,8 @@ namespace vmemu::tour {
 struct Options {
     std::string trace; // empty: no trace; else the ftrace text goes there at the end
     double seconds { 3 }; // for each phase of the latency exercise
+    std::string svg; // empty: no picture; else the chapter's picture goes there
+    std::string slabinfo; // the slab chapter's input, a /proc/slabinfo (2.1) text
 };
 
 [[noreturn]] inline void fail(const char* what, const VmError& error)
@@ -55,8 +57,10 @@ private:
     std::string m_path;
 };
 
+int maps_chapter(const Options& options);
 int walk_chapter(const Options& options);
 int buddy_chapter(const Options& options);
+int slab_chapter(const Options& options);
 int cow_chapter(const Options& options);
 int latency_chapter(const Options& options);
 

@@ -29,6 +29,7 @@
 #include <vmemu/fault/mmu.hpp>
 #include <vmemu/mm/fault_result.hpp>
 #include <vmemu/mm/page_table.hpp>
+#include <vmemu/mm/page_walk.hpp>
 #include <vmemu/mm/vma_tree.hpp>
 #include <vmemu/sync/mutex.hpp>
 #include <vmemu/sync/rw_semaphore.hpp>
@@ -142,6 +143,8 @@ public:
     // The page-table walk of address, level by level, with the VMA it falls in and the page
     // its PTE maps (dump_page()'s format), or why there is none.
     std::string page_walk(VirtAddr address) const VM_EXCLUDES(m_mmap_lock);
+    // The same walk as data.
+    PageWalk walk_page(VirtAddr address) const VM_EXCLUDES(m_mmap_lock);
 
     // Checks the VMA tree, the page table, and that every present PTE lies inside a VMA.
     void verify_invariants() const VM_EXCLUDES(m_mmap_lock);
@@ -215,6 +218,7 @@ private:
         std::uint64_t pfn { 0 };
     };
 
+    PageWalk walk_page_locked(VirtAddr address) const VM_REQUIRES_SHARED(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
     VmResult<VirtAddr> get_unmapped_area_locked(VirtAddr hint, std::size_t length) const VM_REQUIRES(m_mmap_lock);
     VmResult<void> do_munmap_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Splits VMAs so that none straddles start or end. ENOMEM when over max_map_count.

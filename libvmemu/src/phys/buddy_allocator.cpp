@@ -170,6 +170,20 @@ std::array<std::size_t, BuddyAllocator::kOrders> BuddyAllocator::free_blocks() c
     return blocks;
 }
 
+std::vector<BuddyAllocator::FreeBlock> BuddyAllocator::free_block_map() const
+{
+    std::vector<FreeBlock> blocks;
+    {
+        ScopedLock guard(m_lock);
+        for (unsigned order = 0; order < kOrders; ++order) {
+            for (const PageFrame& frame : m_free_area[order])
+                blocks.push_back(FreeBlock { m_arena.pfn_of(frame), order });
+        }
+    }
+    std::sort(blocks.begin(), blocks.end(), [](const FreeBlock& a, const FreeBlock& b) { return a.head < b.head; });
+    return blocks;
+}
+
 void BuddyAllocator::verify_invariants() const
 {
     ScopedLock guard(m_lock);

@@ -60,6 +60,44 @@ const char* page_type_name(PageType type)
 }
 } // namespace
 
+PageWalk AddressSpace::walk_page_locked(VirtAddr address) const
+{
+    PageWalk walk;
+    walk.address = address;
+    const Vma* vma = m_vmas.find_vma(address);
+    walk.in_vma = vma && vma->start() <= address;
+    walk.depth = m_page_table.walk_steps(address, walk.steps);
+    Pte pte = walk.pte();
+    const FrameArena& arena = m_machine.arena();
+    if (walk.depth < PageTable::kLevels) {
+        walk.end = PageWalk::End::NoTable;
+    } else if (pte.none()) {
+        walk.end = PageWalk::End::PteNone;
+    } else if (pte.is_swap()) {
+        walk.end = PageWalk::End::SwapEntry;
+        walk.swap_type = pte.swap_entry().type();
+        walk.swap_offset = pte.swap_entry().offset();
+    } else if (arena.is_zero_pfn(pte.pfn())) {
+        walk.end = PageWalk::End::ZeroPage;
+    } else {
+        const PageFrame& page = arena.frame(pte.pfn());
+        walk.end = PageWalk::End::Page;
+        walk.pfn = pte.pfn();
+        walk.refcount = page.refcount.load(std::memory_order_relaxed);
+        walk.mapcount = page.mapcount.load(std::memory_order_relaxed);
+        walk.flags = page.flags.load(std::memory_order_relaxed);
+    }
+    return walk;
+}
+
+PageWalk AddressSpace::walk_page(VirtAddr address) const
+{
+    os::ScopedAsyncSignalBlock signals;
+    SharedLock guard(m_mmap_lock);
+    ScopedLock tables(m_page_table_lock);
+    return walk_page_locked(address);
+}
+
 std::string AddressSpace::page_walk(VirtAddr address) const
 {
     os::ScopedAsyncSignalBlock signals;
@@ -78,10 +116,9 @@ std::string AddressSpace::page_walk(VirtAddr address) const
     }
 
     ScopedLock tables(m_page_table_lock);
-    PageTable::WalkStep steps[PageTable::kLevels];
-    unsigned depth = m_page_table.walk_steps(address, steps);
-    for (unsigned level = 0; level < depth; ++level) {
-        const PageTable::WalkStep& step = steps[level];
+    PageWalk walk = walk_page_locked(address);
+    for (unsigned level = 0; level < walk.depth; ++level) {
+        const PageTable::WalkStep& step = walk.steps[level];
         append_format(out, "%s  [%3u] of the table at pfn %#lx = 0x%016lx", kLevelNames[level], step.index,
             static_cast<unsigned long>(step.table.get()), static_cast<unsigned long>(step.entry.raw()));
         append_entry_bits(out, step.entry);
@@ -90,29 +127,34 @@ std::string AddressSpace::page_walk(VirtAddr address) const
         else
             out += '\n';
     }
-    Pte pte = steps[depth - 1].entry;
     const FrameArena& arena = m_machine.arena();
-    if (depth < PageTable::kLevels) {
-        append_format(out, "no %s table: nothing below this %s entry was ever touched\n", kLevelNames[depth],
-            kLevelNames[depth - 1]);
-    } else if (pte.none()) {
+    switch (walk.end) {
+    case PageWalk::End::NoTable:
+        append_format(out, "no %s table: nothing below this %s entry was ever touched\n", kLevelNames[walk.depth],
+            kLevelNames[walk.depth - 1]);
+        break;
+    case PageWalk::End::PteNone:
         out += "pte none: the next touch faults, and the page comes on demand\n";
-    } else if (pte.is_swap()) {
+        break;
+    case PageWalk::End::SwapEntry:
         append_format(out, "swap entry: type %u, offset %u; the next touch reads it back (a major fault)\n",
-            pte.swap_entry().type(), pte.swap_entry().offset());
-    } else if (arena.is_zero_pfn(pte.pfn())) {
+            walk.swap_type, walk.swap_offset);
+        break;
+    case PageWalk::End::ZeroPage:
         out += "the shared zero page: reads see zeros, the first write gets a frame of its own\n";
-    } else {
-        const PageFrame& page = arena.frame(pte.pfn());
+        break;
+    case PageWalk::End::Page: {
+        const PageFrame& page = arena.frame(walk.pfn);
         append_format(out, "page:%p refcount:%d mapcount:%d mapping:%p index:%#lx pfn:%#lx\n",
-            static_cast<const void*>(&page), page.refcount.load(std::memory_order_relaxed),
-            page.mapcount.load(std::memory_order_relaxed), page.mapping, static_cast<unsigned long>(page.index),
-            static_cast<unsigned long>(pte.pfn().get()));
+            static_cast<const void*>(&page), walk.refcount, walk.mapcount, page.mapping,
+            static_cast<unsigned long>(page.index), static_cast<unsigned long>(walk.pfn.get()));
         if (const char* type = page_type_name(page.type))
             append_format(out, "page_type: %s\n", type);
-        append_page_flags(out, page.flags.load(std::memory_order_relaxed));
-        append_format(out, "direct map: %p, the byte at %p\n", static_cast<void*>(arena.direct_map(pte.pfn())),
-            static_cast<void*>(arena.direct_map(pte.pfn()) + (address.get() & (kPageSize - 1))));
+        append_page_flags(out, walk.flags);
+        append_format(out, "direct map: %p, the byte at %p\n", static_cast<void*>(arena.direct_map(walk.pfn)),
+            static_cast<void*>(arena.direct_map(walk.pfn) + (address.get() & (kPageSize - 1))));
+        break;
+    }
     }
     return out;
 }

@@ -3,6 +3,7 @@
 #include <boost/intrusive/list.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 #include <vmemu/base/pfn.hpp>
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/phys/frame_arena.hpp>
@@ -41,6 +42,13 @@ public:
     std::size_t managed_pages() const { return m_arena.frame_count(); }
     // Free blocks per order, the figures of /proc/buddyinfo.
     std::array<std::size_t, kOrders> free_blocks() const VM_EXCLUDES(m_lock);
+    // Every free block, by pfn: where the free memory lies, for pictures of it. Allocates;
+    // O(free blocks log free blocks).
+    struct FreeBlock {
+        Pfn head;
+        unsigned order;
+    };
+    std::vector<FreeBlock> free_block_map() const VM_EXCLUDES(m_lock);
     // Aborts with a message if an invariant does not hold. O(frames).
     // fork(2): held from before fork() until after it, so that the child inherits no change
     // half made (Machine::prepare_fork()).
