@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <random>
 #include <regex>
 #include <sys/resource.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/reclaim/kswapd.hpp>
+#include "smaps_text.hpp"
 #include "test_support.hpp"
 
 namespace vmemu {
@@ -418,6 +421,41 @@ TEST(Reclaim, MlockOverAProtNoneMappingLocksItAndSaysEnomem)
     EXPECT_EQ(errno, ENOMEM);
     munmap(real, 4 * kPageSize);
     EXPECT_TRUE(space->munlock(area, 4 * kPageSize));
+}
+
+TEST(Reclaim, MremapDontunmapUnlocksTheWholeVmaItMovesOutOf)
+{
+    // dontunmap_complete() clears VM_LOCKED from the old VMA, all of it, not only from the
+    // range moved out; the moved range stays locked. The same on both sides.
+    constexpr std::size_t kPages = 4;
+    auto machine = make_swapping_machine(512, 4 * test::kMiB, false);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    ASSERT_TRUE(space->mlock(area, kPages * kPageSize));
+    VirtAddr target_here = map_anon(*space, kPageSize, PROT_NONE);
+    auto moved = space->mremap(area.page_offset(2), kPageSize, kPageSize,
+        MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED, target_here);
+    ASSERT_TRUE(moved) << moved.error().what();
+    std::string smaps = space->smaps();
+    EXPECT_EQ(test::locked_page_marks(smaps, area.get(), kPages), "....") << smaps;
+    EXPECT_EQ(test::locked_page_marks(smaps, moved->get(), 1), "L") << smaps;
+    EXPECT_EQ(test::stat_of(*machine, VmStatItem::NrMlock), 1);
+
+    auto* real = static_cast<char*>(mmap(nullptr, kPages * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(real, MAP_FAILED);
+    ASSERT_EQ(syscall(SYS_mlock, real, kPages * kPageSize), 0) << std::strerror(errno);
+    // To a place of its own, as the differential test found it (MREMAP_FIXED).
+    void* target = mmap(nullptr, kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(target, MAP_FAILED);
+    void* real_moved = mremap(real + 2 * kPageSize, kPageSize, kPageSize,
+        MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED, target);
+    ASSERT_EQ(real_moved, target) << std::strerror(errno);
+    std::ifstream in("/proc/self/smaps");
+    std::string kernel((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(test::locked_page_marks(kernel, reinterpret_cast<std::uintptr_t>(real), kPages), "....");
+    EXPECT_EQ(test::locked_page_marks(kernel, reinterpret_cast<std::uintptr_t>(real_moved), 1), "L");
+    munmap(real, kPages * kPageSize);
+    munmap(real_moved, kPageSize);
 }
 
 TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)

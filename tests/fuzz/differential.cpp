@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "../smaps_text.hpp"
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
@@ -112,32 +113,18 @@ std::string describe(const std::vector<Range>& ranges)
     return out.empty() ? " (none)" : out;
 }
 
-// The VmFlags of each VMA in the window, from smaps text: "[start-end rd wr lo ...]".
+// The VmFlags of each VMA in the window: "[start-end rd wr lo ...]", in pages of the window.
 std::string vm_flags_in(const std::string& smaps, std::uintptr_t base)
 {
     std::string out;
-    std::size_t position = 0;
-    std::string current;
-    while (position < smaps.size()) {
-        std::size_t end_of_line = smaps.find('\n', position);
-        if (end_of_line == std::string::npos)
-            end_of_line = smaps.size();
-        std::string line = smaps.substr(position, end_of_line - position);
-        position = end_of_line + 1;
-        unsigned long low = 0, high = 0;
-        if (std::sscanf(line.c_str(), "%lx-%lx ", &low, &high) == 2 && line.find(' ') == line.find('-') + 1 + line.substr(line.find('-') + 1).find(' ')) {
-            current.clear();
-            if (high > base && low < base + kWindowBytes) {
-                char range[64];
-                std::snprintf(range, sizeof range, "%zx-%zx", (std::max<std::uintptr_t>(low, base) - base) / kPageSize,
-                    (std::min<std::uintptr_t>(high, base + kWindowBytes) - base) / kPageSize);
-                current = range;
-            }
-        } else if (!current.empty() && line.rfind("VmFlags:", 0) == 0) {
-            out += " [" + current + line.substr(8) + "]";
-            current.clear();
-        }
-    }
+    test::for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags) {
+        if (high <= base || low >= base + kWindowBytes)
+            return;
+        char range[64];
+        std::snprintf(range, sizeof range, " [%zx-%zx", (std::max<std::uintptr_t>(low, base) - base) / kPageSize,
+            (std::min<std::uintptr_t>(high, base + kWindowBytes) - base) / kPageSize);
+        out += range + flags + "]";
+    });
     return out;
 }
 
@@ -517,8 +504,15 @@ void Differential::compare_maps(const Side& side, const char* which)
     // neighbour (tests/README.md, "Known differences").
     ours = merged(std::move(ours));
     theirs = merged(std::move(theirs));
-    if (ours != theirs)
+    if (ours != theirs) {
         fail(std::string(which) + " maps: vmemu" + describe(ours) + ", the kernel" + describe(theirs));
+        return;
+    }
+    // mlock() state is not in maps: compare the pages in VM_LOCKED VMAs, from smaps.
+    std::string locked_here = test::locked_page_marks(side.space->smaps(), side.vmemu_base, kWindowPages);
+    std::string locked_there = test::locked_page_marks(kernel_smaps(), side.kernel_base, kWindowPages);
+    if (locked_here != locked_there)
+        fail(std::string(which) + " locked pages: vmemu " + locked_here + ", the kernel " + locked_there);
 }
 
 void Differential::compare_contents(const Side& side, const char* which)

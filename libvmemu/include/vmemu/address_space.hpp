@@ -234,6 +234,8 @@ private:
     VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
     // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
     // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP). ENOMEM changes nothing.
+    // mremap(MREMAP_DONTUNMAP) of a locked VMA: [start, end) was that VMA before the move.
+    void unlock_after_dontunmap_locked(VirtAddr start, VirtAddr end, const Vma& moved) VM_REQUIRES(m_mmap_lock);
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
         std::size_t new_size, bool keep_old) VM_REQUIRES(m_mmap_lock);
 

@@ -97,6 +97,8 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
     VirtAddr old_end = old_address.offset(old_size);
     Vma* vma = m_vmas.find_vma(old_address);
     std::uint32_t vm_flags = vma->flags();
+    VirtAddr vma_start = vma->start();
+    VirtAddr vma_end = vma->end();
     std::uint64_t pgoff = vma->pgoff() + pages_between(vma->start(), old_address);
     std::uintptr_t moved = std::min(old_size, new_size);
     // Everything that can fail comes before the first change: the target's page tables, the
@@ -153,8 +155,24 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
     }
     if (!keep_old)
         VM_TRY(do_munmap_locked(old_address, old_end)); // only empty page tables are left there
+    else if (vm_flags & VmFlags::Locked)
+        unlock_after_dontunmap_locked(vma_start, vma_end, *fresh);
     m_vmas.try_merge_around(*fresh);
     return {};
+}
+
+void AddressSpace::unlock_after_dontunmap_locked(VirtAddr start, VirtAddr end, const Vma& moved)
+{
+    // dontunmap_complete(): VM_LOCKED goes from the whole VMA the range was moved out of, as it
+    // was before the move split it, not only from the range; its pages are munlocked here and
+    // now, where Linux leaves them for reclaim to find.
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+        if (vma == &moved)
+            continue;
+        vma->set_flags(vma->flags() & ~VmFlags::Locked);
+        set_pages_locked_locked(vma->start(), vma->end(), false);
+    }
+    merge_range_locked(start, end);
 }
 
 } // namespace vmemu

@@ -1,0 +1,58 @@
+#pragma once
+// Reading /proc/PID/smaps text, vmemu's or the kernel's, in the tests: each VMA's range and
+// the words of its VmFlags line, and which pages lie in VM_LOCKED VMAs.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vmemu/base/page.hpp>
+
+namespace vmemu::test {
+
+// Calls visit(start, end, flags) for each VMA of the text, flags being the words of its
+// VmFlags line (" rd wr lo ...").
+template<typename Visit>
+void for_each_smaps_vma(const std::string& smaps, Visit visit)
+{
+    std::size_t position = 0;
+    std::uintptr_t start = 0;
+    std::uintptr_t end = 0;
+    bool in_vma = false;
+    while (position < smaps.size()) {
+        std::size_t end_of_line = smaps.find('\n', position);
+        if (end_of_line == std::string::npos)
+            end_of_line = smaps.size();
+        std::string line = smaps.substr(position, end_of_line - position);
+        position = end_of_line + 1;
+        unsigned long low = 0;
+        unsigned long high = 0;
+        char perms[5] = {};
+        // A VMA's first line: "start-end perms offset dev inode path"; the fields after it
+        // ("Size:", "VmFlags:") begin with a name and a colon.
+        if (std::sscanf(line.c_str(), "%lx-%lx %4s ", &low, &high, perms) == 3 && line.find(':') > line.find(' ')) {
+            start = low;
+            end = high;
+            in_vma = true;
+        } else if (in_vma && line.rfind("VmFlags:", 0) == 0) {
+            visit(start, end, line.substr(8) + " ");
+            in_vma = false;
+        }
+    }
+}
+
+// One mark per page of [start, start + pages pages): 'L' in a VM_LOCKED VMA, '.' elsewhere.
+inline std::string locked_page_marks(const std::string& smaps, std::uintptr_t start, std::size_t pages)
+{
+    std::string marks(pages, '.');
+    for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags) {
+        if (flags.find(" lo ") == std::string::npos)
+            return;
+        for (std::size_t page = 0; page < pages; ++page) {
+            std::uintptr_t address = start + page * kPageSize;
+            if (address >= low && address < high)
+                marks[page] = 'L';
+        }
+    });
+    return marks;
+}
+
+} // namespace vmemu::test
