@@ -44,6 +44,7 @@ char** pack_vector(void* block, char* const* strings, const char* const* extra)
     auto* entries = static_cast<char**>(block);
     char* text = reinterpret_cast<char*>(entries + count + extras + 1);
     for (std::size_t i = 0; i < count + extras; ++i) {
+        // cppcheck-suppress nullPointer ; past count only when extra holds strings (extras > 0)
         const char* source = i < count ? strings[i] : extra[i - count];
         std::size_t length = std::strlen(source) + 1;
         std::memcpy(text, source, length);
@@ -60,6 +61,7 @@ char** pack_vector(void* block, char* const* strings, const char* const* extra)
 // from the heap, the parent would never get back.)
 class KernelStrings {
 public:
+    // cppcheck-suppress uninitMemberVar ; m_stack is scratch space, written before it is read
     KernelStrings() = default;
     ~KernelStrings()
     {

@@ -185,7 +185,7 @@ void* Kmalloc::slab_alloc(std::uint32_t cache_index)
     if (index == kNone)
         return nullptr;
     Slab& slab = m_slab_table[index];
-    void* object;
+    void* object = nullptr;
     if (slab.freelist) {
         object = slab.freelist;
         slab.freelist = *static_cast<void**>(object);

@@ -125,6 +125,7 @@ VmResult<void> SwapDevice::reopen_in_child()
         std::uint32_t end = first + 1;
         while (end <= m_header.last_page && m_slots.map_value(end) != 0)
             ++end;
+// cppcheck-suppress cppcheckError ; cppcheck 2.10 gives up on this loop ("cyclic reverse analysis")
         auto copied = os::copy_range(m_fd, fd, std::uint64_t { first } * kPage, std::uint64_t { end - first } * kPage,
             bounce.get(), kBounceBytes);
         if (!copied)

@@ -44,6 +44,7 @@ VmResult<Inode*> InodeCache::get(int fd, const struct stat& st, bool writable)
         }
         unused = m_all.back().get();
     }
+    // cppcheck-suppress nullPointerRedundantCheck ; VM_TRY above returns when no inode was made
     VM_TRY(unused->open(fd, st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), writable));
     unused->refcount().store(1, std::memory_order_release);
     m_in_use.fetch_add(1, std::memory_order_release);

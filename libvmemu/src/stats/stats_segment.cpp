@@ -43,6 +43,7 @@ VmResult<std::unique_ptr<StatsPublisher>> StatsPublisher::start(Machine& machine
         g_publishing.store(false, std::memory_order_release);
         return vm_fail(error, "cannot map the stats segment");
     }
+    // cppcheck-suppress legacyUninitvar ; a placement new, which cppcheck 2.10 misreads
     auto* segment = new (memory) StatsSegment {};
     segment->version = StatsSegment::kVersion;
     segment->pid = static_cast<std::uint32_t>(getpid());
