@@ -3,13 +3,14 @@
 // the words of its VmFlags line, and which pages lie in VM_LOCKED VMAs.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vmemu/base/page.hpp>
 
 namespace vmemu::test {
 
-// Calls visit(start, end, flags) for each VMA of the text, flags being the words of its
-// VmFlags line (" rd wr lo ...").
+// Calls visit(start, end, flags, anonymous_kb) for each VMA of the text: flags are the words
+// of its VmFlags line (" rd wr lo ..."), anonymous_kb its "Anonymous:" figure.
 template<typename Visit>
 void for_each_smaps_vma(const std::string& smaps, Visit visit)
 {
@@ -17,6 +18,7 @@ void for_each_smaps_vma(const std::string& smaps, Visit visit)
     std::uintptr_t start = 0;
     std::uintptr_t end = 0;
     bool in_vma = false;
+    unsigned long anonymous_kb = 0;
     while (position < smaps.size()) {
         std::size_t end_of_line = smaps.find('\n', position);
         if (end_of_line == std::string::npos)
@@ -32,8 +34,11 @@ void for_each_smaps_vma(const std::string& smaps, Visit visit)
             start = low;
             end = high;
             in_vma = true;
+            anonymous_kb = 0;
+        } else if (in_vma && line.rfind("Anonymous:", 0) == 0) {
+            anonymous_kb = std::strtoul(line.c_str() + 10, nullptr, 10);
         } else if (in_vma && line.rfind("VmFlags:", 0) == 0) {
-            visit(start, end, line.substr(8) + " ");
+            visit(start, end, line.substr(8) + " ", anonymous_kb);
             in_vma = false;
         }
     }
@@ -43,7 +48,7 @@ void for_each_smaps_vma(const std::string& smaps, Visit visit)
 inline std::string locked_page_marks(const std::string& smaps, std::uintptr_t start, std::size_t pages)
 {
     std::string marks(pages, '.');
-    for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags) {
+    for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags, unsigned long) {
         if (flags.find(" lo ") == std::string::npos)
             return;
         for (std::size_t page = 0; page < pages; ++page) {

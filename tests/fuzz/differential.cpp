@@ -117,7 +117,7 @@ std::string describe(const std::vector<Range>& ranges)
 std::string vm_flags_in(const std::string& smaps, std::uintptr_t base)
 {
     std::string out;
-    test::for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags) {
+    test::for_each_smaps_vma(smaps, [&](std::uintptr_t low, std::uintptr_t high, const std::string& flags, unsigned long) {
         if (high <= base || low >= base + kWindowBytes)
             return;
         char range[64];
@@ -368,15 +368,39 @@ void Differential::op_mremap(OpSource& source, Side& side)
                 old_range.length = std::min(old_range.length, vma.end - old_range.offset);
         }
     };
-    clip(ranges_in(side.space->maps(), side.vmemu_base));
-    clip(ranges_in(kernel_maps(), side.kernel_base));
+    auto ours_vmas = ranges_in(side.space->maps(), side.vmemu_base);
+    auto theirs_vmas = ranges_in(kernel_maps(), side.kernel_base);
+    clip(ours_vmas);
+    clip(theirs_vmas);
+    // The VMA that holds the old range, on either side, when it is one VMA.
+    auto holder = [&](const std::vector<Range>& vmas) -> std::pair<std::size_t, std::size_t> {
+        for (const Range& vma : vmas) {
+            if (vma.start <= old_range.offset && old_range.offset < vma.end)
+                return { vma.start, vma.end };
+        }
+        return { 0, 0 };
+    };
+    bool dontunmap_compares = holder(ours_vmas) == holder(theirs_vmas);
+    // And only where the kernel's VMA has anonymous pages, so an anon_vma: a move out of a VMA
+    // never faulted takes the pgoff of its new place and may merge there, into the very VMA
+    // whose lock it then clears (copy_vma()); vmemu gives every VMA its anon_vma at once.
+    unsigned long anonymous_kb = 0;
+    std::uintptr_t old_kernel = side.kernel_base + old_range.offset;
+    test::for_each_smaps_vma(kernel_smaps(), [&](std::uintptr_t low, std::uintptr_t high, const std::string&, unsigned long kb) {
+        if (low <= old_kernel && old_kernel < high)
+            anonymous_kb = kb;
+    });
+    dontunmap_compares = dontunmap_compares && anonymous_kb > 0;
     std::size_t new_length = (1 + source.next(16)) * kPageSize;
     int flags = 0;
     switch (source.next(4)) {
     case 0: break; // in place
     case 1: flags = MREMAP_MAYMOVE | MREMAP_FIXED; break;
     case 2:
-        flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        // MREMAP_DONTUNMAP unlocks the whole VMA it leaves: only where that VMA is the same on
+        // both sides (their boundaries may differ, see compare_maps()) and faulted (above);
+        // else a plain move.
+        flags = MREMAP_MAYMOVE | MREMAP_FIXED | (dontunmap_compares ? MREMAP_DONTUNMAP : 0);
         new_length = old_range.length;
         break;
     default: flags = MREMAP_FIXED; break; // EINVAL without MREMAP_MAYMOVE
