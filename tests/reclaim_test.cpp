@@ -174,7 +174,9 @@ TEST(Reclaim, ASecondChanceKeepsTheHotSetResident)
     EXPECT_GT(machine->stat().value(VmStatItem::PgActivate), 0);
 }
 
-TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty)
+// A disk that fails every swap write with error: the pages stay resident and dirty, the error
+// is logged once, and once the disk works again the pages can leave.
+void expect_failed_swap_writes_keep_pages(int error)
 {
     auto machine = make_swapping_machine(512, 16 * test::kMiB, false);
     auto space = test::make_space(*machine);
@@ -182,9 +184,16 @@ TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty)
     auto* words = area.ptr<std::uint32_t>();
     for (std::size_t page = 0; page < 256; ++page)
         write_page(words, page, 7);
-    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 1000000);
+    machine->swap()->device().inject_failures(IoDirection::Write, error, 1000000);
+    testing::internal::CaptureStderr();
     machine->reclaim(256);
     machine->wait_for_swap_io();
+    machine->reclaim(256); // again: the error is counted again, not logged again
+    machine->wait_for_swap_io();
+    std::string logged = testing::internal::GetCapturedStderr();
+    std::string expected = std::string("swap write failed: ") + std::strerror(error);
+    EXPECT_NE(logged.find(expected), std::string::npos) << logged;
+    EXPECT_EQ(logged.find(expected), logged.rfind(expected)) << logged;
     EXPECT_GT(machine->stat().value(VmStatItem::SwapWriteError), 0);
     EXPECT_EQ(machine->stat().value(VmStatItem::PswpOut), 0);
     EXPECT_EQ(machine->swap()->device().slots().nr_free(), machine->swap()->device().slots().total_slots());
@@ -196,7 +205,7 @@ TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty)
     // Writes to restored pages land, and once the disk works again the pages can leave.
     for (std::size_t page = 0; page < 256; ++page)
         write_page(words, page, 8);
-    machine->swap()->device().inject_failures(IoDirection::Write, EIO, 0);
+    machine->swap()->device().inject_failures(IoDirection::Write, error, 0);
     machine->reclaim(256);
     machine->wait_for_swap_io();
     EXPECT_GT(machine->stat().value(VmStatItem::PswpOut), 0);
@@ -204,6 +213,10 @@ TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty)
         ASSERT_TRUE(page_is(words, page, 8)) << page;
     space->verify_invariants();
 }
+
+TEST(Reclaim, AFailedSwapWriteKeepsThePageResidentAndDirty) { expect_failed_swap_writes_keep_pages(EIO); }
+
+TEST(Reclaim, AFullSwapDiskKeepsThePageResidentAndDirty) { expect_failed_swap_writes_keep_pages(ENOSPC); }
 
 TEST(Reclaim, ShortWritesAreErrorsToo)
 {

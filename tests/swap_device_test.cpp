@@ -185,6 +185,36 @@ TEST(SwapDevice, InjectedFailuresAndShortWritesAreReportedAsErrors)
     EXPECT_EQ(completions.results[3], -EIO);
 }
 
+TEST(SwapDevice, SubmissionsRefusedForAWhileAreRetriedAndLoseNothing)
+{
+    // io_uring_enter() says EAGAIN or EBUSY for a while (no memory for requests, a full
+    // completion queue): the requests stay queued, and the device submits them again.
+    Completions completions;
+    auto device = SwapDevice::create({ .bytes = 1 << 20 }, &Completions::handle, &completions);
+    ASSERT_TRUE(device);
+    AlignedPages in(8);
+    AlignedPages out(8);
+    for (std::uint32_t i = 0; i < 8; ++i)
+        std::memset(in.page(i), static_cast<int>(0x60 + i), kPage);
+    (*device)->inject_submit_errors(EAGAIN, 3);
+    std::vector<SwapIo> writes;
+    for (std::uint32_t i = 0; i < 8; ++i)
+        writes.push_back({ 20 + 2 * i, in.page(i), i, IoDirection::Write }); // a request each
+    (*device)->submit(writes.data(), writes.size());
+    completions.wait_for(8);
+    (*device)->inject_submit_errors(EBUSY, 5);
+    std::vector<SwapIo> reads;
+    for (std::uint32_t i = 0; i < 8; ++i)
+        reads.push_back({ 20 + 2 * i, out.page(i), 8 + i, IoDirection::Read });
+    (*device)->submit(reads.data(), reads.size());
+    completions.wait_for(16);
+    for (std::uint32_t i = 0; i < 16; ++i)
+        EXPECT_EQ(completions.results[i], static_cast<int>(kPage)) << i;
+    EXPECT_EQ(std::memcmp(out.page(0), in.page(0), 8 * kPage), 0);
+    wait_until_idle(**device);
+    EXPECT_EQ((*device)->in_flight(), 0u);
+}
+
 TEST(SwapDevice, ConsecutiveSlotsAreOneRequestAndAShortOneFailsOnlyThePagesItMissed)
 {
     Completions completions;

@@ -224,7 +224,7 @@ void SwapDevice::submit(const SwapIo* requests, std::size_t count)
         }
         i += pages;
     }
-    while (m_ring->submit() == -EINTR) { }
+    m_ring->submit();
 }
 
 void SwapDevice::complete(std::uint64_t user_data, IoDirection direction, int result)
@@ -299,6 +299,12 @@ void SwapDevice::inject_failures(IoDirection direction, int error, unsigned coun
 }
 
 void SwapDevice::inject_short_writes(unsigned count) { m_ring->inject_short_writes(count); }
+
+void SwapDevice::inject_submit_errors(int error, unsigned count)
+{
+    m_ring->inject_submit_errors(error, count);
+    m_sync_rings->inject_submit_errors(error, count);
+}
 
 const char* SwapDevice::swaps_heading() { return "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"; }
 

@@ -1,3 +1,5 @@
+#include <cerrno>
+#include <ctime>
 #include <liburing.h>
 #include <vmemu/os/io_ring.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
@@ -126,9 +128,56 @@ bool IoRing::queue_nop(std::uint64_t user_data)
     return true;
 }
 
-int IoRing::submit() { return io_uring_submit(m_ring.get()); }
+namespace {
+// io_uring_enter() fails for a while without losing anything: EINTR, EAGAIN (no memory for
+// the requests yet) and EBUSY (the completion queue is full until its reaper catches up). The
+// requests stay in the submission queue, and the next submission takes them.
+bool transient(int result) { return result == -EINTR || result == -EAGAIN || result == -EBUSY; }
+void pause_briefly()
+{
+    timespec moment { 0, 50'000 };
+    nanosleep(&moment, nullptr);
+}
+} // namespace
 
-int IoRing::submit_and_wait(unsigned wait_for) { return io_uring_submit_and_wait(m_ring.get(), wait_for); }
+int IoRing::enter(unsigned wait_for)
+{
+    if (take_injection(m_submit_errors))
+        return -m_submit_error.load();
+    return wait_for ? io_uring_submit_and_wait(m_ring.get(), wait_for) : io_uring_submit(m_ring.get());
+}
+
+int IoRing::submit()
+{
+    int total = 0;
+    for (;;) {
+        int result = enter(0);
+        if (result >= 0) {
+            total += result;
+            if (io_uring_sq_ready(m_ring.get()) == 0)
+                return total;
+        } else if (!transient(result)) {
+            return result;
+        }
+        pause_briefly();
+    }
+}
+
+int IoRing::submit_and_wait(unsigned wait_for)
+{
+    for (;;) {
+        int result = enter(wait_for);
+        if (!transient(result))
+            return result;
+        pause_briefly();
+    }
+}
+
+void IoRing::inject_submit_errors(int error, unsigned count)
+{
+    m_submit_error.store(error);
+    m_submit_errors.store(count);
+}
 
 int IoRing::wait_completions(Completion* out, unsigned max)
 {

@@ -20,8 +20,7 @@ int IoRingPool::readv(int fd, const iovec* buffers, unsigned count, std::uint64_
         int result = -EIO;
         if (slot.ring->queue_readv(fd, buffers, count, offset, 0)) {
             // Submission and the wait in one system call.
-            int submitted;
-            while ((submitted = slot.ring->submit_and_wait(1)) == -EINTR) { }
+            int submitted = slot.ring->submit_and_wait(1);
             IoRing::Completion completion {};
             int taken = -EINTR;
             while (submitted >= 0 && (taken = slot.ring->wait_completions(&completion, 1)) == -EINTR) { }
@@ -37,6 +36,12 @@ void IoRingPool::inject_errors(IoRing::Op op, int error, unsigned count)
 {
     for (Slot& slot : m_slots)
         slot.ring->inject_errors(op, error, count);
+}
+
+void IoRingPool::inject_submit_errors(int error, unsigned count)
+{
+    for (Slot& slot : m_slots)
+        slot.ring->inject_submit_errors(error, count);
 }
 
 } // namespace vmemu::os

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/log.hpp>
@@ -375,7 +376,7 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
         // moves on. The error is counted every time and logged once.
         m_machine.stat().inc(VmStatItem::SwapWriteError);
         if (!m_write_error_logged.exchange(true))
-            log().error("swap write failed ({}); the pages stay in memory", -result);
+            log().error("swap write failed: {}; the pages stay in memory", std::strerror(-result));
         SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
         restore_mappings(page, entry);
         // Out of the cache once no swap PTE refers to the slot any more. Otherwise (a PTE

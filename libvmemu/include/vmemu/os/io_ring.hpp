@@ -36,9 +36,12 @@ public:
     bool queue_readv(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data);
     bool queue_writev(int fd, const iovec* buffers, unsigned count, std::uint64_t offset, std::uint64_t user_data);
     bool queue_nop(std::uint64_t user_data);
-    // io_uring_submit(): the number submitted, or -errno.
+    // io_uring_submit() until every queued request is in: the number submitted, or -errno
+    // for an error that waiting does not cure. Transient failures (EINTR, EAGAIN, EBUSY)
+    // are waited out: the requests stay queued, and a later io_uring_enter takes them.
     int submit();
-    // Submits, and waits for at least wait_for completions, in one io_uring_enter.
+    // Submits, and waits for at least wait_for completions, in one io_uring_enter; transient
+    // failures as submit().
     int submit_and_wait(unsigned wait_for);
     // Blocks until at least one completion is there, then takes up to max of them.
     // The count taken, or -errno (EINTR included).
@@ -50,12 +53,16 @@ public:
     enum class Op : std::uint8_t { Read, Write };
     void inject_errors(Op op, int error, unsigned count);
     void inject_short_writes(unsigned count);
+    // The next count io_uring_enter calls fail with -error before they reach the kernel.
+    void inject_submit_errors(int error, unsigned count);
 
 private:
     explicit IoRing(std::unique_ptr<io_uring> ring);
     // A request that fails by injection: queued as a NOP whose completion takes this result.
     bool queue_failure(std::uint64_t user_data, int result);
     bool take_injection(std::atomic<unsigned>& counter);
+    // One io_uring_enter (or an injected failure).
+    int enter(unsigned wait_for);
 
     std::unique_ptr<io_uring> m_ring;
     std::atomic<unsigned> m_read_errors { 0 };
@@ -63,6 +70,8 @@ private:
     std::atomic<int> m_read_error { 0 };
     std::atomic<int> m_write_error { 0 };
     std::atomic<unsigned> m_short_writes { 0 };
+    std::atomic<unsigned> m_submit_errors { 0 };
+    std::atomic<int> m_submit_error { 0 };
     struct Failure {
         std::uint64_t user_data;
         int result;

@@ -25,6 +25,7 @@ public:
     int readv(int fd, const iovec* buffers, unsigned count, std::uint64_t offset);
     // Fault injection, for tests, on every ring (IoRing::inject_errors()).
     void inject_errors(IoRing::Op op, int error, unsigned count);
+    void inject_submit_errors(int error, unsigned count);
 
 private:
     IoRingPool() = default;

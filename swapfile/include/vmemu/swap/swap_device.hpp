@@ -95,6 +95,8 @@ public:
     // direction fail with -error without reaching the file, or write half a page.
     void inject_failures(IoDirection direction, int error, unsigned count);
     void inject_short_writes(unsigned count);
+    // The next count submissions to the kernel fail with -error (EAGAIN, EBUSY: waited out).
+    void inject_submit_errors(int error, unsigned count);
 
 private:
     SwapDevice(int fd, std::string path, SwapHeaderInfo header, std::unique_ptr<os::IoRing> ring,
