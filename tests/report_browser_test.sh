@@ -40,13 +40,7 @@ expect_clean_page() {
 
 "$vmemu" run --frames 8M --trace "$work/run.trace" -- "$workload" threads > /dev/null || fail "the traced run failed"
 "$vmemu" report "$work/run.trace" -o "$work/report.html" --svg "$work/map.svg" --at 0.1 || fail "vmemu report failed"
-python3 - "$work/map.svg" <<'PY' || fail "the SVG frame map is not what it should be"
-import sys, xml.etree.ElementTree as tree
-svg = tree.parse(sys.argv[1]).getroot()
-rects = svg.findall(".//{http://www.w3.org/2000/svg}rect")
-assert len(rects) > 50, len(rects)
-print(f"frame map SVG: {len(rects)} rectangles")
-PY
+python3 "$here/check_svg.py" "$work/map.svg" 51 || fail "the SVG frame map is not what it should be"
 
 { cat "$work/report.html"; printf '\n<script>\n'; cat "$here/report_interact.js"; printf '</script>\n'; } > "$work/interact.html"
 load "$work/interact.html"

@@ -9,22 +9,29 @@
 
 namespace vmemu::test {
 
+// Calls visit(line) for each line of text, without its newline.
+template<typename Visit>
+void for_each_line(const std::string& text, Visit visit)
+{
+    for (std::size_t position = 0; position < text.size();) {
+        std::size_t end_of_line = text.find('\n', position);
+        if (end_of_line == std::string::npos)
+            end_of_line = text.size();
+        visit(text.substr(position, end_of_line - position));
+        position = end_of_line + 1;
+    }
+}
+
 // Calls visit(start, end, flags, anonymous_kb) for each VMA of the text: flags are the words
 // of its VmFlags line (" rd wr lo ..."), anonymous_kb its "Anonymous:" figure.
 template<typename Visit>
 void for_each_smaps_vma(const std::string& smaps, Visit visit)
 {
-    std::size_t position = 0;
     std::uintptr_t start = 0;
     std::uintptr_t end = 0;
     bool in_vma = false;
     unsigned long anonymous_kb = 0;
-    while (position < smaps.size()) {
-        std::size_t end_of_line = smaps.find('\n', position);
-        if (end_of_line == std::string::npos)
-            end_of_line = smaps.size();
-        std::string line = smaps.substr(position, end_of_line - position);
-        position = end_of_line + 1;
+    for_each_line(smaps, [&](const std::string& line) {
         unsigned long low = 0;
         unsigned long high = 0;
         char perms[5] = {};
@@ -41,7 +48,7 @@ void for_each_smaps_vma(const std::string& smaps, Visit visit)
             visit(start, end, line.substr(8) + " ", anonymous_kb);
             in_vma = false;
         }
-    }
+    });
 }
 
 // One mark per page of [start, start + pages pages): 'L' in a VM_LOCKED VMA, '.' elsewhere.

@@ -73,17 +73,14 @@ int main(int argc, char** argv)
             usage(("unknown option " + option).c_str());
         }
     }
-    if (chapter == "maps")
-        return maps_chapter(options);
-    if (chapter == "walk")
-        return walk_chapter(options);
-    if (chapter == "buddy")
-        return buddy_chapter(options);
-    if (chapter == "slab")
-        return slab_chapter(options);
-    if (chapter == "cow")
-        return cow_chapter(options);
-    if (chapter == "latency")
-        return latency_chapter(options);
+    static constexpr struct {
+        const char* name;
+        int (*run)(const Options&);
+    } kChapters[] = { { "maps", maps_chapter }, { "walk", walk_chapter }, { "buddy", buddy_chapter },
+        { "slab", slab_chapter }, { "cow", cow_chapter }, { "latency", latency_chapter } };
+    for (const auto& known : kChapters) {
+        if (chapter == known.name)
+            return known.run(options);
+    }
     usage(("no chapter " + chapter).c_str());
 }

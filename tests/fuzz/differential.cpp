@@ -69,22 +69,16 @@ struct Range {
 std::vector<Range> ranges_in(const std::string& text, std::uintptr_t base)
 {
     std::vector<Range> ranges;
-    std::size_t position = 0;
-    while (position < text.size()) {
-        std::size_t end_of_line = text.find('\n', position);
-        if (end_of_line == std::string::npos)
-            end_of_line = text.size();
-        std::string line = text.substr(position, end_of_line - position);
-        position = end_of_line + 1;
+    test::for_each_line(text, [&](const std::string& line) {
         unsigned long low = 0, high = 0;
         char perms[5] = {};
         if (std::sscanf(line.c_str(), "%lx-%lx %4s", &low, &high, perms) != 3)
-            continue;
+            return;
         std::uintptr_t from = std::max<std::uintptr_t>(low, base);
         std::uintptr_t to = std::min<std::uintptr_t>(high, base + kWindowBytes);
         if (from < to)
             ranges.push_back(Range { from - base, to - base, perms });
-    }
+    });
     return ranges;
 }
 
