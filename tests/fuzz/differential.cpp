@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -69,15 +68,15 @@ struct Range {
 std::vector<Range> ranges_in(const std::string& text, std::uintptr_t base)
 {
     std::vector<Range> ranges;
-    test::for_each_line(text, [&](const std::string& line) {
-        unsigned long low = 0, high = 0;
-        char perms[5] = {};
-        if (std::sscanf(line.c_str(), "%lx-%lx %4s", &low, &high, perms) != 3)
+    test::for_each_line(text, [&](std::string_view line) {
+        std::uintptr_t low = 0, high = 0;
+        std::string_view perms;
+        if (!test::parse_vma_head(line, low, high, perms))
             return;
         std::uintptr_t from = std::max<std::uintptr_t>(low, base);
         std::uintptr_t to = std::min<std::uintptr_t>(high, base + kWindowBytes);
         if (from < to)
-            ranges.push_back(Range { from - base, to - base, perms });
+            ranges.push_back(Range { from - base, to - base, std::string(perms) });
     });
     return ranges;
 }
@@ -122,17 +121,9 @@ std::string vm_flags_in(const std::string& smaps, std::uintptr_t base)
     return out;
 }
 
-std::string kernel_smaps()
-{
-    std::ifstream in("/proc/self/smaps");
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string kernel_smaps() { return test::read_proc_text("/proc/self/smaps"); }
 
-std::string kernel_maps()
-{
-    std::ifstream in("/proc/self/maps");
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string kernel_maps() { return test::read_proc_text("/proc/self/maps"); }
 
 int error_of(const VmResult<void>& result) { return result ? 0 : result.error().code(); }
 template<typename T>
