@@ -207,7 +207,7 @@ bool AddressSpace::can_reuse_anon_page_locked(PageFrame& page)
     bool reuse = page.mapcount.load(std::memory_order_acquire) == 1;
     if (reuse && page.test(PageFlag::SwapCache)) {
         SwapState& swap = *m_machine.swap();
-        auto slot = static_cast<std::uint32_t>(page.private_data);
+        auto slot = static_cast<std::uint32_t>(page.page_private());
         // A page kept in the swap cache after a read fault is clean: its slot still holds its
         // data. Writing it makes the slot stale, so the page leaves the cache first.
         reuse = (swap.device().slots().map_value(slot) & SwapSlots::kCountMask) == 0

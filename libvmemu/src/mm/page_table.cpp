@@ -8,7 +8,7 @@ VmResult<PageTable> PageTable::create(PageAllocator& allocator, VmStat& stat, Vm
     auto pgd = allocator.alloc_page(ZeroFill::Yes);
     if (!pgd)
         return vm_fail(ENOMEM, "no free frame for a page global directory");
-    allocator.arena().frame(*pgd).type = PageType::PageTable;
+    allocator.arena().frame(*pgd).set_type(PageType::PageTable);
     stat.inc(counter);
     return PageTable(allocator, stat, counter, *pgd);
 }
@@ -36,13 +36,13 @@ std::optional<Pfn> PageTable::alloc_table()
     auto pfn = m_allocator->alloc_page(ZeroFill::Yes);
     if (!pfn)
         return std::nullopt;
-    m_allocator->arena().frame(*pfn).type = PageType::PageTable;
+    m_allocator->arena().frame(*pfn).set_type(PageType::PageTable);
     return pfn;
 }
 
 void PageTable::release_table(Pfn pfn)
 {
-    m_allocator->arena().frame(pfn).type = PageType::None;
+    m_allocator->arena().frame(pfn).set_type(PageType::None);
     m_allocator->free_page(pfn);
     m_table_pages.fetch_sub(1, std::memory_order_relaxed);
     m_stat->dec(m_counter);
@@ -66,7 +66,7 @@ PageTable::Entry* PageTable::walk_alloc(VirtAddr address)
                 m_stat->inc(m_counter);
             } else {
                 // Another fault installed the table first; use theirs.
-                m_allocator->arena().frame(*fresh).type = PageType::None;
+                m_allocator->arena().frame(*fresh).set_type(PageType::None);
                 m_allocator->free_page(*fresh);
                 value = Pte(expected);
             }
@@ -159,7 +159,7 @@ void PageTable::free_tables(VirtAddr start, VirtAddr end)
 unsigned PageTable::verify_table(Pfn pfn, unsigned level) const
 {
     const PageFrame& frame = m_allocator->arena().frame(pfn);
-    VM_ASSERT(frame.type == PageType::PageTable);
+    VM_ASSERT(frame.type() == PageType::PageTable);
     VM_ASSERT(frame.refcount.load() == 1);
     unsigned tables = 1;
     for (unsigned i = 0; i < kEntries; ++i) {

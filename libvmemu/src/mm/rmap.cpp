@@ -150,7 +150,7 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_one(PageFrame& page, std::u
     // Pins are taken under this lock: a page pinned now stays.
     if (page.pincount.load(std::memory_order_acquire) != 0)
         return UnmapResult::Failed;
-    SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+    SwapEntry entry(0, static_cast<std::uint32_t>(page.page_private()));
     PageTable::Entry* slot = pte_mapping_page_locked(page, vpn);
     if (!slot)
         return UnmapResult::NotMapped;

@@ -156,7 +156,7 @@ retry:
     SwapState::wait_on_page_flag(*page, PageFlag::Writeback);
     // While we slept, the page may have left the cache (freed after a failed write, or taken by
     // a racing fault): then it is not the entry's page any more.
-    if (!page->test(PageFlag::SwapCache) || page->private_data != entry.offset()) {
+    if (!page->test(PageFlag::SwapCache) || page->page_private() != entry.offset()) {
         m_machine.put_page(*page);
         if (m_page_table.lookup(address) != seen)
             return FaultResult::Handled;
@@ -173,7 +173,7 @@ retry:
         return FaultResult::Handled;
     }
     if (Pte(slot->load(std::memory_order_acquire)) != seen || !page->test(PageFlag::SwapCache)
-        || page->private_data != entry.offset()) {
+        || page->page_private() != entry.offset()) {
         SwapState::clear_and_wake(*page, PageFlag::Locked);
         // If the PTE went (munmap), the cached copy may be all that is left of the slot.
         if (!(swap.device().slots().map_value(entry.offset()) == SwapSlots::kHasCache

@@ -144,6 +144,7 @@ int IoRing::enter(unsigned wait_for)
 {
     if (take_injection(m_submit_errors))
         return -m_submit_error.load();
+    m_enters.fetch_add(1, std::memory_order_release);
     return wait_for ? io_uring_submit_and_wait(m_ring.get(), wait_for) : io_uring_submit(m_ring.get());
 }
 
@@ -185,6 +186,7 @@ int IoRing::wait_completions(Completion* out, unsigned max)
     int result = io_uring_wait_cqe(m_ring.get(), &cqe);
     if (result < 0)
         return result;
+    (void)m_enters.load(std::memory_order_acquire);
     unsigned taken = 0;
     unsigned head;
     io_uring_for_each_cqe(m_ring.get(), head, cqe)

@@ -25,7 +25,7 @@ BuddyAllocator::BuddyAllocator(FrameArena& arena)
 void BuddyAllocator::add_block_locked(Pfn head, unsigned order)
 {
     PageFrame& frame = m_arena.frame(head);
-    frame.type = PageType::Buddy;
+    frame.set_type(PageType::Buddy);
     frame.order = static_cast<std::uint8_t>(order);
     m_free_area[order].push_front(frame);
     m_nr_free.fetch_add(std::size_t { 1 } << order, std::memory_order_relaxed);
@@ -34,10 +34,10 @@ void BuddyAllocator::add_block_locked(Pfn head, unsigned order)
 void BuddyAllocator::remove_block_locked(Pfn head)
 {
     PageFrame& frame = m_arena.frame(head);
-    VM_ASSERT(frame.type == PageType::Buddy);
+    VM_ASSERT(frame.type() == PageType::Buddy);
     m_free_area[frame.order].erase(m_free_area[frame.order].iterator_to(frame));
     m_nr_free.fetch_sub(std::size_t { 1 } << frame.order, std::memory_order_relaxed);
-    frame.type = PageType::None;
+    frame.set_type(PageType::None);
 }
 
 void BuddyAllocator::mark_allocated(Pfn first, std::size_t count)
@@ -77,7 +77,7 @@ std::optional<Pfn> BuddyAllocator::free_block_containing_locked(Pfn pfn) const
     for (unsigned order = 0; order < kOrders; ++order) {
         Pfn head(pfn.get() & ~((1ull << order) - 1));
         const PageFrame& frame = m_arena.frame(head);
-        if (frame.type == PageType::Buddy && frame.order == order)
+        if (frame.type() == PageType::Buddy && frame.order == order)
             return head;
     }
     return std::nullopt;
@@ -127,7 +127,7 @@ void BuddyAllocator::free_one_locked(Pfn pfn, unsigned order)
         if (buddy.get() + (1ull << order) > m_arena.frame_count())
             break;
         const PageFrame& buddy_frame = m_arena.frame(buddy);
-        if (buddy_frame.type != PageType::Buddy || buddy_frame.order != order)
+        if (buddy_frame.type() != PageType::Buddy || buddy_frame.order != order)
             break;
         remove_block_locked(buddy);
         pfn = Pfn(pfn.get() & buddy.get());
@@ -140,10 +140,10 @@ void BuddyAllocator::free_range(Pfn first, std::size_t count)
 {
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& frame = m_arena.frame(first + i);
-        VM_ASSERT(frame.type != PageType::Buddy && frame.type != PageType::Zero);
+        VM_ASSERT(frame.type() != PageType::Buddy && frame.type() != PageType::Zero);
         frame.refcount.store(0, std::memory_order_relaxed);
         frame.mapcount.store(0, std::memory_order_relaxed);
-        frame.type = PageType::None;
+        frame.set_type(PageType::None);
         frame.mapping = nullptr;
         frame.index = 0;
         // Only the knowledge that the frame is still zero survives freeing.
@@ -191,14 +191,14 @@ void BuddyAllocator::verify_invariants() const
     for (unsigned order = 0; order < kOrders; ++order) {
         for (const PageFrame& frame : m_free_area[order]) {
             Pfn head = m_arena.pfn_of(frame);
-            VM_ASSERT(frame.type == PageType::Buddy);
+            VM_ASSERT(frame.type() == PageType::Buddy);
             VM_ASSERT(frame.order == order);
             VM_ASSERT((head.get() & ((1ull << order) - 1)) == 0);
             VM_ASSERT(head.get() + (1ull << order) <= m_arena.frame_count());
             VM_ASSERT(frame.refcount.load() == 0);
             for (std::uint64_t i = 1; i < (1ull << order); ++i) {
                 const PageFrame& tail = m_arena.frame(head + i);
-                VM_ASSERT(tail.type != PageType::Buddy);
+                VM_ASSERT(tail.type() != PageType::Buddy);
                 VM_ASSERT(tail.refcount.load() == 0);
             }
             // A free block whose buddy is free at the same order should have been merged.
@@ -206,7 +206,7 @@ void BuddyAllocator::verify_invariants() const
                 Pfn buddy(head.get() ^ (1ull << order));
                 if (buddy.get() + (1ull << order) <= m_arena.frame_count()) {
                     const PageFrame& buddy_frame = m_arena.frame(buddy);
-                    VM_ASSERT(!(buddy_frame.type == PageType::Buddy && buddy_frame.order == order));
+                    VM_ASSERT(!(buddy_frame.type() == PageType::Buddy && buddy_frame.order == order));
                 }
             }
             free_frames += std::size_t { 1 } << order;

@@ -32,7 +32,7 @@ VmResult<std::unique_ptr<FrameArena>> FrameArena::create(std::size_t frame_count
         frame->set(PageFlag::Zeroed);
     }
     for (std::size_t i = frame_count; i < total; ++i) {
-        mem_map[i].type = PageType::Zero;
+        mem_map[i].set_type(PageType::Zero);
         mem_map[i].set(PageFlag::Reserved);
         mem_map[i].refcount.store(1, std::memory_order_relaxed);
     }

@@ -120,7 +120,7 @@ std::size_t SwapState::add_to_swap(PageFrame** pages, std::size_t count)
     std::size_t got = m_device->slots().alloc(count, slots);
     for (std::size_t i = 0; i < got; ++i) {
         PageFrame& page = *pages[i];
-        page.private_data = slots[i];
+        page.set_page_private(slots[i]);
         page.refcount.fetch_add(1, std::memory_order_acq_rel); // the cache's
         VM_ASSERT(m_cache->insert(slots[i], m_machine.arena().pfn_of(page).get()));
         // PG_swapcache last: the page is still mapped, and a write fault that sees the flag
@@ -137,10 +137,10 @@ bool SwapState::delete_from_swap_cache(PageFrame& page)
     // the page a new slot at once (add_to_swap()), and nothing may overwrite it then.
     if (!page.test(PageFlag::SwapCache))
         return false;
-    auto slot = static_cast<std::uint32_t>(page.private_data);
+    auto slot = static_cast<std::uint32_t>(page.page_private());
     if (slot == 0 || !m_cache->erase(slot, m_machine.arena().pfn_of(page).get()))
         return false;
-    page.private_data = 0;
+    page.set_page_private(0);
     page.clear(PageFlag::SwapCache);
     m_device->slots().drop_cache(slot);
     VM_ASSERT(page.refcount.fetch_sub(1, std::memory_order_acq_rel) > 1);
@@ -163,9 +163,9 @@ bool SwapState::try_free_cached_page(PageFrame& page)
         return false;
     }
     // Nobody can find the page any more: lookups fail on a zero count.
-    auto slot = static_cast<std::uint32_t>(page.private_data);
+    auto slot = static_cast<std::uint32_t>(page.page_private());
     VM_ASSERT(m_cache->erase(slot, m_machine.arena().pfn_of(page).get()));
-    page.private_data = 0;
+    page.set_page_private(0);
     page.clear(PageFlag::SwapCache);
     m_device->slots().drop_cache(slot);
     m_machine.release_page(page);
@@ -194,7 +194,7 @@ PageFrame* SwapState::lookup_get(SwapEntry entry)
     if (!Lruvec::get_unless_zero(page))
         return nullptr;
     // The frame may have left the cache (and even been reused) before the reference was taken.
-    if (!page.test(PageFlag::SwapCache) || page.private_data != entry.offset()) {
+    if (!page.test(PageFlag::SwapCache) || page.page_private() != entry.offset()) {
         m_machine.put_page(page);
         return nullptr;
     }
@@ -252,7 +252,7 @@ void SwapState::prepare_read(Pfn frame, std::uint32_t slot, Readahead readahead,
     // (An add, not a store: a stale lookup may hold a speculative reference right now.)
     if (readahead == Readahead::No)
         page.refcount.fetch_add(1, std::memory_order_acq_rel);
-    page.private_data = slot;
+    page.set_page_private(slot);
     page.set(PageFlag::SwapBacked);
     page.set(PageFlag::SwapCache);
     page.set(PageFlag::Locked);
@@ -322,10 +322,10 @@ void SwapState::end_read(PageFrame& page, int result)
         m_machine.stat().inc(VmStatItem::SwapReadError);
         page.set(PageFlag::Error);
         page.clear(PageFlag::Readahead);
-        auto slot = static_cast<std::uint32_t>(page.private_data);
+        auto slot = static_cast<std::uint32_t>(page.page_private());
         m_cache->erase(slot, m_machine.arena().pfn_of(page).get());
         page.clear(PageFlag::SwapCache);
-        page.private_data = 0;
+        page.set_page_private(0);
         m_device->slots().drop_cache(slot);
         clear_and_wake(page, PageFlag::Locked);
         m_machine.put_page(page);
@@ -340,7 +340,7 @@ void SwapState::end_read(PageFrame& page, int result)
 
 void SwapState::free_if_unused(PageFrame& page)
 {
-    auto slot = static_cast<std::uint32_t>(page.private_data);
+    auto slot = static_cast<std::uint32_t>(page.page_private());
     if (!page.test(PageFlag::SwapCache) || m_device->slots().map_value(slot) != SwapSlots::kHasCache)
         return;
     if (!Lruvec::get_unless_zero(page))

@@ -93,7 +93,7 @@ Vmscan::UnmapOutcome Vmscan::try_to_unmap(PageFrame& page, std::uint64_t shadow)
     std::size_t count = rmap_targets(page, targets, kMaxMappings);
     if (count > kMaxMappings)
         return UnmapOutcome::Failed;
-    SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+    SwapEntry entry(0, static_cast<std::uint32_t>(page.page_private()));
     bool unmapped[kMaxMappings] = {};
     std::size_t done = 0;
     bool failed = false;
@@ -297,7 +297,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
                 SwapState::clear_and_wake(page, PageFlag::Writeback);
                 // Unless a swap PTE the rollback could not reach (moved meanwhile) still
                 // refers to the slot: then the page stays in the cache, dirty, for its fault.
-                if (swap->device().slots().map_value(static_cast<std::uint32_t>(page.private_data))
+                if (swap->device().slots().map_value(static_cast<std::uint32_t>(page.page_private()))
                     == SwapSlots::kHasCache)
                     swap->delete_from_swap_cache(page);
                 else if (page.test(PageFlag::SwapCache))
@@ -321,7 +321,7 @@ std::size_t Vmscan::shrink_page_list(PageFrame** pages, std::size_t count, Recla
         page.clear(PageFlag::Dirty);
         m_machine.stat().inc(VmStatItem::NrWriteback);
         Pfn pfn = m_machine.arena().pfn_of(page);
-        writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.private_data), m_machine.arena().direct_map(pfn),
+        writes[writing++] = SwapIo { static_cast<std::uint32_t>(page.page_private()), m_machine.arena().direct_map(pfn),
             SwapState::write_user_data(pfn, mode), IoDirection::Write };
         trace::emit(trace::Event::WriteFolio, reinterpret_cast<std::uintptr_t>(&page), pfn.get());
     }
@@ -377,7 +377,7 @@ void Vmscan::end_swap_write(PageFrame& page, int result, ReclaimMode mode)
         m_machine.stat().inc(VmStatItem::SwapWriteError);
         if (!m_write_error_logged.exchange(true))
             log().error("swap write failed: {}; the pages stay in memory", std::strerror(-result));
-        SwapEntry entry(0, static_cast<std::uint32_t>(page.private_data));
+        SwapEntry entry(0, static_cast<std::uint32_t>(page.page_private()));
         restore_mappings(page, entry);
         // Out of the cache once no swap PTE refers to the slot any more. Otherwise (a PTE
         // moved out of the walk's sight) the page stays in the cache, dirty: it is never

@@ -148,7 +148,7 @@ std::string AddressSpace::page_walk(VirtAddr address) const
         append_format(out, "page:%p refcount:%d mapcount:%d mapping:%p index:%#lx pfn:%#lx\n",
             static_cast<const void*>(&page), walk.refcount, walk.mapcount, page.mapping,
             static_cast<unsigned long>(page.index), static_cast<unsigned long>(walk.pfn.get()));
-        if (const char* type = page_type_name(page.type))
+        if (const char* type = page_type_name(page.type()))
             append_format(out, "page_type: %s\n", type);
         append_page_flags(out, walk.flags);
         append_format(out, "direct map: %p, the byte at %p\n", static_cast<void*>(arena.direct_map(walk.pfn)),

@@ -12,9 +12,9 @@ FrameState frame_state_of(const PageFrame& frame)
 {
     if (frame.refcount.load(std::memory_order_relaxed) == 0)
         return FrameState::Free;
-    if (frame.type == PageType::PageTable)
+    if (frame.type() == PageType::PageTable)
         return FrameState::PageTable;
-    if (frame.type == PageType::Zero)
+    if (frame.type() == PageType::Zero)
         return FrameState::Zero;
     std::uint32_t flags = frame.flags.load(std::memory_order_relaxed);
     if (flags & bit(PageFlag::Slab))

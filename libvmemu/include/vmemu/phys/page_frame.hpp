@@ -49,7 +49,7 @@ using PageListHook = boost::intrusive::list_member_hook<boost::intrusive::link_m
 // The descriptor of one physical frame, Linux's struct page.
 // Invariants: the frame is on at most one list through `lru` (a buddy free list while
 // type == Buddy). refcount is 0 exactly when the frame is free. mapcount counts the PTEs that
-// map it. Locking: flags, refcount and mapcount are atomics; `lru` and `order` belong to the
+// map it. Locking: flags, refcount, mapcount and the type are atomics; `lru` and `order` belong to the
 // list the frame is on (the zone lock for the buddy); mapping and index belong to the
 // page_table_lock of the address space that maps the frame.
 struct PageFrame {
@@ -58,15 +58,25 @@ struct PageFrame {
     std::atomic<std::int32_t> refcount { 0 };
     std::atomic<std::int32_t> mapcount { 0 };
     std::uint8_t order { 0 };
-    PageType type { PageType::None };
+    // Written by the frame's owner, or under the zone lock when it becomes or stops being a
+    // free block; read by the buddy allocator of neighbours it does not own (whether one is a
+    // free block to merge with): hence relaxed atomic, through type() and set_type().
+    std::atomic<PageType> page_type { PageType::None };
     std::uint16_t unused16 { 0 };
     // Pins (FOLL_PIN, folio->_pincount): while pinned, the page stays resident and in the
     // kernel's view, so that a system call may use it; reclaim leaves it alone.
     std::atomic<std::uint32_t> pincount { 0 };
-    std::uint64_t private_data { 0 }; // page->private: a swap entry, later
+    // page->private: the swap slot of a page in the swap cache. Set and cleared by whoever
+    // holds the page's cache entry; read by lockless lookups that check PG_swapcache and the
+    // slot again under a reference: relaxed atomic, through page_private().
+    std::atomic<std::uint64_t> private_data { 0 };
     void* mapping { nullptr };        // the owning address space of an anonymous page
     std::uint64_t index { 0 };        // the virtual page number it is mapped at
 
+    std::uint64_t page_private() const { return private_data.load(std::memory_order_relaxed); }
+    void set_page_private(std::uint64_t value) { private_data.store(value, std::memory_order_relaxed); }
+    PageType type() const { return page_type.load(std::memory_order_relaxed); }
+    void set_type(PageType type) { page_type.store(type, std::memory_order_relaxed); }
     bool test(PageFlag flag) const { return flags.load(std::memory_order_acquire) & static_cast<std::uint32_t>(flag); }
     void set(PageFlag flag) { flags.fetch_or(static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
     void clear(PageFlag flag) { flags.fetch_and(~static_cast<std::uint32_t>(flag), std::memory_order_acq_rel); }
