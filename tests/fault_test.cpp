@@ -29,18 +29,12 @@ void program_handler(int, siginfo_t* info, void*)
     siglongjmp(g_recover, 1);
 }
 
-struct ScopedProgramHandler {
-    struct sigaction previous {};
+struct ScopedProgramHandler : test::ScopedSegvHandler {
     ScopedProgramHandler()
+        : ScopedSegvHandler(program_handler)
     {
-        struct sigaction action {};
-        action.sa_sigaction = program_handler;
-        action.sa_flags = SA_SIGINFO;
-        sigemptyset(&action.sa_mask);
-        EXPECT_EQ(sigaction(SIGSEGV, &action, &previous), 0);
         g_calls = 0;
     }
-    ~ScopedProgramHandler() { sigaction(SIGSEGV, &previous, nullptr); }
 };
 
 // Touches address and returns true if the program handler caught a SIGSEGV instead.

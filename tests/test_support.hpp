@@ -1,5 +1,7 @@
 #pragma once
 #include <atomic>
+#include <csignal>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <gtest/gtest.h>
@@ -92,6 +94,26 @@ int error_of(const VmResult<T>& result)
     return result.has_value() ? 0 : result.error().code();
 }
 
+// A program's own SIGSEGV handler for the life of the object; vmemu's handler stays first and
+// chains to it for faults that are the program's.
+class ScopedSegvHandler {
+public:
+    explicit ScopedSegvHandler(void (*handler)(int, siginfo_t*, void*))
+    {
+        struct sigaction action {};
+        action.sa_sigaction = handler;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        EXPECT_EQ(sigaction(SIGSEGV, &action, &m_previous), 0);
+    }
+    ~ScopedSegvHandler() { sigaction(SIGSEGV, &m_previous, nullptr); }
+    ScopedSegvHandler(const ScopedSegvHandler&) = delete;
+    ScopedSegvHandler& operator=(const ScopedSegvHandler&) = delete;
+
+private:
+    struct sigaction m_previous {};
+};
+
 // Lines threads up so that they start the next step at the same moment.
 class SpinBarrier {
 public:
@@ -107,8 +129,16 @@ public:
             m_generation.fetch_add(1, std::memory_order_acq_rel);
             return;
         }
-        while (m_generation.load(std::memory_order_acquire) == generation)
-            std::this_thread::yield();
+        // Spin first, up to a millisecond: a yield can hand the core to another process for
+        // a whole time slice, and the racing threads would not start together. Then yield, for
+        // the thread that has work to do before it arrives may be sharing this core.
+        auto spin_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+        for (unsigned spins = 1; m_generation.load(std::memory_order_acquire) == generation; ++spins) {
+            if (spins % 64 != 0 || std::chrono::steady_clock::now() < spin_until)
+                __builtin_ia32_pause();
+            else
+                std::this_thread::yield();
+        }
     }
 
 private:
