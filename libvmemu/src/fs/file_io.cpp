@@ -150,7 +150,7 @@ bool FileIo::write_async(Inode& inode, PageFrame& page)
         return false;
     request->write = true;
     request->inode = &inode;
-    request->index = page.index;
+    request->index = page.page_index();
     request->count = 1;
     request->pages[0] = &page;
     fill_buffers(*request);
@@ -176,7 +176,7 @@ void FileIo::end_read(Inode& inode, PageFrame* const* pages, std::size_t count, 
             std::size_t got = static_cast<std::size_t>(result) > i * kPageSize
                 ? std::min<std::size_t>(kPageSize, static_cast<std::size_t>(result) - i * kPageSize)
                 : 0;
-            std::uint64_t offset = page.index << kPageShift;
+            std::uint64_t offset = page.page_index() << kPageShift;
             if (offset + got > size)
                 got = size > offset ? static_cast<std::size_t>(size - offset) : 0;
             if (got < kPageSize)

@@ -83,7 +83,7 @@ void Inode::release()
 void Inode::delete_from_page_cache(PageFrame& page, std::optional<std::uint64_t> shadow)
 {
     // __filemap_remove_folio(): the caller holds the page's references frozen.
-    trace::emit(trace::Event::FilemapDeleteFromPageCache, m_machine.arena().pfn_of(page).get(), page.index,
+    trace::emit(trace::Event::FilemapDeleteFromPageCache, m_machine.arena().pfn_of(page).get(), page.page_index(),
         static_cast<std::uint64_t>(m_dev), static_cast<std::uint64_t>(m_ino));
     VM_ASSERT(m_cache.remove(page, shadow));
     m_machine.writeback().clear_page_dirty(*this, page);

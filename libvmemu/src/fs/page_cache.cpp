@@ -59,15 +59,15 @@ PageCache::AddResult PageCache::add(PageFrame& page, void* mapping, std::uint64_
     PageTable::Entry* slot = m_tree.walk_alloc(key(index));
     if (!slot)
         return AddResult::NoMemory;
-    page.mapping = mapping;
-    page.index = index;
+    page.set_page_mapping(mapping);
+    page.set_page_index(index);
     page.refcount.fetch_add(1, std::memory_order_acq_rel); // the cache's
     std::uint64_t value = (m_arena->pfn_of(page).get() << kValueShift) | kPageTag;
     std::uint64_t seen = slot->load(std::memory_order_acquire);
     for (;;) {
         if (seen & kPageTag) {
             page.refcount.fetch_sub(1, std::memory_order_acq_rel);
-            page.mapping = nullptr;
+            page.set_page_mapping(nullptr);
             return AddResult::Exists;
         }
         if (slot->compare_exchange_weak(seen, value, std::memory_order_acq_rel))
@@ -81,7 +81,7 @@ PageCache::AddResult PageCache::add(PageFrame& page, void* mapping, std::uint64_
 
 bool PageCache::remove(PageFrame& page, std::optional<std::uint64_t> shadow)
 {
-    PageTable::Entry* slot = m_tree.walk(key(page.index));
+    PageTable::Entry* slot = m_tree.walk(key(page.page_index()));
     if (!slot)
         return false;
     std::uint64_t expected = (m_arena->pfn_of(page).get() << kValueShift) | kPageTag;

@@ -100,7 +100,7 @@ bool Writeback::page_mkclean(Inode& inode, PageFrame& page)
     SharedLock spaces(m_machine.spaces_lock());
     SharedLock mappings(inode.i_mmap_lock());
     bool all = true;
-    inode.for_each_mapping(page.index, [&](AddressSpace* space, std::uint64_t vpn) {
+    inode.for_each_mapping(page.page_index(), [&](AddressSpace* space, std::uint64_t vpn) {
         if (space && space->page_mkclean_one(page, vpn) == AddressSpace::MkcleanResult::Failed)
             all = false;
     });
@@ -123,7 +123,7 @@ bool Writeback::write_page(Inode& inode, PageFrame& page, bool wait)
         SwapState::wait_on_page_flag(page, PageFlag::Writeback);
     }
     // A page the cache no longer holds (truncated meanwhile) has nothing to write.
-    if (!page.test(PageFlag::Dirty) || page.mapping != &inode) {
+    if (!page.test(PageFlag::Dirty) || page.page_mapping() != &inode) {
         SwapState::clear_and_wake(page, PageFlag::Locked);
         return false;
     }

@@ -97,7 +97,7 @@ void AddressSpace::verify_invariants() const
         const PageFrame& frame = arena.frame(pte.pfn());
         VM_ASSERT(frame.refcount.load() >= 1);
         VM_ASSERT(frame.mapcount.load() >= 1);
-        VM_ASSERT(frame.mapping == vma->anon_vma() && frame.index == vma->linear_index(address));
+        VM_ASSERT(frame.page_mapping() == vma->anon_vma() && frame.page_index() == vma->linear_index(address));
         // A clean copy in the swap cache is write-protected; only a page that reclaim has taken
         // off the LRU (between add_to_swap() and try_to_unmap()) may be both.
         VM_ASSERT(!(pte.writable() && frame.test(PageFlag::SwapCache) && frame.test(PageFlag::Lru)));

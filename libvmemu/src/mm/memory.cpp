@@ -164,8 +164,8 @@ void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::siz
     for (std::size_t i = 0; i < count; ++i) {
         PageFrame& frame = m_machine.arena().frame(first + i);
         frame.mapcount.store(1, std::memory_order_relaxed);
-        frame.mapping = vma.anon_vma();
-        frame.index = vma.linear_index(address) + i;
+        frame.set_page_mapping(vma.anon_vma());
+        frame.set_page_index(vma.linear_index(address) + i);
         frame.set(PageFlag::SwapBacked);
         if (locked) {
             frame.set(PageFlag::Mlocked);
@@ -341,7 +341,7 @@ VmResult<void> AddressSpace::zap_ptes_locked(VirtAddr start, VirtAddr end)
         PageFrame& frame = arena.frame(pte.pfn());
         // zap_pte_range(): what was written through a file PTE stays to be written back.
         if (pte.dirty() && !frame.test(PageFlag::SwapBacked))
-            m_machine.writeback().set_page_dirty(*static_cast<Inode*>(frame.mapping), frame);
+            m_machine.writeback().set_page_dirty(*static_cast<Inode*>(frame.page_mapping()), frame);
         // The last mapping of a locked page unlocks it; a page still shared stays locked.
         if (frame.mapcount.load(std::memory_order_acquire) == 1 && m_machine.lruvec().munlock_page(frame)) {
             m_machine.stat().dec(VmStatItem::NrMlock);

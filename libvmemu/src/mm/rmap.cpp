@@ -12,7 +12,8 @@ namespace vmemu {
 
 std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t capacity)
 {
-    if (!page.mapping)
+    void* mapping = page.page_mapping();
+    if (!mapping)
         return 0;
     std::size_t count = 0;
     auto collect = [&](AddressSpace* space, std::uint64_t vpn) {
@@ -22,14 +23,14 @@ std::size_t rmap_targets(const PageFrame& page, RmapTarget* out, std::size_t cap
             out[count] = RmapTarget { space, vpn };
         ++count;
     };
-    std::uint64_t index = page.index;
+    std::uint64_t index = page.page_index();
     if (!page.test(PageFlag::SwapBacked)) {
-        auto* inode = static_cast<Inode*>(page.mapping);
+        auto* inode = static_cast<Inode*>(mapping);
         SharedLock guard(inode->i_mmap_lock());
         inode->for_each_mapping(index, collect);
         return count;
     }
-    auto* anon_vma = static_cast<AnonVma*>(page.mapping);
+    auto* anon_vma = static_cast<AnonVma*>(mapping);
     SharedLock guard(anon_vma->lock());
     anon_vma->for_each_mapping(index, collect);
     return count;
@@ -134,7 +135,7 @@ AddressSpace::UnmapResult AddressSpace::try_to_unmap_file_one(PageFrame& page, s
     // The page is clean here (reclaim writes dirty pages first); a PTE dirty meanwhile says
     // otherwise.
     if (pte.dirty())
-        m_machine.writeback().set_page_dirty(*static_cast<Inode*>(page.mapping), page);
+        m_machine.writeback().set_page_dirty(*static_cast<Inode*>(page.page_mapping()), page);
     m_machine.page_remove_rmap(page);
     page.refcount.fetch_sub(1, std::memory_order_acq_rel); // the mapping's; never the last
     return UnmapResult::Unmapped;

@@ -99,8 +99,8 @@ void AddressSpace::map_swap_page_locked(Vma& vma, PageFrame& page, VirtAddr addr
     }
     // The caller's reference becomes the mapping's. The reverse map must be right before the
     // page counts as mapped.
-    page.mapping = vma.anon_vma();
-    page.index = vma.linear_index(address);
+    page.set_page_mapping(vma.anon_vma());
+    page.set_page_index(vma.linear_index(address));
     m_machine.page_add_anon_rmap(page);
     // The PTE no longer refers to the slot. Unless the page stays as a clean copy, it leaves
     // the cache too, and the slot is free for others.

@@ -144,8 +144,8 @@ void BuddyAllocator::free_range(Pfn first, std::size_t count)
         frame.refcount.store(0, std::memory_order_relaxed);
         frame.mapcount.store(0, std::memory_order_relaxed);
         frame.set_type(PageType::None);
-        frame.mapping = nullptr;
-        frame.index = 0;
+        frame.set_page_mapping(nullptr);
+        frame.set_page_index(0);
         // Only the knowledge that the frame is still zero survives freeing.
         frame.flags.fetch_and(static_cast<std::uint32_t>(PageFlag::Zeroed), std::memory_order_relaxed);
     }

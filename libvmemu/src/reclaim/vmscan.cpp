@@ -345,7 +345,7 @@ Vmscan::FileVerdict Vmscan::shrink_file_page(PageFrame& page, ReclaimMode mode, 
     }
     if (page.test(PageFlag::Writeback))
         return FileVerdict::Keep;
-    auto& inode = *static_cast<Inode*>(page.mapping);
+    auto& inode = *static_cast<Inode*>(page.page_mapping());
     if (page.mapcount.load(std::memory_order_acquire) > 0 && try_to_unmap_file(page) == UnmapOutcome::Failed)
         return FileVerdict::Keep;
     // A dirty page is written first and freed on a later pass; it never goes to swap.

@@ -146,8 +146,8 @@ std::string AddressSpace::page_walk(VirtAddr address) const
     case PageWalk::End::Page: {
         const PageFrame& page = arena.frame(walk.pfn);
         append_format(out, "page:%p refcount:%d mapcount:%d mapping:%p index:%#lx pfn:%#lx\n",
-            static_cast<const void*>(&page), walk.refcount, walk.mapcount, page.mapping,
-            static_cast<unsigned long>(page.index), static_cast<unsigned long>(walk.pfn.get()));
+            static_cast<const void*>(&page), walk.refcount, walk.mapcount, page.page_mapping(),
+            static_cast<unsigned long>(page.page_index()), static_cast<unsigned long>(walk.pfn.get()));
         if (const char* type = page_type_name(page.type()))
             append_format(out, "page_type: %s\n", type);
         append_page_flags(out, walk.flags);

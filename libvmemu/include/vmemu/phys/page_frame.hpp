@@ -50,8 +50,8 @@ using PageListHook = boost::intrusive::list_member_hook<boost::intrusive::link_m
 // Invariants: the frame is on at most one list through `lru` (a buddy free list while
 // type == Buddy). refcount is 0 exactly when the frame is free. mapcount counts the PTEs that
 // map it. Locking: flags, refcount, mapcount and the type are atomics; `lru` and `order` belong to the
-// list the frame is on (the zone lock for the buddy); mapping and index belong to the
-// page_table_lock of the address space that maps the frame.
+// list the frame is on (the zone lock for the buddy); mapping and index are written under the
+// page_table_lock of the address space that maps the frame (or the page cache's lock).
 struct PageFrame {
     PageListHook lru;
     std::atomic<std::uint32_t> flags { 0 };
@@ -70,9 +70,17 @@ struct PageFrame {
     // holds the page's cache entry; read by lockless lookups that check PG_swapcache and the
     // slot again under a reference: relaxed atomic, through page_private().
     std::atomic<std::uint64_t> private_data { 0 };
-    void* mapping { nullptr };        // the owning address space of an anonymous page
-    std::uint64_t index { 0 };        // the virtual page number it is mapped at
+    // The anon_vma (or Inode) of the page and its index there: set under the lock of whoever
+    // maps the page or adds it to the page cache, read by the reverse map without it (reclaim
+    // holds a reference on the page, and looks again under the page_table_lock): relaxed
+    // atomics, through page_mapping() and page_index().
+    std::atomic<void*> mapping { nullptr };
+    std::atomic<std::uint64_t> index { 0 };
 
+    void* page_mapping() const { return mapping.load(std::memory_order_relaxed); }
+    void set_page_mapping(void* value) { mapping.store(value, std::memory_order_relaxed); }
+    std::uint64_t page_index() const { return index.load(std::memory_order_relaxed); }
+    void set_page_index(std::uint64_t value) { index.store(value, std::memory_order_relaxed); }
     std::uint64_t page_private() const { return private_data.load(std::memory_order_relaxed); }
     void set_page_private(std::uint64_t value) { private_data.store(value, std::memory_order_relaxed); }
     PageType type() const { return page_type.load(std::memory_order_relaxed); }
