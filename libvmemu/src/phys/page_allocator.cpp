@@ -1,4 +1,5 @@
 #include <bit>
+#include <ctime>
 #include <vmemu/phys/page_allocator.hpp>
 #include <vmemu/trace/latency.hpp>
 
@@ -55,6 +56,12 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
         first = take(count, preferred);
         if (first || ++stalls >= kMaxReclaimRetries)
             break;
+        // reclaim_throttle(VMSCAN_THROTTLE_NOPROGRESS): what other reclaimers hold isolated,
+        // or what is being touched as it is scanned, may be freeable a moment later. Without
+        // the wait the retries pass in microseconds on a busy machine, and end in an OOM kill
+        // with anonymous pages on the LRU and room in swap.
+        timespec moment { 0, 1'000'000 };
+        nanosleep(&moment, nullptr);
     }
     if (!first)
         return std::nullopt;
