@@ -4,9 +4,16 @@
 # Usage: top_test.sh VMEMU
 set -uo pipefail
 vmemu=$1
-"$vmemu" run --frames 8M -- python3 -c 'import time
+# The program runs until the test removes its flag file (at most a minute), however slow the
+# machine is.
+flag=$(mktemp)
+trap 'rm -f "$flag"' EXIT
+"$vmemu" run --frames 8M -- python3 -c 'import os, sys, time
 data = [bytearray(4096) for _ in range(3000)]
-time.sleep(3)' &
+for _ in range(600):
+    if not os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.1)' "$flag" &
 runner=$!
 for _ in $(seq 50); do
     program=$(pgrep -P "$runner" python3 || true)
@@ -23,6 +30,7 @@ line=$(grep -E "^ *$program python3 +2048 " <<< "$out" | head -1)
 # The first report's rates are since the program's start: it has faulted.
 faults=$(awk '{ print $8 }' <<< "$line")
 [ "$faults" -gt 0 ] || { echo "FAIL: no faults per second in: $line"; exit 1; }
+rm -f "$flag"
 wait "$runner"
 [ -e "/dev/shm/vmemu.$program" ] && { echo "FAIL: the segment outlived the program"; exit 1; }
 echo "ok"
