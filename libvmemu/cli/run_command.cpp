@@ -24,10 +24,13 @@ int bad_input(const std::string& message)
 }
 
 // A file we may create or overwrite: it is writable, or its directory is.
+// A file that may be written: an existing one that is not a directory, or a new one in a
+// directory that may be written.
 bool can_write(const std::string& path)
 {
-    if (access(path.c_str(), F_OK) == 0)
-        return access(path.c_str(), W_OK) == 0;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0)
+        return !S_ISDIR(st.st_mode) && access(path.c_str(), W_OK) == 0;
     std::size_t slash = path.rfind('/');
     std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     return access(directory.c_str(), W_OK | X_OK) == 0;
@@ -91,7 +94,7 @@ int run_command(int argc, char** argv)
         if (!known)
             return bad_input(option.starts_with("-") ? "unknown option " + option
                                                      : "expected -- before the program (" + option + ")");
-        if (i + 1 >= argc)
+        if (i + 1 >= argc || std::strcmp(argv[i + 1], "--") == 0)
             return bad_input("option " + option + " needs a value");
         const char* value = argv[++i];
         const char* error = nullptr;

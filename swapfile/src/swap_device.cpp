@@ -51,10 +51,24 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
         ::close(fd);
         return std::unexpected(error);
     };
+    // O_DIRECT wants an aligned buffer.
+    std::unique_ptr<std::byte, decltype(&std::free)> page(static_cast<std::byte*>(std::aligned_alloc(kPage, kPage)), &std::free);
+    if (!page)
+        return fail(VmError(ENOMEM, "no memory for the swap header"));
     auto existing = os::file_size(fd);
     if (!existing)
         return fail(existing.error());
+    // As swapon(8) wants mkswap first: a file with data in it is used only if it is a swap
+    // area already, and never overwritten otherwise.
+    if (*existing != 0) {
+        bool swap_area = *existing >= kPage && os::pread_all(fd, page.get(), kPage, 0)
+            && SwapHeaderInfo::decode(page.get()).has_value();
+        if (!swap_area)
+            return fail(VmError(EEXIST, "the swap file exists and is not a swap area (it is left as it is)"));
+    }
     std::uint64_t bytes = std::max<std::uint64_t>(config.bytes, *existing / kPage * kPage);
+    if (bytes / kPage - 1 > UINT32_MAX)
+        return fail(VmError(EINVAL, "swap size too large"));
     if (auto allocated = os::allocate_file(fd, bytes); !allocated)
         return fail(allocated.error());
 
@@ -62,10 +76,6 @@ VmResult<std::unique_ptr<SwapDevice>> SwapDevice::create(const SwapDeviceConfig&
     header.last_page = static_cast<std::uint32_t>(bytes / kPage - 1);
     header.uuid = SwapHeaderInfo::random_uuid();
     header.label = config.label;
-    // O_DIRECT wants an aligned buffer.
-    std::unique_ptr<std::byte, decltype(&std::free)> page(static_cast<std::byte*>(std::aligned_alloc(kPage, kPage)), &std::free);
-    if (!page)
-        return fail(VmError(ENOMEM, "no memory for the swap header"));
     if (auto encoded = header.encode(page.get()); !encoded)
         return fail(encoded.error());
     if (auto written = os::pwrite_all(fd, page.get(), kPage, 0); !written)

@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -118,7 +119,7 @@ int report_command(int argc, char** argv)
     double at_seconds = -1;
     if (at) {
         auto [end, error] = std::from_chars(at, at + std::strlen(at), at_seconds);
-        if (error != std::errc() || *end || at_seconds < 0)
+        if (error != std::errc() || *end || !(at_seconds >= 0) || !std::isfinite(at_seconds))
             return fail(std::string("--at ") + at + ": not a time in seconds from the trace's start");
     }
     if (output.empty() && svg.empty())

@@ -58,7 +58,10 @@ public:
     // MAP_FIXED/MAP_FIXED_NOREPLACE). Errors as Linux's, checked in its order: EINVAL (zero
     // length, no or a bad map type, misaligned MAP_FIXED address or offset), ENOMEM (no room,
     // too many VMAs, range outside the reservation), EEXIST (MAP_FIXED_NOREPLACE over a
-    // mapping), EBADF and ENODEV (file mappings). Where vmemu is stricter than Linux: bits
+    // mapping), EBADF and ENODEV (file mappings), EACCES (a file opened without the access
+    // asked), EOVERFLOW (offset plus length past the largest file), EPERM and EAGAIN
+    // (MAP_LOCKED without the right or over RLIMIT_MEMLOCK), EOPNOTSUPP (a file mapping under
+    // the userfaultfd source). Where vmemu is stricter than Linux: bits
     // Linux does not define, in flags or prot, are EINVAL; MAP_GROWSDOWN, MAP_HUGETLB and
     // MAP_32BIT, and shared anonymous memory, are EOPNOTSUPP.
     VmResult<VirtAddr> mmap(VirtAddr hint, std::size_t length, int prot, int flags, int fd = -1, off_t offset = 0)
@@ -81,7 +84,8 @@ public:
     // EINVAL (misaligned, unknown flags, MS_SYNC with MS_ASYNC), EBUSY (MS_INVALIDATE on
     // locked memory), ENOMEM (a hole in the range: the mapped parts are synced, as in Linux).
     VmResult<void> msync(VirtAddr address, std::size_t length, int flags) VM_EXCLUDES(m_mmap_lock);
-    // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as Linux.
+    // mremap(2) with MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP: EINVAL, EFAULT, ENOMEM as
+    // Linux, and EAGAIN for a locked mapping that would grow past RLIMIT_MEMLOCK.
     VmResult<VirtAddr> mremap(VirtAddr old_address, std::size_t old_length, std::size_t new_length, int flags,
         VirtAddr new_address = VirtAddr()) VM_EXCLUDES(m_mmap_lock);
 
@@ -103,7 +107,8 @@ public:
 
     // mincore(2): vec[i] is 1 when page i of the range is in memory (mapped to a frame, or
     // swapped out with its copy still in the swap cache), else 0. EINVAL for a misaligned
-    // address, ENOMEM for a range with unmapped pages.
+    // address, ENOMEM for a range with unmapped pages, EFAULT for a null vec. vec may be
+    // emulated memory.
     VmResult<void> mincore(VirtAddr address, std::size_t length, unsigned char* vec) const VM_EXCLUDES(m_mmap_lock);
 
     // pin_user_pages(): faults in the pages of [start, start + length) (writable ones when
@@ -227,6 +232,8 @@ private:
     // The end of the mapped run that begins at start (start itself when start is unmapped,
     // at most end): where mprotect(), mlock() and munlock() stop at a hole, as Linux's do.
     VirtAddr mapped_prefix_end_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES_SHARED(m_mmap_lock);
+    // mlock_future_ok(): whether pages more may be locked under RLIMIT_MEMLOCK.
+    bool mlock_future_ok_locked(std::size_t pages) const VM_REQUIRES_SHARED(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
     // writable and reads elsewhere. Stops at the first fault that fails, or at a PROT_NONE VMA

@@ -65,7 +65,8 @@ public:
     static constexpr std::size_t kMinFrames = 256;
     static constexpr std::size_t kDefaultReservation = std::size_t { 64 } << 30;
 
-    // EINVAL for a frame count below kMinFrames or too large; errors of memfd_create and mmap.
+    // EINVAL for a frame count below kMinFrames or out of range, ENOMEM for more frames than
+    // the machine's memory and swap hold; errors of memfd_create and mmap.
     static VmResult<std::unique_ptr<Machine>> create(const MachineConfig& config);
     ~Machine();
     Machine(const Machine&) = delete;

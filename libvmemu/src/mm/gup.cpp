@@ -8,7 +8,7 @@ namespace vmemu {
 
 std::size_t AddressSpace::pin_user_pages(VirtAddr start, std::size_t length, bool write, PageFrame** pages)
 {
-    if (length == 0)
+    if (length == 0 || start.get() + length < start.get())
         return 0;
     VirtAddr first = start.page_base();
     VirtAddr end(page_round_up(start.get() + length));

@@ -165,11 +165,18 @@ VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int a
     // MADV_DONTNEED, MADV_FREE, MADV_COLD and MADV_PAGEOUT refuse locked memory. As Linux
     // walks the VMAs in order, those before the first locked one take the advice, and then the
     // call fails with EINVAL.
+    // MADV_FREE refuses a file mapping the same way (madvise_free_single_vma()).
     bool locked = false;
+    bool not_anonymous = false;
     if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_COLD || advice == MADV_PAGEOUT) {
         for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
             if (vma->flags() & VmFlags::Locked) {
                 locked = true;
+                end = std::max(start, vma->start());
+                break;
+            }
+            if (advice == MADV_FREE && vma->file()) {
+                not_anonymous = true;
                 end = std::max(start, vma->start());
                 break;
             }
@@ -203,6 +210,8 @@ VmResult<void> AddressSpace::madvise(VirtAddr address, std::size_t length, int a
     }
     if (locked)
         return vm_fail(EINVAL, "madvise: the range is locked (mlock)");
+    if (not_anonymous)
+        return vm_fail(EINVAL, "madvise: MADV_FREE applies to anonymous memory only");
     if (hole)
         return vm_fail(ENOMEM, "madvise: range is not fully mapped");
     return {};

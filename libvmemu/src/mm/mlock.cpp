@@ -54,6 +54,17 @@ void AddressSpace::set_pages_locked_locked(VirtAddr start, VirtAddr end, bool lo
     });
 }
 
+bool AddressSpace::mlock_future_ok_locked(std::size_t pages) const
+{
+    if (os::can_lock_without_limit())
+        return true;
+    std::size_t locked = pages;
+    for (const Vma& vma : m_vmas)
+        if (vma.flags() & VmFlags::Locked)
+            locked += vma.pages();
+    return locked <= os::memlock_limit() / kPageSize;
+}
+
 VmResult<void> AddressSpace::mlock(VirtAddr address, std::size_t length)
 {
     bool unlimited = os::can_lock_without_limit();

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <vmemu/address_space.hpp>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
@@ -72,11 +73,16 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
     if (fixed && !hint.is_page_aligned())
         return vm_fail(EINVAL, "mmap: MAP_FIXED address is not page-aligned");
 
+    if ((flags & MAP_LOCKED) && os::memlock_limit() == 0 && !os::can_lock_without_limit())
+        return vm_fail(EPERM, "mmap: MAP_LOCKED, but RLIMIT_MEMLOCK is 0 and the process lacks CAP_IPC_LOCK");
+
     // Covers the populate below, which faults as the program would.
     os::ScopedAsyncSignalBlock signals;
     VirtAddr start;
     {
         ScopedLock guard(m_mmap_lock);
+        if ((flags & MAP_LOCKED) && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(size))))
+            return vm_fail(EAGAIN, "mmap: MAP_LOCKED would exceed RLIMIT_MEMLOCK");
         if (fixed) {
             if (!in_reservation_range(hint, size))
                 return vm_fail(ENOMEM, "mmap: MAP_FIXED range outside the reservation");

@@ -57,6 +57,10 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
     if (old_address.offset(old_size) > vma->end())
         return vm_fail(EFAULT, "mremap: old range is not one mapping");
+    // vma_to_resize(): a locked mapping may grow only within RLIMIT_MEMLOCK.
+    if ((vma->flags() & VmFlags::Locked) && new_size > old_size
+        && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(new_size - old_size))))
+        return vm_fail(EAGAIN, "mremap: growing a locked mapping would exceed RLIMIT_MEMLOCK");
 
     if (flags & MREMAP_FIXED) {
         VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));

@@ -175,6 +175,7 @@ std::size_t current_map_count() noexcept
 #include <cstdint>
 #include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/syscall.h>
 
 namespace vmemu::os {
@@ -194,6 +195,14 @@ bool can_lock_without_limit() noexcept
     if (::syscall(SYS_capget, &header, data) != 0)
         return false;
     return data[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
+std::size_t ram_and_swap_bytes() noexcept
+{
+    struct sysinfo info {};
+    if (::sysinfo(&info) != 0)
+        return SIZE_MAX;
+    return (static_cast<std::size_t>(info.totalram) + info.totalswap) * info.mem_unit;
 }
 
 std::size_t thread_count() noexcept

@@ -11,6 +11,10 @@ VmResult<std::unique_ptr<FrameArena>> FrameArena::create(std::size_t frame_count
     std::size_t total = frame_count + kZeroFrames;
     if (frame_count == 0 || total > (std::size_t { 1 } << (63 - kPageShift)))
         return vm_fail(EINVAL, "frame count out of range");
+    // As the kernel's overcommit guess: the frames and their descriptors cannot be more than
+    // the machine's memory and swap.
+    if (frame_count > os::ram_and_swap_bytes() / (kPageSize + sizeof(PageFrame)))
+        return vm_fail(ENOMEM, "more frames than this machine's memory and swap hold");
     std::size_t bytes = total << kPageShift;
     int fd = VM_TRY(os::memfd_create("vmemu-frames", bytes));
     auto direct_map = os::map_shared(fd, bytes);

@@ -20,8 +20,9 @@ std::atomic<bool> g_publishing { false };
 
 VmResult<std::unique_ptr<StatsPublisher>> StatsPublisher::start(Machine& machine, std::chrono::milliseconds interval)
 {
-    if (interval.count() <= 0)
-        return vm_fail(EINVAL, "the publishing interval must be positive");
+    // `vmemu top -d` reads at most once an hour; a longer wait would overflow the timer.
+    if (interval.count() <= 0 || interval > std::chrono::hours(1))
+        return vm_fail(EINVAL, "the publishing interval must be above 0 and at most an hour");
     if (g_publishing.exchange(true, std::memory_order_acq_rel))
         return vm_fail(EEXIST, "a machine of this process publishes its counters already");
     std::string name = "/" + std::string(kPrefix) + std::to_string(getpid());

@@ -47,15 +47,20 @@ const char* event_name(Event event) { return kEvents[static_cast<unsigned>(event
 
 VmResult<void> set_event_filter(const char* list)
 {
+    if (list == nullptr)
+        return vm_fail(EINVAL, "no trace event list");
     std::string_view rest(list);
     if (rest.empty() || rest == "all") {
         detail::g_event_mask.store(~std::uint64_t { 0 }, std::memory_order_relaxed);
         return {};
     }
     std::uint64_t mask = 0;
-    while (!rest.empty()) {
-        std::string_view item = rest.substr(0, rest.find(','));
-        rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    // Every item between commas names something: "kmem," and "kmem,,vmscan" are refused.
+    for (bool last = false; !last;) {
+        std::size_t comma = rest.find(',');
+        last = comma == std::string_view::npos;
+        std::string_view item = rest.substr(0, comma);
+        rest.remove_prefix(last ? rest.size() : comma + 1);
         std::size_t colon = item.find(':');
         std::uint64_t matched = 0;
         for (unsigned event = 0; event < kEventKinds; ++event) {

@@ -67,4 +67,7 @@ namespace vmemu::os {
 std::size_t memlock_limit() noexcept;
 bool can_lock_without_limit() noexcept;
 
+// The machine's RAM plus swap in bytes (sysinfo(2)); SIZE_MAX when it cannot be read.
+std::size_t ram_and_swap_bytes() noexcept;
+
 } // namespace vmemu::os

@@ -29,7 +29,8 @@ struct SwapIo {
 
 struct SwapDeviceConfig {
     // The swap file; empty means a private unnamed file (O_TMPFILE, mode 0600) in $TMPDIR, or
-    // /var/tmp. An existing file is reused, at its size when that is larger than bytes.
+    // /var/tmp. An existing swap area is reused, at its size when that is larger than bytes;
+    // an existing file with other data is refused.
     std::string path;
     std::uint64_t bytes { std::uint64_t { 64 } << 20 };
     std::string label { "vmemu" };
@@ -47,7 +48,8 @@ public:
     using CompletionHandler = void (*)(void* context, std::uint64_t user_data, IoDirection direction, int result);
 
     // EINVAL when the file is too small for a header and one slot or not a page multiple;
-    // the errors of open, fallocate and io_uring otherwise.
+    // EEXIST when the path names a file with data in it that is not a swap area (it is left
+    // alone); the errors of open, fallocate and io_uring otherwise.
     static VmResult<std::unique_ptr<SwapDevice>> create(const SwapDeviceConfig& config, CompletionHandler handler,
         void* context);
     // Waits for the I/O in flight, then stops the completion thread.
