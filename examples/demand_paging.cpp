@@ -4,6 +4,7 @@
 //   demand_paging [FRAMES]    (default 16384 frames, 64 MiB)
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,11 +44,23 @@ T check(vmemu::VmResult<T> result, const char* what)
         return std::move(*result);
 }
 
+// A decimal count of frames from 256 to 131072, and nothing else.
+bool parse_frame_count(const char* text, std::size_t& frames)
+{
+    auto [end, error] = std::from_chars(text, text + std::strlen(text), frames);
+    return error == std::errc() && *end == '\0' && frames >= 256 && frames <= 131072;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
-    std::size_t frames = argc > 1 ? std::strtoull(argv[1], nullptr, 0) : 16384;
+    // The phases place their regions for up to 131072 frames (512 MiB).
+    std::size_t frames = 16384;
+    if (argc > 2 || (argc == 2 && !parse_frame_count(argv[1], frames))) {
+        std::fprintf(stderr, "usage: demand_paging [FRAMES] (a count of 4 KiB frames, 256 to 131072)\n");
+        return 2;
+    }
     auto machine = check(vmemu::Machine::create({ .frames = frames }), "machine");
     auto space = check(machine->create_address_space(), "address space");
     std::size_t memory = frames * vmemu::kPageSize;

@@ -23,8 +23,10 @@ struct Options {
     std::size_t swap_bytes { 0 }; // 0: four times the frames plus the working set
     std::string stats;            // empty: none; "-": stderr
     unsigned threads { 1 };
-    std::string policy { "lru" };
 };
+
+// What a program takes besides --frames, --swap, --swap-size and --stats.
+enum class ThreadsOption : bool { No, Yes };
 
 [[noreturn]] inline void usage_error(const char* program, const std::string& message)
 {
@@ -32,7 +34,7 @@ struct Options {
     std::exit(2);
 }
 
-inline Options parse_options(int argc, char** argv)
+inline Options parse_options(int argc, char** argv, ThreadsOption threads = ThreadsOption::No)
 {
     Options options;
     const char* program = argv[0];
@@ -58,15 +60,11 @@ inline Options parse_options(int argc, char** argv)
             options.swap_bytes = size();
         else if (option == "--stats")
             options.stats = value();
-        else if (option == "--threads") {
+        else if (option == "--threads" && threads == ThreadsOption::Yes) {
             auto parsed = parse_size(value());
             if (!parsed || *parsed == 0 || *parsed > 64)
                 usage_error(program, "--threads takes 1 to 64");
             options.threads = static_cast<unsigned>(*parsed);
-        } else if (option == "--policy") {
-            options.policy = value();
-            if (options.policy != "lru" && options.policy != "fifo")
-                usage_error(program, "--policy takes lru or fifo");
         } else
             usage_error(program, "unknown option " + option);
     }

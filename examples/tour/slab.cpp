@@ -17,6 +17,16 @@ struct Cache {
     unsigned long bytes() const { return num_slabs * pagesperslab * kPageSize; }
 };
 
+// Figures a cache can have: no more in use than there are, at least one object to a slab, and
+// no count a negative number would wrap to (sscanf's %lu takes "-1").
+bool plausible(const Cache& cache)
+{
+    constexpr unsigned long kMost = 1ul << 32;
+    return cache.active_objs <= cache.num_objs && cache.active_slabs <= cache.num_slabs && cache.objperslab >= 1
+        && cache.pagesperslab >= 1 && cache.num_objs < kMost && cache.num_slabs < kMost && cache.objsize < kMost
+        && cache.objperslab < kMost && cache.pagesperslab < kMost;
+}
+
 // The caches of a slabinfo text: from its "slabinfo - version: 2.1" line (the first of
 // /proc/slabinfo, or one in the middle of a `vmemu run --stats` file) to the end or the first
 // empty line. Exits naming the line that is not slabinfo 2.1.
@@ -48,7 +58,8 @@ std::vector<Cache> parse_slabinfo(const std::string& path)
         if (std::sscanf(line.c_str(), "%63s %lu %lu %lu %lu %lu : tunables %*u %*u %*u : slabdata %lu %lu", name,
                 &cache.active_objs, &cache.num_objs, &cache.objsize, &cache.objperslab, &cache.pagesperslab,
                 &cache.active_slabs, &cache.num_slabs)
-            != 8) {
+                != 8
+            || !plausible(cache)) {
             std::fprintf(stderr, "tour: %s: line %u is not a slabinfo 2.1 cache line\n", path.c_str(), number);
             std::exit(1);
         }

@@ -1,3 +1,4 @@
+#include <cctype>
 // The differential test's deterministic replay: operation sequences from fixed seeds, each on a
 // fresh Differential, compared after every step.
 //
@@ -22,7 +23,9 @@ int main(int argc, char** argv)
             : std::strcmp(argv[i], "--first-seed") == 0               ? &first_seed
             : std::strcmp(argv[i], "--ops") == 0                      ? &ops
                                                                       : nullptr;
-        if (!target || i + 1 >= argc || (*target = std::strtoull(argv[++i], &end, 10), *end != '\0') || *target == 0) {
+        // Digits only: strtoull would take "-1" as a huge count.
+        if (!target || i + 1 >= argc || !std::isdigit(static_cast<unsigned char>(argv[i + 1][0]))
+            || (*target = std::strtoull(argv[++i], &end, 10), *end != '\0') || *target == 0) {
             std::fprintf(stderr, "usage: differential_replay [--seeds N] [--first-seed S] [--ops M] (each above 0)\n");
             return 2;
         }
