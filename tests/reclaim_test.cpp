@@ -390,27 +390,14 @@ TEST(Reclaim, MlockRejectsBadArguments)
     // Without CAP_IPC_LOCK, RLIMIT_MEMLOCK rules: 0 is EPERM, too small is ENOMEM. (In a child
     // that gives up the capability; the child cannot use the parent's emulated memory, but
     // these calls fail before they would touch it.)
-    pid_t child = fork();
-    if (child == 0) {
-        __user_cap_header_struct header { _LINUX_CAPABILITY_VERSION_3, 0 };
-        __user_cap_data_struct data[2] {};
-        syscall(SYS_capget, &header, data);
-        data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-        syscall(SYS_capset, &header, data);
-        if (os::can_lock_without_limit())
-            _exit(1);
-        // Lowering a limit needs no privilege; raising one would.
-        struct rlimit one_page { kPageSize, kPageSize };
-        setrlimit(RLIMIT_MEMLOCK, &one_page);
+    EXPECT_EQ(test::without_ipc_lock(kPageSize, [&] {
         if (test::error_of(space->mlock(area, 2 * kPageSize)) != ENOMEM)
-            _exit(2);
+            return 2;
+        // Lowering a limit needs no privilege; raising one would.
         struct rlimit zero { 0, 0 };
         setrlimit(RLIMIT_MEMLOCK, &zero);
-        _exit(test::error_of(space->mlock(area, kPageSize)) == EPERM ? 0 : 3);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+        return test::error_of(space->mlock(area, kPageSize)) == EPERM ? 0 : 3;
+    }), 0);
 }
 
 TEST(Reclaim, MlockOverAProtNoneMappingLocksItAndSaysEnomem)

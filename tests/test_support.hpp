@@ -5,12 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <memory>
 #include <string>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 #include <vmemu/vmemu.hpp>
 
@@ -113,6 +117,27 @@ public:
 private:
     struct sigaction m_previous {};
 };
+
+// Runs body in a child without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at limit bytes: its exit
+// status is body's. (The child cannot touch the parent's emulated memory; the calls tried
+// fail before they would.)
+template<typename Body>
+int without_ipc_lock(std::size_t limit, Body body)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        __user_cap_header_struct header { _LINUX_CAPABILITY_VERSION_3, 0 };
+        __user_cap_data_struct data[2] {};
+        syscall(SYS_capget, &header, data);
+        data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+        syscall(SYS_capset, &header, data);
+        struct rlimit memlock { limit, limit };
+        if (os::can_lock_without_limit() || setrlimit(RLIMIT_MEMLOCK, &memlock) != 0)
+            _exit(99);
+        _exit(body());
+    }
+    return exit_status(child);
+}
 
 // Lines threads up so that they start the next step at the same moment.
 class SpinBarrier {
