@@ -23,10 +23,14 @@ struct Options {
     std::size_t swap_bytes { 0 }; // 0: four times the frames plus the working set
     std::string stats;            // empty: none; "-": stderr
     unsigned threads { 1 };
+    double seconds { 60 };
 };
 
 // What a program takes besides --frames, --swap, --swap-size and --stats.
-enum class ThreadsOption : bool { No, Yes };
+struct ExtraOptions {
+    bool threads { false }; // --threads N
+    bool seconds { false }; // --seconds S
+};
 
 [[noreturn]] inline void usage_error(const char* program, const std::string& message)
 {
@@ -34,7 +38,7 @@ enum class ThreadsOption : bool { No, Yes };
     std::exit(2);
 }
 
-inline Options parse_options(int argc, char** argv, ThreadsOption threads = ThreadsOption::No)
+inline Options parse_options(int argc, char** argv, ExtraOptions extra = {})
 {
     Options options;
     const char* program = argv[0];
@@ -60,11 +64,17 @@ inline Options parse_options(int argc, char** argv, ThreadsOption threads = Thre
             options.swap_bytes = size();
         else if (option == "--stats")
             options.stats = value();
-        else if (option == "--threads" && threads == ThreadsOption::Yes) {
+        else if (option == "--threads" && extra.threads) {
             auto parsed = parse_size(value());
             if (!parsed || *parsed == 0 || *parsed > 64)
                 usage_error(program, "--threads takes 1 to 64");
             options.threads = static_cast<unsigned>(*parsed);
+        } else if (option == "--seconds" && extra.seconds) {
+            const char* text = value();
+            char* end = nullptr;
+            options.seconds = std::strtod(text, &end);
+            if (*text == '\0' || *end != '\0' || !(options.seconds > 0) || options.seconds > 7 * 24 * 3600)
+                usage_error(program, "--seconds takes a number of seconds above 0, at most a week");
         } else
             usage_error(program, "unknown option " + option);
     }

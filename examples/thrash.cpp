@@ -14,7 +14,7 @@ using namespace vmemu::example;
 
 int main(int argc, char** argv)
 {
-    Options options = parse_options(argc, argv, ThreadsOption::Yes);
+    Options options = parse_options(argc, argv, { .threads = true });
     std::size_t frames = options.frames_bytes / kPageSize;
     std::size_t pages = 4 * frames;
     Run run = start(argv[0], options, pages);
