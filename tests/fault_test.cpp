@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
 #include "test_support.hpp"
 
@@ -201,6 +202,63 @@ TEST(FaultDeathTest, KernelMappingLimitIsSigbusWithAReason)
         area.ptr<volatile char>()[0] = 1;
     };
     EXPECT_EXIT(no_room(), ::testing::KilledBySignal(SIGBUS), "kernel mapping limit \\(vm.max_map_count\\) reached");
+}
+
+TEST(FaultDeathTest, KernelRefusingEveryMappingIsSigbusWithAReason)
+{
+    // The kernel says ENOMEM (vm.max_map_count, reached by the program's own mappings) and
+    // vmemu has no mapping of its own to give back: the fault cannot be served.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto refused = [] {
+        auto machine = test::make_machine(1024);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 16 * kPageSize);
+        os::inject_map_errors(ENOMEM, 1u << 30);
+        area.ptr<volatile char>()[0] = 1;
+    };
+    EXPECT_EXIT(refused(), ::testing::KilledBySignal(SIGBUS), "kernel mapping limit \\(vm.max_map_count\\) reached");
+}
+
+TEST(Fault, KernelRefusingMappingsEvictsOursAndLosesNothing)
+{
+    // ENOMEM from the kernel's mmap, as when the program's own mappings take the process to
+    // vm.max_map_count behind vmemu's budget: each refusal gives back one of vmemu's kernel
+    // mappings and the fault maps again. Every byte stays.
+    auto machine = test::make_machine(2048);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 512;
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    ASSERT_TRUE(space->madvise(area, kPages * kPageSize, MADV_RANDOM));
+    auto* bytes = area.ptr<volatile unsigned char>();
+    // Every other page: a kernel mapping each.
+    for (std::size_t page = 0; page < kPages; page += 2)
+        bytes[page * kPageSize + 5] = static_cast<unsigned char>(page * 3 + 1);
+    std::int64_t evicted = test::stat_of(*machine, VmStatItem::KernelMappingEvict);
+    os::inject_map_errors(ENOMEM, 40);
+    for (std::size_t page = 1; page < kPages; page += 2)
+        bytes[page * kPageSize + 5] = static_cast<unsigned char>(page * 3 + 1);
+    os::inject_map_errors(0, 0);
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_EQ(bytes[page * kPageSize + 5], static_cast<unsigned char>(page * 3 + 1)) << page;
+    EXPECT_GE(test::stat_of(*machine, VmStatItem::KernelMappingEvict) - evicted, 40);
+    EXPECT_EQ(test::stat_of(*machine, VmStatItem::PgFaultMapLimit), 0);
+    space->verify_invariants();
+}
+
+TEST(Fault, MemfdThatCannotGrowFailsMachineCreation)
+{
+    // The frame arena's memfd is sized once, when the Machine is made, and never grows. When
+    // the kernel refuses that size (here RLIMIT_FSIZE, with EFBIG as ftruncate(2) gives it),
+    // Machine::create() says so and leaves nothing behind.
+    pid_t child = fork();
+    if (child == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit small { test::kMiB, test::kMiB };
+        setrlimit(RLIMIT_FSIZE, &small);
+        auto machine = Machine::create({ .frames = 1024 });
+        _exit(!machine && machine.error().code() == EFBIG ? 0 : 1);
+    }
+    EXPECT_EQ(test::exit_status(child), 0);
 }
 
 TEST(Fault, ScatteredPagesBeyondTheKernelMappingBudgetKeepWorking)

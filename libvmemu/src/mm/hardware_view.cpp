@@ -94,8 +94,10 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         Mmu::MapOutcome outcome = m_mmu.map(start, first, count, prot, after - before);
         if (outcome == Mmu::MapOutcome::Mapped)
             break;
-        if (outcome == Mmu::MapOutcome::KernelRefused)
-            return FaultResult::OutOfMemory;
+        // Over vmemu's budget, or refused by the kernel: the process is at vm.max_map_count
+        // with mappings vmemu did not count (the program's own). Either way a kernel mapping
+        // of ours goes, and the map is tried again; with none left to give, the fault cannot
+        // be served.
         if (!evict_oldest_mapping_locked()) {
             m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
             return FaultResult::MapLimit;
