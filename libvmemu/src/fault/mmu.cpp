@@ -1,3 +1,4 @@
+#include <cerrno>
 #include <cstring>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/fault/mmu.hpp>
@@ -26,7 +27,7 @@ Mmu::MapOutcome Mmu::map(VirtAddr start, Pfn first, std::size_t count, os::HwPro
         os::Populate::Yes);
     if (!result) {
         m_budget.charge(-mapping_delta);
-        return MapOutcome::KernelRefused;
+        return result.error().code() == ENOMEM ? MapOutcome::KernelAtMapCount : MapOutcome::KernelRefused;
     }
     m_stat.add(VmStatItem::NrKernelMappings, mapping_delta);
     return MapOutcome::Mapped;

@@ -84,7 +84,10 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
     HwState first_state { hw_bits(prot), first.get() };
     HwState last_state { hw_bits(prot), first.get() + count - 1 };
-    for (;;) {
+    // A process at vm.max_map_count because of the program's own mappings: a few of vmemu's go
+    // to make room, as for its own budget, but not the whole history of them.
+    constexpr int kMaxMapCountEvictions = 16;
+    for (int refusals = 0;;) {
         std::int64_t before = boundaries_around(start, end);
         std::int64_t after = 0;
         if (start > m_reservation_start)
@@ -94,11 +97,14 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         Mmu::MapOutcome outcome = m_mmu.map(start, first, count, prot, after - before);
         if (outcome == Mmu::MapOutcome::Mapped)
             break;
-        // Over vmemu's budget, or refused by the kernel: the process is at vm.max_map_count
+        if (outcome == Mmu::MapOutcome::KernelRefused)
+            return FaultResult::OutOfMemory;
+        // Over vmemu's budget, or ENOMEM from the kernel: the process is at vm.max_map_count
         // with mappings vmemu did not count (the program's own). Either way a kernel mapping
         // of ours goes, and the map is tried again; with none left to give, the fault cannot
         // be served.
-        if (!evict_oldest_mapping_locked()) {
+        bool at_map_count = outcome == Mmu::MapOutcome::KernelAtMapCount;
+        if ((at_map_count && ++refusals > kMaxMapCountEvictions) || !evict_oldest_mapping_locked()) {
             m_machine.stat().inc(VmStatItem::PgFaultMapLimit);
             return FaultResult::MapLimit;
         }

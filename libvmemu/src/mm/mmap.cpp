@@ -81,21 +81,23 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
     VirtAddr start;
     {
         ScopedLock guard(m_mmap_lock);
-        if ((flags & MAP_LOCKED) && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(size))))
-            return vm_fail(EAGAIN, "mmap: MAP_LOCKED would exceed RLIMIT_MEMLOCK");
+        // In do_mmap()'s order: the place (ENOMEM, EEXIST), then the lock limit (EAGAIN),
+        // then, with MAP_FIXED, what was there goes.
+        bool replaces = false;
         if (fixed) {
             if (!in_reservation_range(hint, size))
                 return vm_fail(ENOMEM, "mmap: MAP_FIXED range outside the reservation");
             start = hint;
-            VirtAddr end = start.offset(size);
-            if (m_vmas.find_vma_intersection(start, end)) {
-                if (flags & MAP_FIXED_NOREPLACE)
-                    return vm_fail(EEXIST, "mmap: MAP_FIXED_NOREPLACE range is in use");
-                VM_TRY(do_munmap_locked(start, end));
-            }
+            replaces = m_vmas.find_vma_intersection(start, start.offset(size)) != nullptr;
+            if (replaces && (flags & MAP_FIXED_NOREPLACE))
+                return vm_fail(EEXIST, "mmap: MAP_FIXED_NOREPLACE range is in use");
         } else {
             start = VM_TRY(get_unmapped_area_locked(hint, size));
         }
+        if ((flags & MAP_LOCKED) && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(size))))
+            return vm_fail(EAGAIN, "mmap: MAP_LOCKED would exceed RLIMIT_MEMLOCK");
+        if (replaces)
+            VM_TRY(do_munmap_locked(start, start.offset(size)));
         std::uint32_t vm_flags = vm_flags_from_prot(prot) | VmFlags::MayRead | VmFlags::MayWrite | VmFlags::MayExec;
         if (flags & MAP_LOCKED)
             vm_flags |= VmFlags::Locked;

@@ -47,7 +47,9 @@ private:
 // the hardware view change together with it.
 class Mmu {
 public:
-    enum class MapOutcome : std::uint8_t { Mapped, OverBudget, KernelRefused };
+    // KernelAtMapCount: the kernel said ENOMEM, as at vm.max_map_count; KernelRefused: any
+    // other error.
+    enum class MapOutcome : std::uint8_t { Mapped, OverBudget, KernelAtMapCount, KernelRefused };
 
     Mmu(const FrameArena& arena, KernelMapBudget& budget, VmStat& stat)
         : m_arena(arena)
