@@ -81,7 +81,7 @@ struct Workloads {
         auto area = space.mmap(VirtAddr(), pages * kPageSize, PROT_READ | PROT_WRITE, flags, fd);
         if (!area) {
             std::fprintf(stderr, "soak: mmap: %s\n", area.error().what());
-            std::exit(2);
+            std::_Exit(2); // from a worker thread, while the others run
         }
         return *area;
     }
@@ -148,7 +148,7 @@ struct Workloads {
         int fd = mkstemp(path);
         if (fd < 0 || ftruncate(fd, static_cast<off_t>(pages * kPageSize)) != 0) {
             std::fprintf(stderr, "soak: cannot make the file %s: %s\n", path, std::strerror(errno));
-            std::exit(2);
+            std::_Exit(2); // from a worker thread, while the others run
         }
         unlink(path);
         VirtAddr region = map(pages, MAP_SHARED, fd);

@@ -22,6 +22,30 @@ namespace vmemu::test {
 
 constexpr std::size_t kMiB = std::size_t { 1 } << 20;
 
+// Whether this build runs under ThreadSanitizer, which cannot follow a fork() child that
+// starts threads (as a Machine's child restarts kswapd and the swap completion thread).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kThreadSanitizer = true;
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+#else
+constexpr bool kThreadSanitizer = false;
+#endif
+
+// A moment's pause in a spin loop.
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::size_t max_kernel_mappings = 0)
 {
     auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings });
@@ -160,7 +184,7 @@ public:
         auto spin_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
         for (unsigned spins = 1; m_generation.load(std::memory_order_acquire) == generation; ++spins) {
             if (spins % 64 != 0 || std::chrono::steady_clock::now() < spin_until)
-                __builtin_ia32_pause();
+                cpu_relax();
             else
                 std::this_thread::yield();
         }

@@ -117,6 +117,8 @@ TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
 
 TEST(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
 {
+    if (test::kThreadSanitizer)
+        GTEST_SKIP() << "ThreadSanitizer cannot follow a fork() child that starts threads";
     constexpr std::size_t kPages = 2048;
     auto machine = make_userfault_machine(512, 32 * test::kMiB);
     REQUIRE_USERFAULT(machine);
