@@ -193,7 +193,7 @@ TEST_F(BadInput, MincoreIntoEmulatedMemoryThatIsSwappedOut)
         for (int i = 0; !stop.load(); ++i)
             (void)m_space->mprotect(other, kPageSize, i % 2 ? PROT_READ : kRw);
     });
-    for (int round = 0; round < 200; ++round) {
+    for (int round = 0; round < 2000; ++round) {
         vec.ptr<unsigned char>()[0] = 9;
         ASSERT_TRUE(m_space->madvise(vec, kPageSize, MADV_PAGEOUT));
         ASSERT_TRUE(m_space->mincore(m_area, 4 * kPageSize, vec.ptr<unsigned char>()));
