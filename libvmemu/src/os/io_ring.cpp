@@ -186,7 +186,6 @@ int IoRing::wait_completions(Completion* out, unsigned max)
     int result = io_uring_wait_cqe(m_ring.get(), &cqe);
     if (result < 0)
         return result;
-    (void)m_enters.load(std::memory_order_acquire);
     unsigned taken = 0;
     unsigned head;
     io_uring_for_each_cqe(m_ring.get(), head, cqe)
@@ -196,6 +195,9 @@ int IoRing::wait_completions(Completion* out, unsigned max)
         out[taken++] = Completion { io_uring_cqe_get_data64(cqe), cqe->res };
     }
     io_uring_cq_advance(m_ring.get(), taken);
+    // After the last completion taken: each was submitted by an io_uring_enter that released
+    // m_enters before it (the loop may take completions posted after io_uring_wait_cqe()).
+    (void)m_enters.load(std::memory_order_acquire);
     if (m_pending_failures.load(std::memory_order_acquire) != 0) {
         ScopedLock guard(m_failures_lock);
         for (unsigned i = 0; i < taken; ++i) {
