@@ -23,7 +23,6 @@ int bad_input(const std::string& message)
     return kBadInput;
 }
 
-// A file we may create or overwrite: it is writable, or its directory is.
 // A file that may be written: an existing one that is not a directory, or a new one in a
 // directory that may be written.
 bool can_write(const std::string& path)

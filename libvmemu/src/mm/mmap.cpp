@@ -94,7 +94,7 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
         } else {
             start = VM_TRY(get_unmapped_area_locked(hint, size));
         }
-        if ((flags & MAP_LOCKED) && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(size))))
+        if ((flags & MAP_LOCKED) && !mlock_future_ok_locked(size / kPageSize))
             return vm_fail(EAGAIN, "mmap: MAP_LOCKED would exceed RLIMIT_MEMLOCK");
         if (replaces)
             VM_TRY(do_munmap_locked(start, start.offset(size)));

@@ -59,7 +59,7 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         return vm_fail(EFAULT, "mremap: old range is not one mapping");
     // vma_to_resize(): a locked mapping may grow only within RLIMIT_MEMLOCK.
     if ((vma->flags() & VmFlags::Locked) && new_size > old_size
-        && !mlock_future_ok_locked(pages_between(VirtAddr(), VirtAddr(new_size - old_size))))
+        && !mlock_future_ok_locked((new_size - old_size) / kPageSize))
         return vm_fail(EAGAIN, "mremap: growing a locked mapping would exceed RLIMIT_MEMLOCK");
 
     if (flags & MREMAP_FIXED) {
