@@ -143,16 +143,20 @@ TEST_F(AddressSpaceTest, MprotectRejectsBadArgumentsAndStopsAtAHoleAsLinux)
     // [area, area + 4 pages) has a hole: the pages before it change, then ENOMEM, as the
     // kernel's mprotect() does; the pages after it do not.
     EXPECT_EQ(error_of(space->mprotect(area, 4 * kPageSize, PROT_READ)), ENOMEM);
-    void* real = mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ASSERT_EQ(munmap(static_cast<char*>(real) + 2 * kPageSize, kPageSize), 0);
-    EXPECT_EQ(mprotect(real, 4 * kPageSize, PROT_READ), -1);
-    EXPECT_EQ(errno, ENOMEM);
-    bool real_changed = false;
-    std::ifstream real_maps("/proc/self/maps");
-    for (std::string line; std::getline(real_maps, line);)
-        real_changed |= std::strtoul(line.c_str(), nullptr, 16) == reinterpret_cast<std::uintptr_t>(real) && line.find(" r--p ") != std::string::npos;
-    munmap(real, 4 * kPageSize);
-    EXPECT_TRUE(real_changed);
+    EXPECT_EQ(test::in_one_thread_child([] {
+        void* real = mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (real == MAP_FAILED || munmap(static_cast<char*>(real) + 2 * kPageSize, kPageSize) != 0)
+            return 1;
+        if (mprotect(real, 4 * kPageSize, PROT_READ) != -1 || errno != ENOMEM)
+            return 2;
+        std::ifstream real_maps("/proc/self/maps");
+        for (std::string line; std::getline(real_maps, line);) {
+            if (std::strtoul(line.c_str(), nullptr, 16) == reinterpret_cast<std::uintptr_t>(real))
+                return line.find(" r--p ") != std::string::npos ? 0 : 3;
+        }
+        return 4;
+    }),
+        0);
     std::string maps = space->maps();
     EXPECT_NE(maps.find(" r--p "), std::string::npos) << maps;
     EXPECT_NE(maps.find(" rw-p "), std::string::npos) << maps; // the page after the hole
@@ -347,11 +351,13 @@ TEST_F(AddressSpaceTest, MremapNeedsTheOldAddressMappedEvenToShrink)
     VirtAddr area = map_anon(*space, 8 * kPageSize);
     ASSERT_TRUE(space->munmap(area.page_offset(4), 4 * kPageSize));
     EXPECT_EQ(error_of(space->mremap(area.page_offset(4), 2 * kPageSize, kPageSize, 0)), EFAULT);
-    char* real = static_cast<char*>(mmap(nullptr, 8 * kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_EQ(munmap(real + 4 * kPageSize, 4 * kPageSize), 0);
-    EXPECT_EQ(mremap(real + 4 * kPageSize, 2 * kPageSize, kPageSize, 0), MAP_FAILED);
-    EXPECT_EQ(errno, EFAULT);
-    munmap(real, 4 * kPageSize);
+    EXPECT_EQ(test::in_one_thread_child([] {
+        char* real = static_cast<char*>(mmap(nullptr, 8 * kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        if (real == MAP_FAILED || munmap(real + 4 * kPageSize, 4 * kPageSize) != 0)
+            return 1;
+        return mremap(real + 4 * kPageSize, 2 * kPageSize, kPageSize, 0) == MAP_FAILED && errno == EFAULT ? 0 : 2;
+    }),
+        0);
     // From a mapped start, the tail goes whatever lies there.
     EXPECT_TRUE(space->mremap(area.page_offset(2), 4 * kPageSize, kPageSize, 0));
 }
