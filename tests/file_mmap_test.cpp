@@ -2,6 +2,7 @@
 // MAP_PRIVATE copy-on-write, readahead, reclaim of clean and dirty file pages, truncation,
 // the errors Linux gives, a writeback error reaching msync, msync'ed data surviving SIGKILL,
 // and a differential run against the kernel's own mappings of the same file.
+#include <csetjmp>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -240,6 +241,60 @@ TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
     EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
 }
 
+sigjmp_buf g_bus_recover;
+volatile int g_bus_code;
+void* volatile g_bus_address;
+
+void on_sigbus(int, siginfo_t* info, void*)
+{
+    g_bus_code = info->si_code;
+    g_bus_address = info->si_addr;
+    siglongjmp(g_bus_recover, 1);
+}
+
+// Whether touching at faults with SIGBUS; its si_code and address are in g_bus_*.
+bool sigbus_at(volatile std::uint8_t* at, bool write)
+{
+    g_bus_code = 0;
+    g_bus_address = nullptr;
+    if (sigsetjmp(g_bus_recover, 1) != 0)
+        return true;
+    if (write)
+        *at = 1;
+    else
+        (void)*at;
+    return false;
+}
+
+TEST(FileMmap, ATouchPastTheEndIsSigbusAtTheAddressAndSaysNothing)
+{
+    auto machine = make_file_machine(256);
+    auto space = make_space(*machine);
+    TempFile file(kPageSize + 10);
+    auto* ours = map_file(*space, file.fd(), 3 * kPageSize, MAP_SHARED).ptr<volatile std::uint8_t>();
+    auto* theirs = static_cast<volatile std::uint8_t*>(
+        ::mmap(nullptr, 3 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
+    ASSERT_NE(theirs, MAP_FAILED);
+    test::ScopedSignalHandler bus(SIGBUS, on_sigbus);
+    for (volatile std::uint8_t* base : { ours, theirs }) {
+        const char* side = base == ours ? "vmemu" : "kernel";
+        testing::internal::CaptureStderr();
+        for (std::size_t offset : { 2 * kPageSize, 2 * kPageSize + 5, 3 * kPageSize - 1 }) {
+            for (bool write : { false, true }) {
+                EXPECT_TRUE(sigbus_at(base + offset, write)) << side << " " << offset;
+                EXPECT_EQ(g_bus_code, BUS_ADRERR) << side;
+                EXPECT_EQ(g_bus_address, const_cast<std::uint8_t*>(base + offset)) << side;
+            }
+        }
+        // The tail of the last page is there, and reads zeros.
+        EXPECT_FALSE(sigbus_at(base + kPageSize + 10, false)) << side;
+        EXPECT_EQ(base[kPageSize + 11], 0) << side;
+        // Linux says nothing of it, and neither may vmemu: the program's stderr is its own.
+        EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << side;
+    }
+    ::munmap(const_cast<std::uint8_t*>(theirs), 3 * kPageSize);
+}
+
 TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)
 {
     auto machine = make_file_machine(1024);
@@ -247,7 +302,7 @@ TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)
     TempFile file(kPageSize);
     VirtAddr base = map_file(*space, file.fd(), kPageSize, MAP_SHARED);
     machine->file_io().inject_failures(os::IoRing::Op::Read, EIO, 2);
-    EXPECT_EQ(space->handle_mm_fault(base, FaultAccess::Read), FaultResult::SigBus);
+    EXPECT_EQ(space->handle_mm_fault(base, FaultAccess::Read), FaultResult::IoError);
     EXPECT_EQ(base.ptr<std::uint8_t>()[7], pattern(7));
 }
 

@@ -253,7 +253,7 @@ TEST(ReclaimDeathTest, AFailedSwapReadIsSigbusNeverAZeroPage)
             (void)area.ptr<volatile char>()[page * kPageSize];
         std::exit(0);
     };
-    EXPECT_EXIT(run(), ::testing::KilledBySignal(SIGBUS), "swap-in failed \\(I/O error\\)");
+    EXPECT_EXIT(run(), ::testing::KilledBySignal(SIGBUS), "the page could not be read in \\(I/O error\\)");
 }
 
 TEST(ReclaimDeathTest, FramesAndSwapBothGoneKillsWithAReport)

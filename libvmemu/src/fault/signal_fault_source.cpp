@@ -205,12 +205,19 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
                 break;
             case FaultResult::OutOfMemory:
                 space->machine().out_of_memory(address);
+                [[fallthrough]];
+            case FaultResult::IoError:
+                self.report_fatal("the page could not be read in (I/O error)", address);
+                errno = saved_errno;
+                return;
             case FaultResult::SigBus:
-                self.report_fatal("swap-in failed (I/O error)", address);
-                break;
+                raise_sigbus(address);
+                errno = saved_errno;
+                return;
             case FaultResult::MapLimit:
                 self.report_fatal("kernel mapping limit (vm.max_map_count) reached", address);
-                break;
+                errno = saved_errno;
+                return;
             }
             break;
         }
@@ -233,13 +240,26 @@ void SignalFaultSource::report_stale(std::uintptr_t address)
 
 void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)
 {
-    // VM_FAULT_OOM / VM_FAULT_SIGBUS: say why, then raise SIGBUS at the address.
+    // VM_FAULT_OOM, and VM_FAULT_SIGBUS for lost data: say why, then raise SIGBUS.
     char hex[24];
     os::write_stderr("vmemu: cannot resolve a fault at ");
     os::write_stderr(os::format_hex(address, hex));
     os::write_stderr(": ");
     os::write_stderr(what);
     os::write_stderr("\n");
+    raise_sigbus(address);
+}
+
+void SignalFaultSource::raise_sigbus(std::uintptr_t address)
+{
+    // As the kernel's do_sigbus() and force_sig_fault(): BUS_ADRERR at the address, unblocked,
+    // and an ignored SIGBUS takes its default action. The program's handler runs before this
+    // returns; when it returns too, the access is tried again and faults again, as in Linux.
+    struct sigaction action {};
+    if (os::real_sigaction(SIGBUS, nullptr, &action) == 0 && action.sa_handler == SIG_IGN) {
+        action.sa_handler = SIG_DFL;
+        os::real_sigaction(SIGBUS, &action, nullptr);
+    }
     siginfo_t info {};
     info.si_signo = SIGBUS;
     info.si_code = BUS_ADRERR;

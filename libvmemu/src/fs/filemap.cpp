@@ -214,7 +214,7 @@ FilemapFault filemap_fault(Machine& machine, Inode& inode, std::uint64_t index, 
         }
         if (result < 0) {
             machine.put_page(*page);
-            fault.result = FaultResult::SigBus;
+            fault.result = FaultResult::IoError;
             return fault;
         }
     }

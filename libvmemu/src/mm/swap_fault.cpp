@@ -151,7 +151,7 @@ retry:
     SwapState::wait_on_page_flag(*page, PageFlag::Locked);
     if (page->test(PageFlag::Error)) {
         m_machine.put_page(*page);
-        return FaultResult::SigBus; // never a zero page in place of lost data
+        return FaultResult::IoError; // never a zero page in place of lost data
     }
     SwapState::wait_on_page_flag(*page, PageFlag::Writeback);
     // While we slept, the page may have left the cache (freed after a failed write, or taken by

@@ -62,6 +62,7 @@ private:
     void report_stale(std::uintptr_t address);
     void deliver_to_program(int signal, siginfo_t* info, void* context);
     void report_fatal(const char* what, std::uintptr_t address);
+    static void raise_sigbus(std::uintptr_t address);
     struct sigaction program_action() const;
 
     Spinlock m_lock;

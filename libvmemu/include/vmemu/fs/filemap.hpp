@@ -29,7 +29,7 @@ inline constexpr std::uint32_t kRaPages = 32;    // read_ahead_kb 128
 inline constexpr std::uint32_t kMmapLotsAMiss = 100;
 
 // filemap_fault(): the page at index of inode, for a fault in a VMA with vm_flags. SigBus past
-// the end of the file or when the read fails; OutOfMemory without a frame.
+// the end of the file, IoError when the read fails, OutOfMemory without a frame.
 FilemapFault filemap_fault(Machine& machine, Inode& inode, std::uint64_t index, std::uint32_t vm_flags);
 
 // Reads [start, start + count) into the cache, where pages are missing (MADV_WILLNEED, and

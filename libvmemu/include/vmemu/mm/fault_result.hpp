@@ -10,7 +10,9 @@ enum class FaultResult : std::uint8_t {
     AccessError, // the VMA forbids the access: SIGSEGV with SEGV_ACCERR
     OutOfMemory, // no frame could be found (VM_FAULT_OOM)
     MapLimit,    // the kernel-mapping budget (vm.max_map_count) is exhausted
-    SigBus,      // the page's data is lost: a swap-in failed (VM_FAULT_SIGBUS)
+    SigBus,      // past the end of the mapped file: SIGBUS, and nothing said (VM_FAULT_SIGBUS)
+    IoError,     // the page's data could not be read back: a swap-in or a file read failed;
+                 // SIGBUS, after a line that says so (VM_FAULT_SIGBUS, and the I/O error's report)
 };
 
 } // namespace vmemu
