@@ -15,6 +15,7 @@
 #include <vector>
 #include <vmemu/fs/file_io.hpp>
 #include "file_support.hpp"
+#include "smaps_text.hpp"
 
 namespace vmemu {
 namespace {
@@ -293,6 +294,57 @@ TEST(FileMmap, ATouchPastTheEndIsSigbusAtTheAddressAndSaysNothing)
         EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << side;
     }
     ::munmap(const_cast<std::uint8_t*>(theirs), 3 * kPageSize);
+}
+
+// The line of maps text that starts at address, and the value of smaps' field there.
+std::string maps_line_at(const std::string& text, const void* address)
+{
+    char head[32];
+    std::snprintf(head, sizeof head, "%lx-", reinterpret_cast<unsigned long>(address));
+    std::size_t at = text.rfind(std::string("\n") + head);
+    at = at == std::string::npos ? (text.rfind(head, 0) == 0 ? 0 : std::string::npos) : at + 1;
+    return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+
+std::string smaps_field_at(const std::string& text, const void* address, const std::string& field)
+{
+    std::string line = maps_line_at(text, address);
+    std::size_t vma = text.find(line);
+    std::size_t at = line.empty() ? std::string::npos : text.find("\n" + field + ":", vma);
+    return at == std::string::npos ? "" : text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+}
+
+TEST(FileMmap, MapsAndSmapsShowTheFileAsTheKernelDoes)
+{
+    auto machine = make_file_machine(256);
+    auto space = make_space(*machine);
+    TempFile file(8 * kPageSize);
+    auto* ours = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE, 2 * kPageSize).ptr<std::uint8_t>();
+    auto* theirs = static_cast<std::uint8_t*>(
+        ::mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd(), 2 * kPageSize));
+    ASSERT_NE(theirs, MAP_FAILED);
+    // Two pages read from the file, one of them then written: a copy, the only anonymous page.
+    for (std::uint8_t* base : { ours, theirs }) {
+        EXPECT_EQ(base[5], pattern(2 * kPageSize + 5));
+        EXPECT_EQ(base[kPageSize], pattern(3 * kPageSize));
+        base[kPageSize] = 7;
+    }
+    std::string our_maps = space->maps();
+    std::string their_maps = test::read_proc_text("/proc/self/maps");
+    std::string our_line = maps_line_at(our_maps, ours);
+    std::string their_line = maps_line_at(their_maps, theirs);
+    // Past the range, the same text: perms, offset, device, inode, the padding and the path.
+    ASSERT_NE(our_line.find(' '), std::string::npos) << our_maps;
+    ASSERT_EQ(our_line.find(' '), their_line.find(' ')) << our_line << "\n" << their_line;
+    EXPECT_EQ(our_line.substr(our_line.find(' ')), their_line.substr(their_line.find(' ')));
+    EXPECT_NE(our_line.find(" rw-p 00002000 "), std::string::npos) << our_line;
+    EXPECT_NE(our_line.find(file.path()), std::string::npos) << our_line;
+    std::string our_smaps = space->smaps();
+    std::string their_smaps = test::read_proc_text("/proc/self/smaps");
+    EXPECT_EQ(smaps_field_at(our_smaps, ours, "Anonymous"), "Anonymous:             4 kB") << our_smaps;
+    EXPECT_EQ(smaps_field_at(our_smaps, ours, "Anonymous"), smaps_field_at(their_smaps, theirs, "Anonymous"));
+    EXPECT_EQ(smaps_field_at(our_smaps, ours, "Rss"), smaps_field_at(their_smaps, theirs, "Rss"));
+    ::munmap(theirs, 4 * kPageSize);
 }
 
 TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)

@@ -2,6 +2,11 @@
 // (fs/proc/task_mmu.c).
 #include "text_format.hpp"
 #include <algorithm>
+#include <climits>
+#include <string_view>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <vmemu/fs/inode.hpp>
 #include <vmemu/address_space.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
@@ -9,13 +14,45 @@
 
 namespace vmemu {
 
+namespace {
+// The path of the file fd names, as seq_path() shows it: a newline as \012, and " (deleted)"
+// after a file that was removed.
+void append_escaped_path(std::string& out, int fd)
+{
+    char link[32];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    char path[PATH_MAX];
+    ssize_t length = ::readlink(link, path, sizeof path);
+    if (length <= 0)
+        return;
+    for (char c : std::string_view(path, static_cast<std::size_t>(length))) {
+        if (c == '\n')
+            out += "\\012";
+        else
+            out += c;
+    }
+}
+} // namespace
+
 void append_maps_line(std::string& out, const Vma& vma)
 {
+    // show_vma_header_prefix(): a file mapping shows its offset in the file, the file's
+    // device and inode, and, padded to column 73, its path as seq_path() escapes it.
     std::uint32_t flags = vma.flags();
-    append_format(out, "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu \n", static_cast<unsigned long>(vma.start().get()),
+    const Inode* file = vma.file();
+    std::size_t line_start = out.size();
+    append_format(out, "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu ", static_cast<unsigned long>(vma.start().get()),
         static_cast<unsigned long>(vma.end().get()), (flags & VmFlags::Read) ? 'r' : '-',
         (flags & VmFlags::Write) ? 'w' : '-', (flags & VmFlags::Exec) ? 'x' : '-',
-        (flags & VmFlags::MayShare) ? 's' : 'p', 0ull, 0, 0, 0ul);
+        (flags & VmFlags::MayShare) ? 's' : 'p', file ? static_cast<unsigned long long>(vma.pgoff()) << kPageShift : 0ull,
+        file ? major(file->dev()) : 0u, file ? minor(file->dev()) : 0u, file ? static_cast<unsigned long>(file->ino()) : 0ul);
+    if (file) {
+        constexpr std::size_t kPathColumn = 25 + sizeof(void*) * 6 - 1;
+        out.resize(std::max(out.size(), line_start + kPathColumn), ' ');
+        out += ' ';
+        append_escaped_path(out, file->fd());
+    }
+    out += '\n';
 }
 
 namespace {
@@ -68,6 +105,7 @@ std::string AddressSpace::smaps() const
         // Linux's PSS_SHIFT keeps it.
         constexpr unsigned kPssShift = 12;
         unsigned long resident = 0;
+        unsigned long anonymous = 0;
         unsigned long referenced = 0;
         unsigned long shared_clean = 0;
         unsigned long shared_dirty = 0;
@@ -90,6 +128,7 @@ std::string AddressSpace::smaps() const
             ++resident;
             referenced += pte.accessed();
             const PageFrame& page = arena.frame(pte.pfn());
+            anonymous += page.test(PageFlag::SwapBacked); // PageAnon(): not a page of the file
             bool dirty = pte.dirty() || page.test(PageFlag::Dirty);
             auto mapcount = static_cast<unsigned>(std::max(page.mapcount.load(std::memory_order_relaxed), 1));
             std::uint64_t share = (std::uint64_t { kPageSize } << kPssShift) / mapcount;
@@ -114,7 +153,7 @@ std::string AddressSpace::smaps() const
         append_kb(out, "Private_Clean:", private_clean * kb);
         append_kb(out, "Private_Dirty:", private_dirty * kb);
         append_kb(out, "Referenced:", referenced * kb);
-        append_kb(out, "Anonymous:", resident * kb);
+        append_kb(out, "Anonymous:", anonymous * kb);
         append_kb(out, "KSM:", 0);
         append_kb(out, "LazyFree:", 0);
         append_kb(out, "AnonHugePages:", 0);
