@@ -273,9 +273,8 @@ TEST(FileMmap, ATouchPastTheEndIsSigbusAtTheAddressAndSaysNothing)
     auto space = make_space(*machine);
     TempFile file(kPageSize + 10);
     auto* ours = map_file(*space, file.fd(), 3 * kPageSize, MAP_SHARED).ptr<volatile std::uint8_t>();
-    auto* theirs = static_cast<volatile std::uint8_t*>(
-        ::mmap(nullptr, 3 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0));
-    ASSERT_NE(theirs, MAP_FAILED);
+    volatile std::uint8_t* theirs = test::kernel_map_file(file.fd(), 3 * kPageSize, MAP_SHARED);
+    ASSERT_NE(theirs, nullptr);
     test::ScopedSignalHandler bus(SIGBUS, on_sigbus);
     for (volatile std::uint8_t* base : { ours, theirs }) {
         const char* side = base == ours ? "vmemu" : "kernel";
@@ -320,9 +319,8 @@ TEST(FileMmap, MapsAndSmapsShowTheFileAsTheKernelDoes)
     auto space = make_space(*machine);
     TempFile file(8 * kPageSize);
     auto* ours = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE, 2 * kPageSize).ptr<std::uint8_t>();
-    auto* theirs = static_cast<std::uint8_t*>(
-        ::mmap(nullptr, 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd(), 2 * kPageSize));
-    ASSERT_NE(theirs, MAP_FAILED);
+    auto* theirs = test::kernel_map_file(file.fd(), 4 * kPageSize, MAP_PRIVATE, 2 * kPageSize);
+    ASSERT_NE(theirs, nullptr);
     // Two pages read from the file, one of them then written: a copy, the only anonymous page.
     for (std::uint8_t* base : { ours, theirs }) {
         EXPECT_EQ(base[5], pattern(2 * kPageSize + 5));
@@ -345,6 +343,114 @@ TEST(FileMmap, MapsAndSmapsShowTheFileAsTheKernelDoes)
     EXPECT_EQ(smaps_field_at(our_smaps, ours, "Anonymous"), smaps_field_at(their_smaps, theirs, "Anonymous"));
     EXPECT_EQ(smaps_field_at(our_smaps, ours, "Rss"), smaps_field_at(their_smaps, theirs, "Rss"));
     ::munmap(theirs, 4 * kPageSize);
+}
+
+TEST(FileMmap, MremapOfLengthZeroDuplicatesASharedMappingAsLinuxDoes)
+{
+    auto machine = make_file_machine(256);
+    auto space = make_space(*machine);
+    TempFile file(16 * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), 16 * kPageSize, MAP_SHARED);
+    auto* ours = base.ptr<std::uint8_t>();
+    auto* theirs = test::kernel_map_file(file.fd(), 16 * kPageSize, MAP_SHARED);
+    ASSERT_NE(theirs, nullptr);
+    // Without MREMAP_MAYMOVE it cannot grow in place: ENOMEM on both sides.
+    EXPECT_EQ(error_of(space->mremap(base.page_offset(12), 0, 2 * kPageSize, 0)), ENOMEM);
+    EXPECT_EQ(::mremap(theirs + 12 * kPageSize, 0, 2 * kPageSize, 0), MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM);
+    // With it, a second mapping of file pages 12 and 13, which sees the first one's writes.
+    auto copy = space->mremap(base.page_offset(12), 0, 2 * kPageSize, MREMAP_MAYMOVE);
+    ASSERT_TRUE(copy) << copy.error().what();
+    ours[12 * kPageSize + 1] = 0x5a;
+    EXPECT_EQ(copy->ptr<std::uint8_t>()[1], 0x5a);
+    EXPECT_EQ(copy->ptr<std::uint8_t>()[kPageSize + 2], pattern(13 * kPageSize + 2));
+    EXPECT_NE(maps_line_at(space->maps(), copy->ptr<void>()).find(" rw-s 0000c000 "), std::string::npos) << space->maps();
+    EXPECT_NE(maps_line_at(space->maps(), ours).find(" rw-s 00000000 "), std::string::npos); // the old one stays
+    // A target at the old address unmaps the source first: EFAULT, and the range is gone.
+    EXPECT_EQ(error_of(space->mremap(base.page_offset(1), 0, 2 * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED,
+                  base.page_offset(1))),
+        EFAULT);
+    EXPECT_EQ(::mremap(theirs + kPageSize, 0, 2 * kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED, theirs + kPageSize), MAP_FAILED);
+    EXPECT_EQ(errno, EFAULT);
+    EXPECT_EQ(maps_line_at(space->maps(), base.page_offset(1).ptr<void>()), "");
+    EXPECT_EQ(maps_line_at(test::read_proc_text("/proc/self/maps"), theirs + kPageSize), "");
+    // A private mapping cannot be duplicated, and the target is left alone.
+    VirtAddr priv = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE);
+    std::string before = space->maps();
+    EXPECT_EQ(error_of(space->mremap(priv, 0, kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED, base.page_offset(4))), EINVAL);
+    EXPECT_EQ(space->maps(), before);
+    ASSERT_TRUE(space->munmap(*copy, 2 * kPageSize));
+    ::munmap(theirs, 16 * kPageSize);
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, WritesPastTheEndInTheLastPageAreZeroedAsLinuxZeroesThem)
+{
+    // What a mapping writes past the end of the file, in its last page, is never the file's:
+    // writeback zeroes it (block_write_full_folio()), and so does growing the file
+    // (pagecache_isize_extended()). The same steps on the kernel's mapping of the same file.
+    auto machine = make_file_machine(256);
+    auto space = make_space(*machine);
+    TempFile file(kPageSize + 100);
+    auto* ours = map_file(*space, file.fd(), 2 * kPageSize, MAP_SHARED).ptr<std::uint8_t>();
+    auto* theirs = test::kernel_map_file(file.fd(), 2 * kPageSize, MAP_SHARED);
+    ASSERT_NE(theirs, nullptr);
+    auto grow = [&](std::uint8_t* base, off_t size) {
+        if (base == ours)
+            EXPECT_TRUE(machine->truncate(file.fd(), size));
+        else
+            EXPECT_EQ(::ftruncate(file.fd(), size), 0);
+    };
+    for (std::uint8_t* base : { ours, theirs }) {
+        const char* side = base == ours ? "vmemu" : "kernel";
+        base[kPageSize + 200] = 0x38;
+        EXPECT_EQ(base[kPageSize + 200], 0x38) << side; // there while the page is dirty
+        EXPECT_EQ(base == ours ? error_of(space->msync(VirtAddr(ours), 2 * kPageSize, MS_SYNC))
+                               : (::msync(theirs, 2 * kPageSize, MS_SYNC) == 0 ? 0 : errno),
+            0);
+        EXPECT_EQ(base[kPageSize + 200], 0) << side << ": written back, so zeroed";
+        base[kPageSize + 300] = 0x39;
+        grow(base, 2 * kPageSize);
+        EXPECT_EQ(base[kPageSize + 300], 0) << side << ": the file grew over it";
+        base[kPageSize + 99] = 0x3a; // inside the file: kept
+        grow(base, kPageSize + 100);
+        EXPECT_EQ(base[kPageSize + 99], 0x3a) << side;
+    }
+    ::munmap(theirs, 2 * kPageSize);
+    space.reset();
+    EXPECT_EQ(file.contents().size(), kPageSize + 100);
+    EXPECT_EQ(file.contents()[kPageSize + 99], 0x3a);
+}
+
+TEST(FileMmap, ALockedPrivateMappingMadeWritableIsCopiedAtOnceAsLinuxDoes)
+{
+    // mprotect_fixup(): a private VM_LOCKED mapping that becomes writable is populated with
+    // write faults, so every page is a private copy from then on, and a later write to the
+    // file through a shared mapping no longer shows in it. The same on the kernel's side.
+    auto machine = make_file_machine(256);
+    auto space = make_space(*machine);
+    TempFile file(4 * kPageSize);
+    auto* ours_private = map_file(*space, file.fd(), 4 * kPageSize, MAP_PRIVATE, 0, PROT_NONE).ptr<std::uint8_t>();
+    auto* ours_shared = map_file(*space, file.fd(), 4 * kPageSize, MAP_SHARED).ptr<std::uint8_t>();
+    auto* theirs_private = test::kernel_map_file(file.fd(), 4 * kPageSize, MAP_PRIVATE, 0, PROT_NONE);
+    auto* theirs_shared = test::kernel_map_file(file.fd(), 4 * kPageSize, MAP_SHARED);
+    ASSERT_NE(theirs_private, nullptr);
+    ASSERT_NE(theirs_shared, nullptr);
+    // The lock of a PROT_NONE mapping brings nothing in; mlock(2) says ENOMEM for it.
+    EXPECT_EQ(error_of(space->mlock(VirtAddr(ours_private), 4 * kPageSize)), ENOMEM);
+    EXPECT_EQ(::syscall(SYS_mlock, theirs_private, 4 * kPageSize), -1);
+    ASSERT_TRUE(space->mprotect(VirtAddr(ours_private), 4 * kPageSize, PROT_READ | PROT_WRITE));
+    ASSERT_EQ(::mprotect(theirs_private, 4 * kPageSize, PROT_READ | PROT_WRITE), 0);
+    ours_shared[2 * kPageSize + 5] = 0x77;
+    theirs_shared[2 * kPageSize + 5] = 0x77;
+    EXPECT_EQ(ours_private[2 * kPageSize + 5], pattern(2 * kPageSize + 5));
+    EXPECT_EQ(theirs_private[2 * kPageSize + 5], pattern(2 * kPageSize + 5));
+    std::string smaps = space->smaps();
+    EXPECT_EQ(smaps_field_at(smaps, ours_private, "Anonymous"), "Anonymous:            16 kB") << smaps;
+    EXPECT_EQ(smaps_field_at(smaps, ours_private, "Anonymous"),
+        smaps_field_at(test::read_proc_text("/proc/self/smaps"), theirs_private, "Anonymous"));
+    ::munmap(theirs_private, 4 * kPageSize);
+    ::munmap(theirs_shared, 4 * kPageSize);
 }
 
 TEST(FileMmap, AFailedReadIsSigbusAndTheNextTouchReadsAgain)

@@ -68,4 +68,13 @@ inline VirtAddr map_file(AddressSpace& space, int fd, std::size_t bytes, int fla
     return address.value_or(VirtAddr());
 }
 
+// The kernel's own mapping of the same file, for a test to compare with (nullptr on failure,
+// which the test asserts against).
+inline std::uint8_t* kernel_map_file(int fd, std::size_t bytes, int flags, off_t offset = 0,
+    int prot = PROT_READ | PROT_WRITE)
+{
+    void* address = ::mmap(nullptr, bytes, prot, flags, fd, offset);
+    return address == MAP_FAILED ? nullptr : static_cast<std::uint8_t*>(address);
+}
+
 } // namespace vmemu::test

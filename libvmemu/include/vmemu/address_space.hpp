@@ -22,6 +22,7 @@
 #include <memory>
 #include <utility>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/base/virt_addr.hpp>
@@ -235,16 +236,32 @@ private:
     // mlock_future_ok(): whether pages more may be locked under RLIMIT_MEMLOCK.
     bool mlock_future_ok_locked(std::size_t pages) const VM_REQUIRES_SHARED(m_mmap_lock);
     void merge_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
+    struct VmaRange {
+        VirtAddr start;
+        VirtAddr end;
+    };
+    // mprotect.cpp: the new protection of the mapped range [start, end), and the ranges that
+    // mprotect() then populates with write faults (private locked VMAs that become writable).
+    // EACCES, and ENOMEM past max_map_count, change nothing.
+    VmResult<void> mprotect_fixup_locked(VirtAddr start, VirtAddr end, std::uint32_t access,
+        std::vector<VmaRange>& to_populate) VM_REQUIRES(m_mmap_lock);
     // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
     // writable and reads elsewhere. Stops at the first fault that fails, or at a PROT_NONE VMA
     // (which __mm_populate() refuses, -EFAULT), and returns where it stopped: end when it did not.
     VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
+    // mremap.cpp. vma_to_resize(): the VMA that [old, old + old_size) lies in, if it may become
+    // new_size long: EFAULT (not mapped, or more than one VMA), EINVAL (old_size 0 duplicates
+    // a mapping, which only a shared one may), EAGAIN (a locked VMA past RLIMIT_MEMLOCK).
+    VmResult<Vma*> vma_to_resize_locked(VirtAddr old_address, std::size_t old_size, std::size_t new_size)
+        VM_REQUIRES(m_mmap_lock);
     // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
-    // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP). ENOMEM changes nothing.
-    // mremap(MREMAP_DONTUNMAP) of a locked VMA: [start, end) was that VMA before the move.
-    void unlock_after_dontunmap_locked(VirtAddr start, VirtAddr end, const Vma& moved) VM_REQUIRES(m_mmap_lock);
+    // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP); with old_size 0, the
+    // new VMA maps the same pages of the file as the old one, which stays. ENOMEM changes
+    // nothing.
     VmResult<void> move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
         std::size_t new_size, bool keep_old) VM_REQUIRES(m_mmap_lock);
+    // mremap(MREMAP_DONTUNMAP) of a locked VMA: [start, end) was that VMA before the move.
+    void unlock_after_dontunmap_locked(VirtAddr start, VirtAddr end, const Vma& moved) VM_REQUIRES(m_mmap_lock);
 
     // fork.cpp: the VMAs and PTEs of this address space into child, shared copy-on-write.
     VmResult<void> dup_mmap_locked(AddressSpace& child) VM_REQUIRES(m_mmap_lock, child.m_mmap_lock);

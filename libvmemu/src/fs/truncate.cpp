@@ -74,6 +74,17 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         return {};
     auto size = static_cast<std::uint64_t>(length);
     std::uint64_t old_size = inode->size();
+    if (size > old_size && old_size % kPageSize) {
+        // pagecache_isize_extended(): what a mapping wrote past the old end of the last page
+        // becomes part of the file now, as zeros (before the new size lets writeback write
+        // it).
+        if (PageFrame* page = inode->cache().find_get(old_size >> kPageShift)) {
+            std::size_t from = old_size % kPageSize;
+            std::size_t to = std::min<std::uint64_t>(kPageSize, size - (old_size & ~std::uint64_t { kPageSize - 1 }));
+            std::memset(m_arena->direct_map(m_arena->pfn_of(*page)) + from, 0, to - from);
+            put_page(*page);
+        }
+    }
     inode->set_size(size);
     if (size < old_size) {
         // The pages wholly past the new end leave every mapping, private copies included, then

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <ctime>
 #include <csignal>
 #include <pthread.h>
@@ -129,6 +130,15 @@ bool Writeback::write_page(Inode& inode, PageFrame& page, bool wait)
     }
     bool protected_all = page_mkclean(inode, page);
     clear_page_dirty(inode, page);
+    // block_write_full_folio(): the page that straddles the end of the file is zeroed past
+    // the end, in memory too, on every write: a mapping may have written there, and those
+    // bytes are never the file's.
+    std::uint64_t size = inode.size();
+    std::uint64_t start = page.page_index() << kPageShift;
+    if (start < size && size - start < kPageSize) {
+        FrameArena& arena = m_machine.arena();
+        std::memset(arena.direct_map(arena.pfn_of(page)) + (size - start), 0, kPageSize - (size - start));
+    }
     // A mapping the kernel kept writable may write during the write: the page stays dirty,
     // to be written again.
     if (!protected_all)

@@ -1,4 +1,5 @@
 // mprotect(2) on an AddressSpace (mm/mprotect.c).
+#include <vector>
 #include <vmemu/address_space.hpp>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/machine.hpp>
@@ -26,14 +27,31 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
     std::uint32_t access = vm_flags_from_prot(prot);
 
     os::ScopedAsyncSignalBlock signals;
-    ScopedLock guard(m_mmap_lock);
-    // As Linux's: the start must be mapped; the VMAs before a hole change, and then the call
-    // fails with ENOMEM.
-    VirtAddr mapped_end = mapped_prefix_end_locked(start, end);
-    if (mapped_end == start)
+    std::vector<VmaRange> to_populate;
+    bool hole = false;
+    {
+        ScopedLock guard(m_mmap_lock);
+        // As Linux's: the start must be mapped; the VMAs before a hole change, and then the
+        // call fails with ENOMEM.
+        VirtAddr mapped_end = mapped_prefix_end_locked(start, end);
+        if (mapped_end == start)
+            return vm_fail(ENOMEM, "mprotect: range is not mapped");
+        hole = mapped_end < end;
+        VM_TRY(mprotect_fixup_locked(start, std::min(end, mapped_end), access, to_populate));
+    }
+    // mprotect_fixup(): a private locked mapping that becomes writable is written in now,
+    // copying each page from the file or the zero page, so that its first writes do not
+    // wait. Whatever does not come in is faulted later, as in Linux.
+    for (const VmaRange& range : to_populate)
+        (void)populate(range.start, range.end, FaultAccess::Write);
+    if (hole)
         return vm_fail(ENOMEM, "mprotect: range is not mapped");
-    bool hole = mapped_end < end;
-    end = std::min(end, mapped_end);
+    return {};
+}
+
+VmResult<void> AddressSpace::mprotect_fixup_locked(VirtAddr start, VirtAddr end, std::uint32_t access,
+    std::vector<VmaRange>& to_populate)
+{
     // A file opened read-only cannot gain a shared writable mapping.
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
         if ((access & VmFlags::Write) && !(vma->flags() & VmFlags::MayWrite))
@@ -67,12 +85,15 @@ VmResult<void> AddressSpace::mprotect(VirtAddr address, std::size_t length, int 
             slot.store((may_write ? pte.with(Pte::kWrite) : pte.without(Pte::kWrite)).raw(), std::memory_order_release);
         });
     }
-    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma))
-        vma->set_flags((vma->flags() & ~VmFlags::AccessMask) | access);
+    for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
+        std::uint32_t old_flags = vma->flags();
+        if ((old_flags & (VmFlags::Write | VmFlags::Shared | VmFlags::Locked)) == VmFlags::Locked
+            && (access & VmFlags::Write))
+            to_populate.push_back(VmaRange { vma->start(), vma->end() });
+        vma->set_flags((old_flags & ~VmFlags::AccessMask) | access);
+    }
     merge_range_locked(start, end);
     sync_kernel_protection_locked(start, end);
-    if (hole)
-        return vm_fail(ENOMEM, "mprotect: range is not mapped");
     return {};
 }
 

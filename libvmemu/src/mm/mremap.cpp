@@ -53,15 +53,7 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         }
         return old_address;
     }
-    if (old_size == 0)
-        return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
-    if (old_address.offset(old_size) > vma->end())
-        return vm_fail(EFAULT, "mremap: old range is not one mapping");
-    // vma_to_resize(): a locked mapping may grow only within RLIMIT_MEMLOCK.
-    if ((vma->flags() & VmFlags::Locked) && new_size > old_size
-        && !mlock_future_ok_locked((new_size - old_size) / kPageSize))
-        return vm_fail(EAGAIN, "mremap: growing a locked mapping would exceed RLIMIT_MEMLOCK");
-
+    vma = VM_TRY(vma_to_resize_locked(old_address, old_size, new_size));
     if (flags & MREMAP_FIXED) {
         VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));
         sync_kernel_protection_locked(new_address, new_address.offset(new_size));
@@ -70,7 +62,13 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
             sync_kernel_protection_locked(old_address.offset(new_size), old_address.offset(old_size));
             old_size = new_size;
         }
-    } else if (!(flags & MREMAP_DONTUNMAP)) {
+        // A duplicate (old length 0) whose target starts at the old address has just unmapped
+        // its own source: EFAULT, with the target gone, as Linux's mremap_to() leaves it.
+        vma = m_vmas.find_vma(old_address);
+        if (!vma || vma->start() > old_address)
+            return vm_fail(EFAULT, "mremap: the old range was unmapped as the target");
+    }
+    if (!moves) {
         // Grow in place when the VMA ends here and the space above is free.
         VirtAddr old_end = old_address.offset(old_size);
         VirtAddr new_end = old_address.offset(new_size);
@@ -85,14 +83,28 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         }
         if (!(flags & MREMAP_MAYMOVE))
             return vm_fail(ENOMEM, "mremap: cannot grow in place");
-        new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
-    } else {
-        new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
     }
+    if (!(flags & MREMAP_FIXED))
+        new_address = VM_TRY(get_unmapped_area_locked(VirtAddr(), new_size));
     VM_TRY(move_vma_locked(old_address, old_size, new_address, new_size, flags & MREMAP_DONTUNMAP));
     sync_kernel_protection_locked(old_address, old_address.offset(old_size));
     sync_kernel_protection_locked(new_address, new_address.offset(new_size));
     return new_address;
+}
+
+VmResult<Vma*> AddressSpace::vma_to_resize_locked(VirtAddr old_address, std::size_t old_size, std::size_t new_size)
+{
+    Vma* vma = m_vmas.find_vma(old_address);
+    if (!vma || vma->start() > old_address)
+        return vm_fail(EFAULT, "mremap: old range is not mapped");
+    if (old_size == 0 && !(vma->flags() & (VmFlags::Shared | VmFlags::MayShare)))
+        return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
+    if (old_address.offset(old_size) > vma->end())
+        return vm_fail(EFAULT, "mremap: old range is not one mapping");
+    if ((vma->flags() & VmFlags::Locked) && new_size > old_size
+        && !mlock_future_ok_locked((new_size - old_size) / kPageSize))
+        return vm_fail(EAGAIN, "mremap: growing a locked mapping would exceed RLIMIT_MEMLOCK");
+    return vma;
 }
 
 VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
@@ -126,6 +138,12 @@ VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t o
     Vma* fresh = *inserted;
     // The same mapping, moved: it has seen the file's writeback errors the old one saw.
     fresh->wb_err_since().store(vma->wb_err_since());
+    if (old_size == 0) {
+        // A second mapping of the same file pages (only a shared VMA gets here): the pages
+        // fault in from the page cache; the old mapping is left as it was.
+        m_vmas.try_merge_around(*fresh);
+        return {};
+    }
     auto undo = [&]() VM_REQUIRES(m_mmap_lock) {
         uncharge(vm_flags, fresh->pages());
         m_vmas.erase(*fresh);
