@@ -6,8 +6,10 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <vmemu/fs/read_write.hpp>
 #include "../smaps_text.hpp"
 
 #ifndef MREMAP_DONTUNMAP
@@ -19,22 +21,28 @@ namespace vmemu::fuzz {
 namespace {
 constexpr std::size_t kWindowBytes = Differential::kWindowPages * kPageSize;
 constexpr std::size_t kGuardBytes = Differential::kGuardPages * kPageSize;
+// 64 TiB: below the program and its heap, far below the mappings the kernel places itself,
+// and outside the address ranges AddressSanitizer keeps for itself.
+constexpr std::uintptr_t kKernelRegionsAt = 0x400000000000;
 
-// The SIGSEGV of an access that faults, on either side: vmemu passes a fault it does not
-// resolve to the program's handler, which this is.
+// The SIGSEGV or SIGBUS of an access that faults, on either side: vmemu passes a fault it does
+// not resolve to the program's handler, which this is.
 sigjmp_buf g_recover;
+volatile sig_atomic_t g_signal;
 volatile sig_atomic_t g_si_code;
 
-void on_segv(int, siginfo_t* info, void*)
+void on_fault(int signal, siginfo_t* info, void*)
 {
+    g_signal = signal;
     g_si_code = info->si_code;
     siglongjmp(g_recover, 1);
 }
 
 // The outcome of a run of byte accesses: how many were done before the first fault, and the
-// fault's si_code (0 for none).
+// fault's signal and si_code (0 for none).
 struct Outcome {
     std::size_t done { 0 };
+    int signal { 0 };
     int si_code { 0 };
 };
 
@@ -44,7 +52,7 @@ Outcome access_bytes(volatile std::uint8_t* bytes, std::size_t length, bool writ
     static volatile std::size_t s_index;
     s_index = 0;
     if (sigsetjmp(g_recover, 1) != 0)
-        return Outcome { s_index, g_si_code };
+        return Outcome { s_index, g_signal, g_si_code };
     while (s_index < length) {
         std::size_t index = s_index;
         if (write)
@@ -53,18 +61,27 @@ Outcome access_bytes(volatile std::uint8_t* bytes, std::size_t length, bool writ
             seen[index] = bytes[index];
         s_index = index + 1;
     }
-    return Outcome { length, 0 };
+    return Outcome { length, 0, 0 };
 }
 
-// One VMA inside a window, at offsets from the window's start.
+// One VMA inside a window, at offsets from the window's start; a file mapping's offset is
+// where its start lies in the file.
 struct Range {
     std::size_t start;
     std::size_t end;
     std::string perms;
+    bool file { false };
+    std::uint64_t offset { 0 };
     bool operator==(const Range&) const = default;
+    bool shared() const { return perms[3] == 's'; }
+    int prot() const
+    {
+        return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+    }
 };
 
-// Parses "start-end perms ..." lines, keeping what lies in [base, base + kWindowBytes).
+// Parses "start-end perms offset dev inode path" lines, keeping what lies in
+// [base, base + kWindowBytes).
 std::vector<Range> ranges_in(const std::string& text, std::uintptr_t base)
 {
     std::vector<Range> ranges;
@@ -75,19 +92,34 @@ std::vector<Range> ranges_in(const std::string& text, std::uintptr_t base)
             return;
         std::uintptr_t from = std::max<std::uintptr_t>(low, base);
         std::uintptr_t to = std::min<std::uintptr_t>(high, base + kWindowBytes);
-        if (from < to)
-            ranges.push_back(Range { from - base, to - base, std::string(perms) });
+        if (from >= to)
+            return;
+        // " offset dev inode": the offset in hex, the inode in decimal (0: anonymous).
+        const char* fields = perms.data() + perms.size() + 1;
+        const char* last = line.data() + line.size();
+        std::uint64_t offset = 0;
+        unsigned long inode = 0;
+        const char* after_offset = std::from_chars(fields, last, offset, 16).ptr;
+        const char* dev_end = std::find(std::min(after_offset + 1, last), last, ' ');
+        std::from_chars(std::min(dev_end + 1, last), last, inode);
+        Range range { from - base, to - base, std::string(perms), inode != 0, 0 };
+        if (range.file)
+            range.offset = offset + (from - low);
+        ranges.push_back(range);
     });
     return ranges;
 }
 
-// Joins neighbours with the same permissions.
+// Joins neighbours that continue each other: the same permissions, and the next page of the
+// file for a file mapping.
 std::vector<Range> merged(std::vector<Range> ranges)
 {
     std::vector<Range> out;
     for (const Range& range : ranges) {
-        if (!out.empty() && out.back().end == range.start && out.back().perms == range.perms)
-            out.back().end = range.end;
+        Range* last = out.empty() ? nullptr : &out.back();
+        if (last && last->end == range.start && last->perms == range.perms && last->file == range.file
+            && (!range.file || last->offset + (last->end - last->start) == range.offset))
+            last->end = range.end;
         else
             out.push_back(range);
     }
@@ -99,11 +131,35 @@ std::string describe(const std::vector<Range>& ranges)
     std::string out;
     for (const Range& range : ranges) {
         char line[96];
-        std::snprintf(line, sizeof line, " [%zx-%zx %s]", range.start / kPageSize, range.end / kPageSize,
+        std::snprintf(line, sizeof line, " [%zx-%zx %s", range.start / kPageSize, range.end / kPageSize,
             range.perms.c_str());
         out += line;
+        if (range.file) {
+            std::snprintf(line, sizeof line, " file page %llx", static_cast<unsigned long long>(range.offset / kPageSize));
+            out += line;
+        }
+        out += ']';
     }
     return out.empty() ? " (none)" : out;
+}
+
+// The file's size; 0 when fstat fails (which compare_files() then shows).
+std::uint64_t file_size(int fd)
+{
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+// The bytes of range, from its start, that lie inside a file of size bytes; all of an
+// anonymous range. Past them, the rest of the last page holds what a mapping wrote there
+// until the page is written back (which zeroes it) or reclaimed, whose moments differ
+// between the two sides: neither is compared. Past that page a touch is SIGBUS.
+std::size_t bytes_inside_file(const Range& range, std::uint64_t size)
+{
+    std::size_t bytes = range.end - range.start;
+    if (!range.file)
+        return bytes;
+    return range.offset >= size ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(bytes, size - range.offset));
 }
 
 // The VmFlags of each VMA in the window: "[start-end rd wr lo ...]", in pages of the window.
@@ -181,30 +237,52 @@ Differential::Differential(std::size_t frames)
         if (!m_space->mmap(VirtAddr(at), kGuardBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED))
             die("vmemu's guard");
     }
-    // The kernel's windows: holes between guards in a region of their own.
+    // The kernel's windows: holes between guards in a region of their own, far below where
+    // mmap(NULL) places mappings (from the top down), so that no other thread's mapping (the
+    // file I/O's rings, a chunk of the allocator's) ever lands in a hole of theirs.
+    std::uintptr_t at = kKernelRegionsAt;
     for (void*& region : m_kernel_regions) {
-        region = ::mmap(nullptr, kWindowBytes + 2 * kGuardBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-            -1, 0);
+        region = ::mmap(reinterpret_cast<void*>(at), kWindowBytes + 2 * kGuardBytes, PROT_NONE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
         if (region == MAP_FAILED || ::munmap(static_cast<char*>(region) + kGuardBytes, kWindowBytes) != 0)
             die("the kernel's window");
+        at += std::size_t { 1 } << 30;
     }
     m_parent.kernel_base = reinterpret_cast<std::uintptr_t>(m_kernel_regions[0]) + kGuardBytes;
     m_child.kernel_base = reinterpret_cast<std::uintptr_t>(m_kernel_regions[1]) + kGuardBytes;
 
+    // The files: the same bytes, and a partial last page. Nothing is left behind on disk.
+    std::vector<std::uint8_t> bytes(kFilePages * kPageSize - 100);
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = static_cast<std::uint8_t>((i * 131) ^ (i >> 12));
+    for (int* fd : { &m_vmemu_file, &m_kernel_file }) {
+        char name[] = "/var/tmp/vmemu-differential-XXXXXX";
+        *fd = ::mkostemp(name, O_CLOEXEC);
+        if (*fd < 0)
+            die("the file");
+        ::unlink(name);
+        if (::pwrite(*fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()))
+            die("the file's bytes");
+    }
+
     struct sigaction action {};
-    action.sa_sigaction = on_segv;
+    action.sa_sigaction = on_fault;
     action.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&action.sa_mask);
     sigaction(SIGSEGV, &action, nullptr);
+    sigaction(SIGBUS, &action, nullptr);
 }
 
 Differential::~Differential()
 {
     signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
     m_child_space.reset();
     m_space.reset();
     for (void* region : m_kernel_regions)
         ::munmap(region, kWindowBytes + 2 * kGuardBytes);
+    ::close(m_vmemu_file);
+    ::close(m_kernel_file);
 }
 
 const char* Differential::side_name(const Side& side) const
@@ -237,7 +315,7 @@ bool Differential::step(OpSource& source)
 {
     ++m_steps;
     Side& side = m_has_child && source.next(2) ? m_child : m_parent;
-    switch (source.next(16)) {
+    switch (source.next(18)) {
     case 0:
     case 1: op_mmap(source, side); break;
     case 2: op_munmap(source, side); break;
@@ -247,9 +325,16 @@ bool Differential::step(OpSource& source)
     case 6: op_mlock(source, side); break;
     case 7: op_fork(); break;
     case 8: op_reclaim(source); break;
-    case 9:
+    case 9: op_msync(source, side); break;
     case 10:
-    case 11: op_access(source, side, false); break;
+        if (source.next(4))
+            op_truncate(source);
+        else
+            op_sync();
+        break;
+    case 11:
+    case 12:
+    case 13: op_access(source, side, false); break;
     default: op_access(source, side, true); break;
     }
     if (m_mismatch.empty()) {
@@ -292,13 +377,28 @@ void Differential::op_mmap(OpSource& source, Side& side)
 {
     PageRange range = draw_range(source);
     int prot = prot_of(source.next(8));
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (source.next(4) ? MAP_FIXED : MAP_FIXED_NOREPLACE);
-    char line[128];
-    std::snprintf(line, sizeof line, "%s mmap(+%zx, %zx, prot %d, %s)", side_name(side),
-        range.offset, range.length, prot, flags & MAP_FIXED ? "MAP_FIXED" : "MAP_FIXED_NOREPLACE");
+    int flags = source.next(4) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+    // A third of them map the file, shared or private, at a page of it or past its end; now
+    // and then at an offset that is not a page's, which both must refuse.
+    bool file = source.next(3) == 0;
+    off_t offset = 0;
+    if (file) {
+        flags |= source.next(2) ? MAP_SHARED : MAP_PRIVATE;
+        offset = static_cast<off_t>(source.next(kFilePages + 4) * kPageSize);
+        if (source.next(32) == 0)
+            offset += 1 + source.next(kPageSize - 1);
+    } else {
+        flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+    }
+    char line[160];
+    std::snprintf(line, sizeof line, "%s mmap(+%zx, %zx, prot %d, %s%s, %s, %llx)", side_name(side),
+        range.offset, range.length, prot, flags & MAP_FIXED ? "MAP_FIXED" : "MAP_FIXED_NOREPLACE",
+        flags & MAP_SHARED ? " | MAP_SHARED" : "", file ? "file" : "anonymous", static_cast<unsigned long long>(offset));
     m_log.emplace_back(line);
-    auto ours = side.space->mmap(VirtAddr(side.vmemu_base + range.offset), range.length, prot, flags);
-    void* theirs = ::mmap(reinterpret_cast<void*>(side.kernel_base + range.offset), range.length, prot, flags, -1, 0);
+    auto ours = side.space->mmap(VirtAddr(side.vmemu_base + range.offset), range.length, prot, flags,
+        file ? m_vmemu_file : -1, offset);
+    void* theirs = ::mmap(reinterpret_cast<void*>(side.kernel_base + range.offset), range.length, prot, flags,
+        file ? m_kernel_file : -1, offset);
     compare_errno("mmap", error_of(ours), kernel_error(theirs != MAP_FAILED));
 }
 
@@ -424,6 +524,86 @@ void Differential::op_mlock(OpSource& source, Side& side)
     compare_errno(lock ? "mlock" : "munlock", ours, theirs);
 }
 
+void Differential::op_msync(OpSource& source, Side& side)
+{
+    static constexpr int kFlags[] = { MS_SYNC, MS_SYNC, MS_ASYNC, MS_INVALIDATE, MS_SYNC | MS_INVALIDATE, 0,
+        MS_SYNC | MS_ASYNC, 8 };
+    PageRange range = draw_range(source);
+    int flags = kFlags[source.next(std::size(kFlags))];
+    char line[96];
+    std::snprintf(line, sizeof line, "%s msync(+%zx, %zx, %d)", side_name(side), range.offset, range.length, flags);
+    m_log.emplace_back(line);
+    int ours = error_of(side.space->msync(VirtAddr(side.vmemu_base + range.offset), range.length, flags));
+    int theirs = kernel_error(::msync(reinterpret_cast<void*>(side.kernel_base + range.offset), range.length, flags) == 0);
+    compare_errno("msync", ours, theirs);
+    if (!(flags & MS_SYNC) || ours != theirs || (ours != 0 && ours != ENOMEM))
+        return;
+    // What MS_SYNC wrote is on disk: the file pages of the shared mappings in the range (all
+    // of them, past a hole too). The kernel's file has its page cache's bytes at any time.
+    for (const Range& vma : ranges_in(kernel_maps(), side.kernel_base)) {
+        std::size_t from = std::max(vma.start, range.offset);
+        std::size_t to = std::min(vma.end, range.offset + range.length);
+        if (vma.file && vma.shared() && from < to)
+            compare_files(vma.offset + (from - vma.start), to - from, "msync");
+    }
+}
+
+void Differential::op_truncate(OpSource& source)
+{
+    // Shorter or longer, to a page's end or inside a page; now and then a negative length.
+    auto length = static_cast<off_t>(source.next(kFilePages + 4) * kPageSize);
+    if (source.next(2))
+        length += source.next(kPageSize);
+    if (source.next(32) == 0)
+        length = -1 - static_cast<off_t>(source.next(kPageSize));
+    m_log.emplace_back("truncate " + std::to_string(length));
+    int ours = error_of(m_machine->truncate(m_vmemu_file, length));
+    int theirs = kernel_error(::ftruncate(m_kernel_file, length) == 0);
+    compare_errno("truncate", ours, theirs);
+    std::uint64_t ours_size = file_size(m_vmemu_file);
+    std::uint64_t theirs_size = file_size(m_kernel_file);
+    if (ours_size != theirs_size)
+        fail("truncate: vmemu's file has " + std::to_string(ours_size) + " bytes, the kernel's "
+            + std::to_string(theirs_size));
+}
+
+void Differential::op_sync()
+{
+    // sync(2): every dirty page of the file is on disk, then the files must be the same.
+    m_log.emplace_back("sync");
+    write_and_wait_all_cached(*m_machine);
+    compare_files(0, std::max(file_size(m_vmemu_file), file_size(m_kernel_file)), "sync");
+}
+
+void Differential::compare_files(std::uint64_t offset, std::uint64_t length, const char* after)
+{
+    std::uint64_t size = file_size(m_kernel_file);
+    if (file_size(m_vmemu_file) != size) {
+        fail(std::string(after) + ": the files' sizes differ");
+        return;
+    }
+    if (offset >= size)
+        return;
+    length = std::min(length, size - offset);
+    std::vector<std::uint8_t> ours(length), theirs(length);
+    bool read = ::pread(m_vmemu_file, ours.data(), length, static_cast<off_t>(offset)) == static_cast<ssize_t>(length)
+        && ::pread(m_kernel_file, theirs.data(), length, static_cast<off_t>(offset)) == static_cast<ssize_t>(length);
+    if (!read) {
+        fail(std::string(after) + ": reading the files failed");
+        return;
+    }
+    auto differ = std::mismatch(ours.begin(), ours.end(), theirs.begin());
+    if (differ.first != ours.end()) {
+        char message[160];
+        std::snprintf(message, sizeof message, "%s: the files differ on disk at byte %llx: vmemu's has %02x, the kernel's %02x",
+            after, static_cast<unsigned long long>(offset + static_cast<std::uint64_t>(differ.first - ours.begin())),
+            *differ.first, *differ.second);
+        fail(message);
+        return;
+    }
+    m_bytes_compared += length;
+}
+
 void Differential::op_access(OpSource& source, Side& side, bool write)
 {
     std::size_t offset = source.next(kWindowBytes);
@@ -440,38 +620,76 @@ void Differential::op_access(OpSource& source, Side& side, bool write)
         value, ours_seen.data());
     Outcome theirs = access_bytes(reinterpret_cast<volatile std::uint8_t*>(side.kernel_base + offset), length, write,
         value, theirs_seen.data());
-    if (ours.done != theirs.done || ours.si_code != theirs.si_code) {
-        char message[160];
+    if (ours.done != theirs.done || ours.signal != theirs.signal || ours.si_code != theirs.si_code) {
+        char message[192];
         std::snprintf(message, sizeof message,
-            "%s: vmemu did %zu bytes and stopped with si_code %d, the kernel %zu bytes and si_code %d",
-            write ? "write" : "read", ours.done, ours.si_code, theirs.done, theirs.si_code);
+            "%s: vmemu did %zu bytes and stopped with signal %d si_code %d, the kernel %zu bytes and signal %d si_code %d",
+            write ? "write" : "read", ours.done, ours.signal, ours.si_code, theirs.done, theirs.signal, theirs.si_code);
         fail(message);
-    } else if (!write && std::memcmp(ours_seen.data(), theirs_seen.data(), ours.done) != 0) {
-        fail("read: vmemu and the kernel read different bytes");
+    } else if (!write) {
+        // The bytes past the end of the file, in its last page, are not compared (see
+        // bytes_inside_file()).
+        std::uint64_t size = file_size(m_kernel_file);
+        auto vmas = ranges_in(kernel_maps(), side.kernel_base);
+        for (std::size_t i = 0; i < ours.done; ++i) {
+            if (ours_seen[i] == theirs_seen[i])
+                continue;
+            std::size_t at = offset + i;
+            auto holder = std::find_if(vmas.begin(), vmas.end(), [&](const Range& vma) { return vma.start <= at && at < vma.end; });
+            if (holder != vmas.end() && at - holder->start >= bytes_inside_file(*holder, size))
+                continue;
+            char message[128];
+            std::snprintf(message, sizeof message, "read: at +%zx vmemu read %02x, the kernel %02x", at, ours_seen[i],
+                theirs_seen[i]);
+            fail(message);
+            break;
+        }
     }
 }
 
 bool Differential::copy_kernel_window(const Side& from, const Side& to)
 {
+    // /proc/self/mem reads whatever the protection (FOLL_FORCE), as dup_mmap() copies;
+    // /proc/self/pagemap tells which pages of a private file mapping are copies of their own.
     int memory = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-    if (memory < 0)
-        return false;
-    bool ok = true;
-    std::vector<std::uint8_t> buffer;
-    for (const Range& range : ranges_in(kernel_maps(), from.kernel_base)) {
+    int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    bool ok = memory >= 0 && pagemap >= 0;
+    std::vector<std::uint8_t> buffer(kPageSize);
+    for (const Range& range : ok ? ranges_in(kernel_maps(), from.kernel_base) : std::vector<Range>()) {
         std::size_t length = range.end - range.start;
         void* at = reinterpret_cast<void*>(to.kernel_base + range.start);
-        ok &= ::mmap(at, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == at;
-        buffer.resize(length);
-        // /proc/self/mem reads whatever the protection (FOLL_FORCE), as dup_mmap() copies.
-        ok &= ::pread(memory, buffer.data(), length, static_cast<off_t>(from.kernel_base + range.start))
-            == static_cast<ssize_t>(length);
-        std::memcpy(at, buffer.data(), length);
-        int prot = (range.perms[0] == 'r' ? PROT_READ : 0) | (range.perms[1] == 'w' ? PROT_WRITE : 0)
-            | (range.perms[2] == 'x' ? PROT_EXEC : 0);
-        ok &= ::mprotect(at, length, prot) == 0;
+        if (range.file && range.shared()) {
+            // The same pages of the same file.
+            ok &= ::mmap(at, length, range.prot(), MAP_SHARED | MAP_FIXED, m_kernel_file,
+                      static_cast<off_t>(range.offset))
+                == at;
+            continue;
+        }
+        ok &= ::mmap(at, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | (range.file ? 0 : MAP_ANONYMOUS),
+                  range.file ? m_kernel_file : -1, static_cast<off_t>(range.offset))
+            == at;
+        for (std::size_t page = 0; ok && page < length / kPageSize; ++page) {
+            std::uintptr_t source = from.kernel_base + range.start + page * kPageSize;
+            if (range.file) {
+                // A page of the file that was never written here stays the file's, in the
+                // child too: only the private copies (present and not a file page, or swapped)
+                // are copied.
+                std::uint64_t entry = 0;
+                ok &= ::pread(pagemap, &entry, sizeof entry, static_cast<off_t>(source / kPageSize * sizeof entry))
+                    == sizeof entry;
+                bool present = entry >> 63 & 1, swapped = entry >> 62 & 1, file_page = entry >> 61 & 1;
+                if (!(present && !file_page) && !swapped)
+                    continue;
+            }
+            ok &= ::pread(memory, buffer.data(), kPageSize, static_cast<off_t>(source)) == static_cast<ssize_t>(kPageSize);
+            std::memcpy(static_cast<char*>(at) + page * kPageSize, buffer.data(), kPageSize);
+        }
+        ok &= ::mprotect(at, length, range.prot()) == 0;
     }
-    ::close(memory);
+    if (memory >= 0)
+        ::close(memory);
+    if (pagemap >= 0)
+        ::close(pagemap);
     return ok;
 }
 
@@ -526,10 +744,13 @@ void Differential::compare_maps(const Side& side, const char* which)
 
 void Differential::compare_contents(const Side& side, const char* which)
 {
+    std::uint64_t size = file_size(m_kernel_file);
     for (const Range& range : ranges_in(kernel_maps(), side.kernel_base)) {
         if (range.perms[0] != 'r')
             continue;
-        std::size_t length = range.end - range.start;
+        std::size_t length = bytes_inside_file(range, size);
+        if (length == 0)
+            continue;
         static volatile bool s_faulted;
         s_faulted = false;
         if (sigsetjmp(g_recover, 1) != 0)
@@ -538,12 +759,14 @@ void Differential::compare_contents(const Side& side, const char* which)
             fail(std::string(which) + ": vmemu faults reading a page the kernel reads");
             return;
         }
-        if (std::memcmp(reinterpret_cast<const void*>(side.vmemu_base + range.start),
-                reinterpret_cast<const void*>(side.kernel_base + range.start), length)
-            != 0) {
-            char message[128];
-            std::snprintf(message, sizeof message, "%s: the bytes of [%zx, %zx) differ", which, range.start / kPageSize,
-                range.end / kPageSize);
+        auto* ours = reinterpret_cast<const std::uint8_t*>(side.vmemu_base + range.start);
+        auto* theirs = reinterpret_cast<const std::uint8_t*>(side.kernel_base + range.start);
+        if (std::memcmp(ours, theirs, length) != 0) {
+            std::size_t at = static_cast<std::size_t>(std::mismatch(ours, ours + length, theirs).first - ours);
+            char message[192];
+            std::snprintf(message, sizeof message, "%s: the bytes of [%zx, %zx)%s differ, first at +%zx: vmemu %02x, the kernel %02x",
+                which, range.start / kPageSize, range.end / kPageSize, describe({ range }).c_str(), range.start + at,
+                ours[at], theirs[at]);
             fail(message);
             return;
         }

@@ -1,16 +1,19 @@
 #pragma once
 // Differential testing of vmemu against the real kernel. The same operations run on a window
 // of a vmemu address space and on a window of the process's own memory that the kernel
-// manages, at the same offsets: mmap, munmap, mprotect, mremap, madvise, mlock, reads and
-// writes of random sizes, fork (of the address space; the kernel's side is a copy of the
-// window, made as dup_mmap() would) with writes on either side, and forced reclaim. After
-// every step the two must agree on:
+// manages, at the same offsets: mmap (anonymous, and shared or private of a file), munmap,
+// mprotect, mremap, madvise, mlock, msync, reads and writes of random sizes, fork (of the
+// address space; the kernel's side is a copy of the window, made as dup_mmap() would) with
+// writes on either side, forced reclaim, and truncate and sync(2) of the file. Each side has
+// its own file, the same bytes at the start. After every step the two must agree on:
 //   - the errno of the call (0 for success);
-//   - the outcome of every access: the bytes read, or the fault (SEGV_MAPERR, SEGV_ACCERR)
-//     and the address it stopped at;
-//   - the VMAs in the window (start, end and permissions, as /proc/PID/maps shows them, with
-//     neighbours of the same permissions joined);
-//   - the contents of every readable byte of the window.
+//   - the outcome of every access: the bytes read, or the fault (SEGV_MAPERR, SEGV_ACCERR,
+//     SIGBUS past the end of the file) and the address it stopped at;
+//   - the VMAs in the window (start, end, permissions and offset in the file, as
+//     /proc/PID/maps shows them, with neighbours that continue each other joined);
+//   - the contents of every readable byte of the window;
+//   - the file's size after a truncate, and its bytes on disk after msync(MS_SYNC) (the pages
+//     synced) and sync(2) (all of it).
 // The operations come from an OpSource: libFuzzer's input, or a seeded random generator for
 // the deterministic replay that ctest runs.
 // Not thread-safe: one Differential at a time per process (it owns the SIGSEGV handler while
@@ -66,6 +69,7 @@ class Differential {
 public:
     static constexpr std::size_t kWindowPages = 64;
     static constexpr std::size_t kGuardPages = 16;
+    static constexpr std::size_t kFilePages = 16; // the file's size at the start, about
 
     // A machine of frames frames with swap, and the two windows. Exits with a message when
     // the kernel's or vmemu's side cannot be set up.
@@ -96,15 +100,20 @@ private:
     void op_madvise(OpSource& source, Side& side);
     void op_mremap(OpSource& source, Side& side);
     void op_mlock(OpSource& source, Side& side);
+    void op_msync(OpSource& source, Side& side);
     void op_access(OpSource& source, Side& side, bool write);
     void op_fork();
     void op_reclaim(OpSource& source);
+    void op_truncate(OpSource& source);
+    void op_sync();
     // The kernel's copy of the parent's window into the child's, as dup_mmap() makes it.
     bool copy_kernel_window(const Side& from, const Side& to);
 
     void compare_errno(const char* what, int vmemu_error, int kernel_error);
     void compare_maps(const Side& side, const char* which);
     void compare_contents(const Side& side, const char* which);
+    // The two files' bytes in [offset, offset + length), clipped to their size.
+    void compare_files(std::uint64_t offset, std::uint64_t length, const char* after);
     void fail(std::string message);
     const char* side_name(const Side& side) const;
 
@@ -116,6 +125,9 @@ private:
     bool m_has_child { false };
     // The kernel's regions: guard, window, guard, for the parent and the child.
     void* m_kernel_regions[2] { nullptr, nullptr };
+    // The files, removed from their directory at once: vmemu maps one, the kernel the other.
+    int m_vmemu_file { -1 };
+    int m_kernel_file { -1 };
     std::string m_mismatch;
     std::vector<std::string> m_log;
     std::uint64_t m_steps { 0 };
