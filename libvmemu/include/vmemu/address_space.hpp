@@ -249,11 +249,11 @@ private:
     // writable and reads elsewhere. Stops at the first fault that fails, or at a PROT_NONE VMA
     // (which __mm_populate() refuses, -EFAULT), and returns where it stopped: end when it did not.
     VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
-    // mremap.cpp. vma_to_resize(): the VMA that [old, old + old_size) lies in, if it may become
-    // new_size long: EFAULT (not mapped, or more than one VMA), EINVAL (old_size 0 duplicates
-    // a mapping, which only a shared one may), EAGAIN (a locked VMA past RLIMIT_MEMLOCK).
-    VmResult<Vma*> vma_to_resize_locked(VirtAddr old_address, std::size_t old_size, std::size_t new_size)
-        VM_REQUIRES(m_mmap_lock);
+    // mremap.cpp. vma_to_resize(): whether [old, old + old_size), which starts in vma, may
+    // become new_size long: EFAULT (it leaves vma), EINVAL (old_size 0 duplicates a mapping,
+    // which only a shared one may), EAGAIN (a locked VMA past RLIMIT_MEMLOCK).
+    VmResult<void> vma_to_resize_locked(const Vma& vma, VirtAddr old_address, std::size_t old_size,
+        std::size_t new_size) const VM_REQUIRES_SHARED(m_mmap_lock);
     // move_vma(): moves the PTEs of [old, old + old_size) to a new VMA at new_address; with
     // keep_old, the old range stays mapped and empty (MREMAP_DONTUNMAP); with old_size 0, the
     // new VMA maps the same pages of the file as the old one, which stays. ENOMEM changes

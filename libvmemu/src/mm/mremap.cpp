@@ -53,7 +53,7 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
         }
         return old_address;
     }
-    vma = VM_TRY(vma_to_resize_locked(old_address, old_size, new_size));
+    VM_TRY(vma_to_resize_locked(*vma, old_address, old_size, new_size));
     if (flags & MREMAP_FIXED) {
         VM_TRY(do_munmap_locked(new_address, new_address.offset(new_size)));
         sync_kernel_protection_locked(new_address, new_address.offset(new_size));
@@ -92,19 +92,17 @@ VmResult<VirtAddr> AddressSpace::mremap(VirtAddr old_address, std::size_t old_le
     return new_address;
 }
 
-VmResult<Vma*> AddressSpace::vma_to_resize_locked(VirtAddr old_address, std::size_t old_size, std::size_t new_size)
+VmResult<void> AddressSpace::vma_to_resize_locked(const Vma& vma, VirtAddr old_address, std::size_t old_size,
+    std::size_t new_size) const
 {
-    Vma* vma = m_vmas.find_vma(old_address);
-    if (!vma || vma->start() > old_address)
-        return vm_fail(EFAULT, "mremap: old range is not mapped");
-    if (old_size == 0 && !(vma->flags() & (VmFlags::Shared | VmFlags::MayShare)))
+    if (old_size == 0 && !(vma.flags() & (VmFlags::Shared | VmFlags::MayShare)))
         return vm_fail(EINVAL, "mremap: duplicating a private mapping (old length 0) is not allowed");
-    if (old_address.offset(old_size) > vma->end())
+    if (old_address.offset(old_size) > vma.end())
         return vm_fail(EFAULT, "mremap: old range is not one mapping");
-    if ((vma->flags() & VmFlags::Locked) && new_size > old_size
+    if ((vma.flags() & VmFlags::Locked) && new_size > old_size
         && !mlock_future_ok_locked((new_size - old_size) / kPageSize))
         return vm_fail(EAGAIN, "mremap: growing a locked mapping would exceed RLIMIT_MEMLOCK");
-    return vma;
+    return {};
 }
 
 VmResult<void> AddressSpace::move_vma_locked(VirtAddr old_address, std::size_t old_size, VirtAddr new_address,
