@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <bit>
 #include <ctime>
 #include <vmemu/phys/page_allocator.hpp>
@@ -57,10 +58,12 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
         if (first || ++stalls >= kMaxReclaimRetries)
             break;
         // reclaim_throttle(VMSCAN_THROTTLE_NOPROGRESS): what other reclaimers hold isolated,
-        // or what is being touched as it is scanned, may be freeable a moment later. Without
-        // the wait the retries pass in microseconds on a busy machine, and end in an OOM kill
-        // with anonymous pages on the LRU and room in swap.
-        timespec moment { 0, 1'000'000 };
+        // what is being touched as it is scanned, or a swap write not yet done may be
+        // freeable a moment later. The wait doubles, from 1 ms to 64 ms, so that the retries
+        // last about 0.7 s in all: with 1 ms each they passed before the swap writes of a
+        // loaded machine ended, in an OOM kill with anonymous pages on the LRU and room in
+        // swap.
+        timespec moment { 0, static_cast<long>(1'000'000) << std::min(stalls - 1, 6u) };
         nanosleep(&moment, nullptr);
     }
     if (!first)
