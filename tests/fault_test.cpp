@@ -219,6 +219,23 @@ TEST(FaultDeathTest, KernelRefusingEveryMappingIsSigbusWithAReason)
     EXPECT_EXIT(refused(), ::testing::KilledBySignal(SIGBUS), "kernel mapping limit \\(vm.max_map_count\\) reached");
 }
 
+TEST(FaultDeathTest, KernelRefusingAMappingForAnotherReasonSaysWhyAndIsSigbus)
+{
+    // An error other than ENOMEM is nothing vmemu can make room for, nor a lack of memory:
+    // the mmap call and its errno are said, then the fault's SIGBUS, not an OOM kill.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto refused = [] {
+        auto machine = test::make_machine(1024);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 16 * kPageSize);
+        os::inject_map_errors(EACCES, 1);
+        area.ptr<volatile char>()[0] = 1;
+    };
+    EXPECT_EXIT(refused(), ::testing::KilledBySignal(SIGBUS),
+        "mmap of a frame at 0x[0-9a-f]+ failed: EACCES\n.*cannot resolve a fault at 0x[0-9a-f]+: the kernel refused "
+        "to map the page");
+}
+
 TEST(Fault, KernelRefusingMappingsEvictsOursAndLosesNothing)
 {
     // ENOMEM from the kernel's mmap, as when the program's own mappings take the process to

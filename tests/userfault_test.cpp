@@ -115,6 +115,26 @@ TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
     space->verify_invariants();
 }
 
+TEST(UserfaultDeathTest, RefusedCopySaysWhyAndIsSigbusAndHostOutOfMemoryIsAnOomKill)
+{
+    // UFFDIO_COPY's ENOMEM is the host out of memory: vmemu's OOM kill. Any other error is
+    // said with its errno, and the faulting thread gets SIGBUS.
+    REQUIRE_USERFAULT(make_userfault_machine(256, 0));
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto copy_fails = [](int error) {
+        auto machine = make_userfault_machine(256, 0);
+        auto space = test::make_space(*machine);
+        VirtAddr area = map_anon(*space, 16 * kPageSize);
+        area.ptr<volatile char>()[0] = 1;
+        os::inject_map_errors(error, 1);
+        area.ptr<volatile char>()[kPageSize] = 1;
+    };
+    EXPECT_EXIT(copy_fails(EEXIST), ::testing::KilledBySignal(SIGBUS),
+        "UFFDIO_COPY of a frame at 0x[0-9a-f]+ failed: EEXIST\n.*cannot resolve a fault at 0x[0-9a-f]+: the kernel "
+        "refused to map the page");
+    EXPECT_EXIT(copy_fails(ENOMEM), ::testing::KilledBySignal(SIGKILL), "Out of memory: Killed process");
+}
+
 TEST(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
 {
     if (test::kThreadSanitizer)

@@ -2,8 +2,26 @@
 #include <cstring>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/fault/mmu.hpp>
+#include <vmemu/os/signals.hpp>
 
 namespace vmemu {
+
+namespace {
+// The kernel would not map a frame, for a reason vmemu cannot remedy: the one line that says
+// which call, where and why, before the fault's own report (async-signal-safe).
+void report_refusal(const char* call, VirtAddr start, int error)
+{
+    char number[24];
+    os::write_stderr("vmemu: ");
+    os::write_stderr(call);
+    os::write_stderr(" of a frame at ");
+    os::write_stderr(os::format_hex(start.get(), number));
+    os::write_stderr(" failed: ");
+    const char* name = strerrorname_np(error);
+    os::write_stderr(name ? name : os::format_decimal(static_cast<unsigned long>(error), number));
+    os::write_stderr("\n");
+}
+} // namespace
 
 bool KernelMapBudget::try_charge(std::int64_t delta)
 {
@@ -27,7 +45,10 @@ Mmu::MapOutcome Mmu::map(VirtAddr start, Pfn first, std::size_t count, os::HwPro
         os::Populate::Yes);
     if (!result) {
         m_budget.charge(-mapping_delta);
-        return result.error().code() == ENOMEM ? MapOutcome::KernelAtMapCount : MapOutcome::KernelRefused;
+        if (result.error().code() == ENOMEM)
+            return MapOutcome::KernelAtMapCount;
+        report_refusal("mmap", start, result.error().code());
+        return MapOutcome::KernelRefused;
     }
     m_stat.add(VmStatItem::NrKernelMappings, mapping_delta);
     return MapOutcome::Mapped;
@@ -46,10 +67,13 @@ VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mappin
 Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count)
 {
     std::size_t bytes = count << kPageShift;
-    if (!m_uffd->copy(start, m_arena.direct_map(first), bytes)) {
+    if (auto copied = m_uffd->copy(start, m_arena.direct_map(first), bytes); !copied) {
         // All of the range was missing: whatever part came goes again, so that no page is
         // mapped that no PTE records.
         (void)os::discard(start, bytes);
+        if (copied.error().code() == ENOMEM)
+            return MapOutcome::KernelOutOfMemory;
+        report_refusal("UFFDIO_COPY", start, copied.error().code());
         return MapOutcome::KernelRefused;
     }
     // The bytes live in the reservation's page now; the frame's memfd page would hold them twice.

@@ -204,8 +204,7 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
                 info->si_code = SEGV_ACCERR;
                 break;
             case FaultResult::OutOfMemory:
-                space->machine().out_of_memory(address);
-                [[fallthrough]];
+                space->machine().out_of_memory(address); // the OOM kill: does not return
             case FaultResult::IoError:
                 self.report_fatal("the page could not be read in (I/O error)", address);
                 errno = saved_errno;
@@ -216,6 +215,10 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
                 return;
             case FaultResult::MapLimit:
                 self.report_fatal("kernel mapping limit (vm.max_map_count) reached", address);
+                errno = saved_errno;
+                return;
+            case FaultResult::KernelRefused:
+                self.report_fatal("the kernel refused to map the page", address);
                 errno = saved_errno;
                 return;
             }

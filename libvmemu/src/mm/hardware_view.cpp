@@ -98,7 +98,7 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         if (outcome == Mmu::MapOutcome::Mapped)
             break;
         if (outcome == Mmu::MapOutcome::KernelRefused)
-            return FaultResult::OutOfMemory;
+            return FaultResult::KernelRefused;
         // Over vmemu's budget, or ENOMEM from the kernel: the process is at vm.max_map_count
         // with mappings vmemu did not count (the program's own). Either way a kernel mapping
         // of ours goes, and the map is tried again; with none left to give, the fault cannot
@@ -136,8 +136,11 @@ FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn
     bool writable = vma.flags() & VmFlags::Write;
     if (writable)
         pte_bits |= Pte::kWrite | Pte::kDirty;
-    if (m_mmu.copy_in(start, first, count) != Mmu::MapOutcome::Mapped)
+    Mmu::MapOutcome outcome = m_mmu.copy_in(start, first, count);
+    if (outcome == Mmu::MapOutcome::KernelOutOfMemory)
         return FaultResult::OutOfMemory;
+    if (outcome != Mmu::MapOutcome::Mapped)
+        return FaultResult::KernelRefused;
     store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(hw_prot(vma, writable)));
     return FaultResult::Handled;
 }

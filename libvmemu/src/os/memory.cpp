@@ -29,15 +29,15 @@ int kernel_madvise(void* address, std::size_t bytes, int advice)
 // Fault injection (inject_map_errors()): the next count calls that map frames fail.
 std::atomic<unsigned> g_map_errors { 0 };
 std::atomic<int> g_map_error { 0 };
+} // namespace
 
-bool take_map_error() noexcept
+int take_injected_map_error() noexcept
 {
     unsigned left = g_map_errors.load(std::memory_order_relaxed);
     while (left != 0 && !g_map_errors.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
     }
-    return left != 0;
+    return left != 0 ? g_map_error.load(std::memory_order_relaxed) : 0;
 }
-} // namespace
 
 void inject_map_errors(int error, unsigned count) noexcept
 {
@@ -81,8 +81,8 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
     Populate populate) noexcept
 {
     int flags = MAP_SHARED | MAP_FIXED | (populate == Populate::Yes ? MAP_POPULATE : 0);
-    if (take_map_error())
-        return vm_fail(g_map_error.load(std::memory_order_relaxed), "cannot map frames into the hardware view");
+    if (int injected = take_injected_map_error())
+        return vm_fail(injected, "cannot map frames into the hardware view");
     void* result = kernel_mmap(address.ptr(), bytes, static_cast<int>(prot), flags, fd, static_cast<off_t>(offset));
     if (result == MAP_FAILED)
         return vm_fail(errno, "cannot map frames into the hardware view");

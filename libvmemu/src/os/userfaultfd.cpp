@@ -4,8 +4,9 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <vmemu/os/userfaultfd.hpp>
+#include <vmemu/os/memory.hpp>
 #include <vmemu/os/syscall.hpp>
+#include <vmemu/os/userfaultfd.hpp>
 
 // UFFDIO_MOVE (Linux 6.8), for headers older than the kernel.
 #ifndef UFFD_FEATURE_MOVE
@@ -99,6 +100,8 @@ VmResult<void> until_done(int fd, unsigned long command, Request& request, __s64
 
 VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept
 {
+    if (int injected = take_injected_map_error())
+        return vm_fail(injected, "UFFDIO_COPY failed");
     uffdio_copy request {};
     request.dst = destination.get();
     request.src = reinterpret_cast<std::uintptr_t>(source);

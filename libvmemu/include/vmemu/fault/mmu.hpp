@@ -47,9 +47,10 @@ private:
 // the hardware view change together with it.
 class Mmu {
 public:
-    // KernelAtMapCount: the kernel said ENOMEM, as at vm.max_map_count; KernelRefused: any
-    // other error.
-    enum class MapOutcome : std::uint8_t { Mapped, OverBudget, KernelAtMapCount, KernelRefused };
+    // KernelAtMapCount: mmap said ENOMEM, as at vm.max_map_count; KernelOutOfMemory:
+    // UFFDIO_COPY said ENOMEM, the host having no page for the copy; KernelRefused: any other
+    // error, which map() and copy_in() have written to stderr with the address.
+    enum class MapOutcome : std::uint8_t { Mapped, OverBudget, KernelAtMapCount, KernelOutOfMemory, KernelRefused };
 
     Mmu(const FrameArena& arena, KernelMapBudget& budget, VmStat& stat)
         : m_arena(arena)

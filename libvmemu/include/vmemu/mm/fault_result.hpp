@@ -13,6 +13,8 @@ enum class FaultResult : std::uint8_t {
     SigBus,      // past the end of the mapped file: SIGBUS, and nothing said (VM_FAULT_SIGBUS)
     IoError,     // the page's data could not be read back: a swap-in or a file read failed;
                  // SIGBUS, after a line that says so (VM_FAULT_SIGBUS, and the I/O error's report)
+    KernelRefused, // the host kernel would not map the frame, neither for vm.max_map_count nor
+                   // for lack of memory (its errno is said then): SIGBUS, after a line that says so
 };
 
 } // namespace vmemu

@@ -31,9 +31,12 @@ VmResult<void> unmap(void* address, std::size_t bytes) noexcept;
 // hardware page tables now instead of on the first access.
 VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot, int fd, std::uint64_t offset,
     Populate populate) noexcept;
-// Fault injection, for tests: the next count map_fixed_shared() calls fail with error before
-// they reach the kernel, as at vm.max_map_count (ENOMEM).
+// Fault injection, for tests: the next count calls that map frames, map_fixed_shared() or
+// Userfaultfd::copy(), fail with error before they reach the kernel, as at vm.max_map_count
+// (ENOMEM).
 void inject_map_errors(int error, unsigned count) noexcept;
+// The error the next such call is to fail with, counting it; 0 for none.
+int take_injected_map_error() noexcept;
 // Puts a piece of the reservation back: PROT_NONE anonymous, MAP_FIXED at address.
 VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
 // The userfaultfd hardware view: mprotect() of part of a reservation; MADV_DONTNEED, which
