@@ -162,6 +162,17 @@ std::size_t bytes_inside_file(const Range& range, std::uint64_t size)
     return range.offset >= size ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(bytes, size - range.offset));
 }
 
+// How many bytes, from the start of the page at at (in the window, inside range), are the
+// same on both sides whenever they were copied: all but an uncertain tail of a private
+// mapping of the file (Differential::m_uncertain_tails).
+std::size_t certain_bytes(const std::map<std::uint64_t, std::size_t>& uncertain_tails, const Range& range, std::size_t at)
+{
+    if (!range.file || range.shared())
+        return kPageSize;
+    auto tail = uncertain_tails.find((range.offset + (at - range.start)) / kPageSize);
+    return tail == uncertain_tails.end() ? kPageSize : tail->second;
+}
+
 // The VmFlags of each VMA in the window: "[start-end rd wr lo ...]", in pages of the window.
 std::string vm_flags_in(const std::string& smaps, std::uintptr_t base)
 {
@@ -337,6 +348,7 @@ bool Differential::step(OpSource& source)
     case 13: op_access(source, side, false); break;
     default: op_access(source, side, true); break;
     }
+    forget_settled_tails();
     if (m_mismatch.empty()) {
         compare_maps(m_parent, "parent");
         if (m_has_child)
@@ -567,6 +579,48 @@ void Differential::op_truncate(OpSource& source)
             + std::to_string(theirs_size));
 }
 
+void Differential::note_writes_past_end(const Side& side, std::size_t offset, std::size_t length)
+{
+    std::uint64_t size = file_size(m_kernel_file);
+    if (length == 0 || size % kPageSize == 0)
+        return; // past a whole last page, a touch is SIGBUS
+    std::uint64_t tail_end = size - size % kPageSize + kPageSize;
+    for (const Range& vma : ranges_in(kernel_maps(), side.kernel_base)) {
+        std::size_t from = std::max(vma.start, offset);
+        std::size_t to = std::min(vma.end, offset + length);
+        if (!vma.file || !vma.shared() || from >= to)
+            continue;
+        std::uint64_t first = vma.offset + (from - vma.start);
+        std::uint64_t last = vma.offset + (to - vma.start);
+        if (first < tail_end && last > size) {
+            std::size_t& from_byte = m_uncertain_tails.try_emplace(size / kPageSize, kPageSize).first->second;
+            from_byte = std::min<std::size_t>(from_byte, size % kPageSize);
+        }
+    }
+}
+
+void Differential::forget_settled_tails()
+{
+    // A tail stays uncertain while the page is the file's partial last page (its bytes past
+    // the end may still be in the page cache) or a private mapping of it may hold a copy.
+    if (m_uncertain_tails.empty())
+        return;
+    std::uint64_t size = file_size(m_kernel_file);
+    std::string maps = kernel_maps();
+    std::vector<Range> vmas = ranges_in(maps, m_parent.kernel_base);
+    if (m_has_child) {
+        std::vector<Range> child = ranges_in(maps, m_child.kernel_base);
+        vmas.insert(vmas.end(), child.begin(), child.end());
+    }
+    for (auto tail = m_uncertain_tails.begin(); tail != m_uncertain_tails.end();) {
+        bool held = size % kPageSize != 0 && size / kPageSize == tail->first;
+        for (const Range& vma : vmas)
+            held |= vma.file && !vma.shared() && vma.offset / kPageSize <= tail->first
+                && tail->first < (vma.offset + (vma.end - vma.start)) / kPageSize;
+        tail = held ? std::next(tail) : m_uncertain_tails.erase(tail);
+    }
+}
+
 void Differential::op_sync()
 {
     // sync(2): every dirty page of the file is on disk, then the files must be the same.
@@ -620,6 +674,8 @@ void Differential::op_access(OpSource& source, Side& side, bool write)
         value, ours_seen.data());
     Outcome theirs = access_bytes(reinterpret_cast<volatile std::uint8_t*>(side.kernel_base + offset), length, write,
         value, theirs_seen.data());
+    if (write)
+        note_writes_past_end(side, offset, std::min(ours.done, theirs.done));
     if (ours.done != theirs.done || ours.signal != theirs.signal || ours.si_code != theirs.si_code) {
         char message[192];
         std::snprintf(message, sizeof message,
@@ -628,7 +684,7 @@ void Differential::op_access(OpSource& source, Side& side, bool write)
         fail(message);
     } else if (!write) {
         // The bytes past the end of the file, in its last page, are not compared (see
-        // bytes_inside_file()).
+        // bytes_inside_file()), nor the uncertain tails of private copies.
         std::uint64_t size = file_size(m_kernel_file);
         auto vmas = ranges_in(kernel_maps(), side.kernel_base);
         for (std::size_t i = 0; i < ours.done; ++i) {
@@ -636,7 +692,9 @@ void Differential::op_access(OpSource& source, Side& side, bool write)
                 continue;
             std::size_t at = offset + i;
             auto holder = std::find_if(vmas.begin(), vmas.end(), [&](const Range& vma) { return vma.start <= at && at < vma.end; });
-            if (holder != vmas.end() && at - holder->start >= bytes_inside_file(*holder, size))
+            if (holder != vmas.end()
+                && (at - holder->start >= bytes_inside_file(*holder, size)
+                    || at % kPageSize >= certain_bytes(m_uncertain_tails, *holder, at - at % kPageSize)))
                 continue;
             char message[128];
             std::snprintf(message, sizeof message, "read: at +%zx vmemu read %02x, the kernel %02x", at, ours_seen[i],
@@ -759,18 +817,23 @@ void Differential::compare_contents(const Side& side, const char* which)
             fail(std::string(which) + ": vmemu faults reading a page the kernel reads");
             return;
         }
-        auto* ours = reinterpret_cast<const std::uint8_t*>(side.vmemu_base + range.start);
-        auto* theirs = reinterpret_cast<const std::uint8_t*>(side.kernel_base + range.start);
-        if (std::memcmp(ours, theirs, length) != 0) {
-            std::size_t at = static_cast<std::size_t>(std::mismatch(ours, ours + length, theirs).first - ours);
-            char message[192];
-            std::snprintf(message, sizeof message, "%s: the bytes of [%zx, %zx)%s differ, first at +%zx: vmemu %02x, the kernel %02x",
-                which, range.start / kPageSize, range.end / kPageSize, describe({ range }).c_str(), range.start + at,
-                ours[at], theirs[at]);
-            fail(message);
-            return;
+        for (std::size_t page = 0; page < length; page += kPageSize) {
+            std::size_t bytes = std::min({ kPageSize, length - page,
+                certain_bytes(m_uncertain_tails, range, range.start + page) });
+            auto* ours = reinterpret_cast<const std::uint8_t*>(side.vmemu_base + range.start + page);
+            auto* theirs = reinterpret_cast<const std::uint8_t*>(side.kernel_base + range.start + page);
+            if (std::memcmp(ours, theirs, bytes) != 0) {
+                std::size_t at = static_cast<std::size_t>(std::mismatch(ours, ours + bytes, theirs).first - ours);
+                char message[192];
+                std::snprintf(message, sizeof message,
+                    "%s: the bytes of [%zx, %zx)%s differ, first at +%zx: vmemu %02x, the kernel %02x", which,
+                    range.start / kPageSize, range.end / kPageSize, describe({ range }).c_str(), range.start + page + at,
+                    ours[at], theirs[at]);
+                fail(message);
+                return;
+            }
+            m_bytes_compared += bytes;
         }
-        m_bytes_compared += length;
     }
 }
 

@@ -19,6 +19,7 @@
 // Not thread-safe: one Differential at a time per process (it owns the SIGSEGV handler while
 // it runs).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,6 +107,11 @@ private:
     void op_reclaim(OpSource& source);
     void op_truncate(OpSource& source);
     void op_sync();
+    // After a write of length bytes at offset of side's window: the bytes it put past the end
+    // of the file through a shared mapping (see m_uncertain_tails).
+    void note_writes_past_end(const Side& side, std::size_t offset, std::size_t length);
+    // Forgets the uncertain tails no private copy can hold any more.
+    void forget_settled_tails();
     // The kernel's copy of the parent's window into the child's, as dup_mmap() makes it.
     bool copy_kernel_window(const Side& from, const Side& to);
 
@@ -128,6 +134,12 @@ private:
     // The files, removed from their directory at once: vmemu maps one, the kernel the other.
     int m_vmemu_file { -1 };
     int m_kernel_file { -1 };
+    // The file pages whose bytes past the end of the file a shared mapping wrote: by page, the
+    // offset in it from which they are uncertain. Writeback and reclaim zero such bytes in the
+    // page cache at moments that differ between the two sides, and a private copy of the page
+    // takes whatever is there then: those bytes of a private mapping of the page are not
+    // compared, even after the file grows over them, while such a copy may exist.
+    std::map<std::uint64_t, std::size_t> m_uncertain_tails;
     std::string m_mismatch;
     std::vector<std::string> m_log;
     std::uint64_t m_steps { 0 };
