@@ -201,6 +201,8 @@ private:
     // process_fork.cpp
     void lock_for_fork();
     void unlock_after_fork();
+    // truncate.cpp: zeroes bytes [from, to) of the page at index of inode, when it is cached.
+    void zero_cached_segment(Inode& inode, std::uint64_t index, std::size_t from, std::size_t to);
     VmResult<void> copy_for_child();
     VmResult<void> adopt_files_in_child();
     static bool direct_reclaim_hook(void* context, std::size_t pages);

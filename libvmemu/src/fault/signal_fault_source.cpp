@@ -205,20 +205,14 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
                 break;
             case FaultResult::OutOfMemory:
                 space->machine().out_of_memory(address); // the OOM kill: does not return
-            case FaultResult::IoError:
-                self.report_fatal("the page could not be read in (I/O error)", address);
-                errno = saved_errno;
-                return;
             case FaultResult::SigBus:
                 raise_sigbus(address);
                 errno = saved_errno;
                 return;
+            case FaultResult::IoError:
             case FaultResult::MapLimit:
-                self.report_fatal("kernel mapping limit (vm.max_map_count) reached", address);
-                errno = saved_errno;
-                return;
             case FaultResult::KernelRefused:
-                self.report_fatal("the kernel refused to map the page", address);
+                self.report_fatal(sigbus_reason(result), address);
                 errno = saved_errno;
                 return;
             }

@@ -129,18 +129,19 @@ void UserfaultFaultSource::resolve(const os::Userfaultfd::Fault& fault)
             fault.write ? FaultAccess::Write : FaultAccess::Read);
         if (result == FaultResult::OutOfMemory)
             m_machine.out_of_memory(fault.address);
-        if (result == FaultResult::SigBus || result == FaultResult::IoError || result == FaultResult::KernelRefused) {
+        if (is_sigbus(result)) {
             // VM_FAULT_SIGBUS: the signal goes to the thread that faulted. Only the kernel, or
             // the thread itself, may send one with a fault's si_code and address (rt_tgsigqueueinfo
             // refuses a positive si_code for another thread), so it comes as from tgkill(),
             // after the line that says why when data was lost or the page could not be mapped
             // (past the end of a file, the kernel says nothing).
-            if (result != FaultResult::SigBus) {
+            if (const char* reason = sigbus_reason(result)) {
                 char hex[24];
                 os::write_stderr("vmemu: cannot resolve a fault at ");
                 os::write_stderr(os::format_hex(fault.address, hex));
-                os::write_stderr(result == FaultResult::IoError ? ": the page could not be read in (I/O error)\n"
-                                                                : ": the kernel refused to map the page\n");
+                os::write_stderr(": ");
+                os::write_stderr(reason);
+                os::write_stderr("\n");
             }
             syscall(SYS_tgkill, getpid(), fault.tid, SIGBUS);
         }

@@ -180,7 +180,7 @@ void FileIo::end_read(Inode& inode, PageFrame* const* pages, std::size_t count, 
             if (offset + got > size)
                 got = size > offset ? static_cast<std::size_t>(size - offset) : 0;
             if (got < kPageSize)
-                std::memset(arena.direct_map(arena.pfn_of(page)) + got, 0, kPageSize - got);
+                arena.zero_segment(page, got, kPageSize);
             page.clear(PageFlag::Error);
             page.set(PageFlag::Uptodate);
         }

@@ -57,6 +57,14 @@ Inode::TruncateResult Inode::truncate_pages(std::uint64_t first)
     return result;
 }
 
+void Machine::zero_cached_segment(Inode& inode, std::uint64_t index, std::size_t from, std::size_t to)
+{
+    if (PageFrame* page = inode.cache().find_get(index)) {
+        m_arena->zero_segment(*page, from, to);
+        put_page(*page);
+    }
+}
+
 VmResult<void> Machine::truncate(int fd, off_t length)
 {
     if (length < 0)
@@ -78,12 +86,8 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         // pagecache_isize_extended(): what a mapping wrote past the old end of the last page
         // becomes part of the file now, as zeros (before the new size lets writeback write
         // it).
-        if (PageFrame* page = inode->cache().find_get(old_size >> kPageShift)) {
-            std::size_t from = old_size % kPageSize;
-            std::size_t to = std::min<std::uint64_t>(kPageSize, size - (old_size & ~std::uint64_t { kPageSize - 1 }));
-            std::memset(m_arena->direct_map(m_arena->pfn_of(*page)) + from, 0, to - from);
-            put_page(*page);
-        }
+        std::size_t to = std::min<std::uint64_t>(kPageSize, size - (old_size & ~std::uint64_t { kPageSize - 1 }));
+        zero_cached_segment(*inode, old_size >> kPageShift, old_size % kPageSize, to);
     }
     inode->set_size(size);
     if (size < old_size) {
@@ -110,13 +114,8 @@ VmResult<void> Machine::truncate(int fd, off_t length)
         if (os::sys_ftruncate(fd, length) != 0)
             log().warn("truncate: ftruncate after writeback failed: {}", std::strerror(errno));
         // The rest of a partial last page reads as zeros, and is written so.
-        if (size % kPageSize) {
-            if (PageFrame* page = inode->cache().find_get(size >> kPageShift)) {
-                std::size_t offset = size % kPageSize;
-                std::memset(m_arena->direct_map(m_arena->pfn_of(*page)) + offset, 0, kPageSize - offset);
-                put_page(*page);
-            }
-        }
+        if (size % kPageSize)
+            zero_cached_segment(*inode, size >> kPageShift, size % kPageSize, kPageSize);
     }
     m_inodes.put(*inode);
     return {};

@@ -1,4 +1,3 @@
-#include <cstring>
 #include <ctime>
 #include <csignal>
 #include <pthread.h>
@@ -135,10 +134,8 @@ bool Writeback::write_page(Inode& inode, PageFrame& page, bool wait)
     // bytes are never the file's.
     std::uint64_t size = inode.size();
     std::uint64_t start = page.page_index() << kPageShift;
-    if (start < size && size - start < kPageSize) {
-        FrameArena& arena = m_machine.arena();
-        std::memset(arena.direct_map(arena.pfn_of(page)) + (size - start), 0, kPageSize - (size - start));
-    }
+    if (start < size && size - start < kPageSize)
+        m_machine.arena().zero_segment(page, size - start, kPageSize);
     // A mapping the kernel kept writable may write during the write: the page stays dirty,
     // to be written again.
     if (!protected_all)

@@ -17,4 +17,19 @@ enum class FaultResult : std::uint8_t {
                    // for lack of memory (its errno is said then): SIGBUS, after a line that says so
 };
 
+// The reason a fault source gives, on the line before the SIGBUS, for a fault it could not
+// serve; nullptr for a touch past the end of a file, and for the results that are no SIGBUS.
+constexpr const char* sigbus_reason(FaultResult result)
+{
+    switch (result) {
+    case FaultResult::IoError: return "the page could not be read in (I/O error)";
+    case FaultResult::MapLimit: return "kernel mapping limit (vm.max_map_count) reached";
+    case FaultResult::KernelRefused: return "the kernel refused to map the page";
+    default: return nullptr;
+    }
+}
+
+// Whether the faulting thread gets SIGBUS.
+constexpr bool is_sigbus(FaultResult result) { return result == FaultResult::SigBus || sigbus_reason(result); }
+
 } // namespace vmemu

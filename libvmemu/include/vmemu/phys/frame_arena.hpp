@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <vmemu/base/page.hpp>
 #include <vmemu/base/pfn.hpp>
@@ -45,6 +46,11 @@ public:
 
     // Zeroes count frames from first through the direct map, skipping those known to be zero.
     void zero_frames(Pfn first, std::size_t count) const;
+    // folio_zero_segment(): zeroes bytes [from, to) of frame through the direct map.
+    void zero_segment(const PageFrame& frame, std::size_t from, std::size_t to) const
+    {
+        std::memset(direct_map(pfn_of(frame)) + from, 0, to - from);
+    }
 
 private:
     FrameArena(int fd, std::size_t frame_count, std::byte* direct_map, PageFrame* mem_map)
