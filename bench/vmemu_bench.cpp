@@ -4,7 +4,13 @@
 //              a memfd at the faulting address and returns, with no bookkeeping at all;
 //   uffd       the bare mechanism of a userfaultfd fault source: a thread that reads the fault
 //              events and resolves each with UFFDIO_COPY of a zero page, no bookkeeping;
-//   vmemu      a vmemu AddressSpace: VMAs, page tables, buddy allocator, counters.
+//   sigbus_copy, sigbus_move, sigbus_zeropage
+//              the bare mechanisms of userfaultfd in SIGBUS mode: a SIGBUS handler in the
+//              faulting thread resolves the missing page with UFFDIO_COPY of a zero page, with
+//              UFFDIO_MOVE of the next page of a populated anonymous pool, or with
+//              UFFDIO_ZEROPAGE (whose write then costs the kernel's own copy-on-write fault);
+//   vmemu      a vmemu AddressSpace: VMAs, page tables, buddy allocator, counters;
+//   vmemu_uffd the same on the userfaultfd fault source in SIGBUS mode.
 // Each in random and in sequential page order. Times are per page (the ns_per_page counter).
 // And fork(2) of a process that holds 16 MiB of written memory, natively and on a Machine
 // (which copies the frames in use for the child), with a child that exits at once: the time
@@ -26,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+#include <vmemu/os/uffd_move.hpp>
 #include <vmemu/vmemu.hpp>
 
 namespace {
@@ -192,10 +199,96 @@ void first_touch_uffd(benchmark::State& state, Order order)
     report_per_page(state);
 }
 
-void first_touch_vmemu(benchmark::State& state, Order order)
+// The bare mechanisms of userfaultfd in SIGBUS mode: the faulting thread's SIGBUS handler
+// resolves the missing page itself, with no bookkeeping.
+enum class Resolve { Copy, Move, ZeroPage };
+struct SigbusMechanism {
+    int uffd { -1 };
+    Resolve resolve { Resolve::Copy };
+    char* pool { nullptr }; // Resolve::Move: populated anonymous pages, taken in order
+    std::size_t next_page { 0 };
+};
+SigbusMechanism g_sigbus;
+alignas(4096) char g_zero_page[vmemu::kPageSize];
+
+void sigbus_mechanism_handler(int, siginfo_t* info, void*)
+{
+    std::uint64_t address = reinterpret_cast<std::uintptr_t>(info->si_addr) & vmemu::kPageMask;
+    switch (g_sigbus.resolve) {
+    case Resolve::Copy: {
+        uffdio_copy copy { .dst = address, .src = reinterpret_cast<std::uint64_t>(g_zero_page),
+            .len = vmemu::kPageSize, .mode = UFFDIO_COPY_MODE_DONTWAKE, .copy = 0 };
+        ioctl(g_sigbus.uffd, UFFDIO_COPY, &copy);
+        break;
+    }
+    case Resolve::Move: {
+        uffdio_move move { .dst = address,
+            .src = reinterpret_cast<std::uint64_t>(g_sigbus.pool + g_sigbus.next_page++ * vmemu::kPageSize),
+            .len = vmemu::kPageSize, .mode = UFFDIO_MOVE_MODE_DONTWAKE, .move = 0 };
+        ioctl(g_sigbus.uffd, UFFDIO_MOVE, &move);
+        break;
+    }
+    case Resolve::ZeroPage: {
+        uffdio_zeropage zero { .range = { address, vmemu::kPageSize }, .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+            .zeropage = 0 };
+        ioctl(g_sigbus.uffd, UFFDIO_ZEROPAGE, &zero);
+        break;
+    }
+    }
+}
+
+void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
+{
+    int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    uffdio_api api { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE, .ioctls = 0 };
+    if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
+        state.SkipWithError("userfaultfd in SIGBUS mode with UFFDIO_MOVE is not available");
+        return;
+    }
+    g_sigbus = SigbusMechanism { .uffd = uffd, .resolve = resolve };
+    struct sigaction action {}, previous {};
+    action.sa_sigaction = sigbus_mechanism_handler;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGBUS, &action, &previous);
+    for (auto _ : state) {
+        state.PauseTiming();
+        void* region = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        madvise(region, kRegion, MADV_NOHUGEPAGE);
+        uffdio_register range {};
+        range.range = { reinterpret_cast<std::uint64_t>(region), kRegion };
+        range.mode = UFFDIO_REGISTER_MODE_MISSING;
+        bool registered = ioctl(uffd, UFFDIO_REGISTER, &range) == 0;
+        void* pool = nullptr;
+        if (resolve == Resolve::Move) {
+            // The pages a real backend would move in are its frames: populated, outside the timing.
+            pool = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            madvise(pool, kRegion, MADV_NOHUGEPAGE);
+            std::memset(pool, 0, kRegion);
+            g_sigbus.pool = static_cast<char*>(pool);
+            g_sigbus.next_page = 0;
+        }
+        state.ResumeTiming();
+        if (registered)
+            touch(static_cast<char*>(region), order);
+        state.PauseTiming();
+        munmap(region, kRegion);
+        if (pool)
+            munmap(pool, kRegion);
+        state.ResumeTiming();
+        if (!registered) {
+            state.SkipWithError("UFFDIO_REGISTER failed");
+            break;
+        }
+    }
+    sigaction(SIGBUS, &previous, nullptr);
+    close(uffd);
+    report_per_page(state);
+}
+
+void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceKind source)
 {
     // Room for the region and its page tables.
-    auto machine = vmemu::Machine::create({ .frames = kPages + 1024 });
+    auto machine = vmemu::Machine::create({ .frames = kPages + 1024, .fault_source = source });
     if (!machine) {
         state.SkipWithError(machine.error().what());
         return;
@@ -282,10 +375,20 @@ BENCHMARK(fork_vmemu)->Name("fork_16MiB/vmemu")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(first_touch_native, random, Order::Random)->Name("first_touch_random/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, random, Order::Random)->Name("first_touch_random/mechanism");
 BENCHMARK_CAPTURE(first_touch_uffd, random, Order::Random)->Name("first_touch_random/uffd");
-BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random)->Name("first_touch_random/vmemu");
+BENCHMARK_CAPTURE(first_touch_sigbus, random_copy, Order::Random, Resolve::Copy)->Name("first_touch_random/sigbus_copy");
+BENCHMARK_CAPTURE(first_touch_sigbus, random_move, Order::Random, Resolve::Move)->Name("first_touch_random/sigbus_move");
+BENCHMARK_CAPTURE(first_touch_sigbus, random_zeropage, Order::Random, Resolve::ZeroPage)
+    ->Name("first_touch_random/sigbus_zeropage");
+BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random, vmemu::FaultSourceKind::Signal)
+    ->Name("first_touch_random/vmemu");
+BENCHMARK_CAPTURE(first_touch_vmemu, random_uffd, Order::Random, vmemu::FaultSourceKind::Userfault)
+    ->Name("first_touch_random/vmemu_uffd");
 BENCHMARK_CAPTURE(first_touch_native, sequential, Order::Sequential)->Name("first_touch_sequential/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, sequential, Order::Sequential)->Name("first_touch_sequential/mechanism");
-BENCHMARK_CAPTURE(first_touch_vmemu, sequential, Order::Sequential)->Name("first_touch_sequential/vmemu");
+BENCHMARK_CAPTURE(first_touch_vmemu, sequential, Order::Sequential, vmemu::FaultSourceKind::Signal)
+    ->Name("first_touch_sequential/vmemu");
+BENCHMARK_CAPTURE(first_touch_vmemu, sequential_uffd, Order::Sequential, vmemu::FaultSourceKind::Userfault)
+    ->Name("first_touch_sequential/vmemu_uffd");
 
 // The console output, followed by the ratios the targets are stated in.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -320,6 +423,11 @@ public:
         ratio("first_touch_sequential/vmemu", "first_touch_sequential/native", "target <= 1.0");
         ratio("first_touch_random/vmemu", "first_touch_random/native", "for reference");
         ratio("first_touch_random/uffd", "first_touch_random/mechanism", "for reference: userfaultfd / SIGSEGV");
+        ratio("first_touch_random/vmemu_uffd", "first_touch_random/sigbus_move", "target <= 1.15");
+        ratio("first_touch_random/vmemu_uffd", "first_touch_random/native", "target <= 3.0");
+        ratio("first_touch_random/sigbus_copy", "first_touch_random/sigbus_move", "for reference");
+        ratio("first_touch_random/sigbus_zeropage", "first_touch_random/sigbus_move", "for reference");
+        ratio("first_touch_sequential/vmemu_uffd", "first_touch_sequential/native", "for reference");
         if (m_fork_us.count("fork_16MiB/vmemu") && m_fork_us.count("fork_16MiB/native"))
             std::printf("%-36s / %-34s = %5.3f  (%.0f us / %.0f us)\n", "fork_16MiB/vmemu", "fork_16MiB/native",
                 m_fork_us["fork_16MiB/vmemu"] / m_fork_us["fork_16MiB/native"], m_fork_us["fork_16MiB/vmemu"],

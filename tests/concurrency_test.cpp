@@ -488,7 +488,7 @@ TEST(Race, ReadIntoABufferBeingPagedOutNeverSeesEfaultWithPins)
 TEST(Race, ReadIntoABufferBeingPagedOutNeverSeesEfaultWithUserfaultfd)
 {
     // The userfaultfd source: the kernel's own access waits for vmemu, with no pin.
-    MachineConfig config { .frames = 1024, .kswapd = false, .fault_source = FaultSourceKind::Userfault };
+    MachineConfig config { .frames = 1024, .kswapd = false, .fault_source = FaultSourceKind::UserfaultThread };
     config.swap = SwapDeviceConfig { .bytes = 16 * test::kMiB };
     auto machine = Machine::create(config);
     if (!machine)

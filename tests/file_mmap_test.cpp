@@ -242,31 +242,6 @@ TEST(FileMmap, AFailedWritebackKeepsThePageDirtyAndReachesMsyncOnce)
     EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 0);
 }
 
-sigjmp_buf g_bus_recover;
-volatile int g_bus_code;
-void* volatile g_bus_address;
-
-void on_sigbus(int, siginfo_t* info, void*)
-{
-    g_bus_code = info->si_code;
-    g_bus_address = info->si_addr;
-    siglongjmp(g_bus_recover, 1);
-}
-
-// Whether touching at faults with SIGBUS; its si_code and address are in g_bus_*.
-bool sigbus_at(volatile std::uint8_t* at, bool write)
-{
-    g_bus_code = 0;
-    g_bus_address = nullptr;
-    if (sigsetjmp(g_bus_recover, 1) != 0)
-        return true;
-    if (write)
-        *at = 1;
-    else
-        (void)*at;
-    return false;
-}
-
 TEST(FileMmap, ATouchPastTheEndIsSigbusAtTheAddressAndSaysNothing)
 {
     auto machine = make_file_machine(256);
@@ -275,19 +250,19 @@ TEST(FileMmap, ATouchPastTheEndIsSigbusAtTheAddressAndSaysNothing)
     auto* ours = map_file(*space, file.fd(), 3 * kPageSize, MAP_SHARED).ptr<volatile std::uint8_t>();
     volatile std::uint8_t* theirs = test::kernel_map_file(file.fd(), 3 * kPageSize, MAP_SHARED);
     ASSERT_NE(theirs, nullptr);
-    test::ScopedSignalHandler bus(SIGBUS, on_sigbus);
+    test::ScopedSignalHandler bus(SIGBUS, test::on_sigbus);
     for (volatile std::uint8_t* base : { ours, theirs }) {
         const char* side = base == ours ? "vmemu" : "kernel";
         testing::internal::CaptureStderr();
         for (std::size_t offset : { 2 * kPageSize, 2 * kPageSize + 5, 3 * kPageSize - 1 }) {
             for (bool write : { false, true }) {
-                EXPECT_TRUE(sigbus_at(base + offset, write)) << side << " " << offset;
-                EXPECT_EQ(g_bus_code, BUS_ADRERR) << side;
-                EXPECT_EQ(g_bus_address, const_cast<std::uint8_t*>(base + offset)) << side;
+                EXPECT_TRUE(test::sigbus_at(base + offset, write)) << side << " " << offset;
+                EXPECT_EQ(test::g_bus_code, BUS_ADRERR) << side;
+                EXPECT_EQ(test::g_bus_address, const_cast<std::uint8_t*>(base + offset)) << side;
             }
         }
         // The tail of the last page is there, and reads zeros.
-        EXPECT_FALSE(sigbus_at(base + kPageSize + 10, false)) << side;
+        EXPECT_FALSE(test::sigbus_at(base + kPageSize + 10, false)) << side;
         EXPECT_EQ(base[kPageSize + 11], 0) << side;
         // Linux says nothing of it, and neither may vmemu: the program's stderr is its own.
         EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << side;

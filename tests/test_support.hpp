@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <memory>
+#include <setjmp.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -150,6 +151,33 @@ struct ScopedSegvHandler : ScopedSignalHandler {
     {
     }
 };
+
+// A SIGBUS handler (on_sigbus) that records the signal's si_code and address and jumps back
+// to g_bus_recover; sigbus_at() touches an address under it.
+inline sigjmp_buf g_bus_recover;
+inline volatile int g_bus_code;
+inline void* volatile g_bus_address;
+
+inline void on_sigbus(int, siginfo_t* info, void*)
+{
+    g_bus_code = info->si_code;
+    g_bus_address = info->si_addr;
+    siglongjmp(g_bus_recover, 1);
+}
+
+// Whether touching at faults with SIGBUS; its si_code and address are in g_bus_*.
+inline bool sigbus_at(volatile std::uint8_t* at, bool write)
+{
+    g_bus_code = 0;
+    g_bus_address = nullptr;
+    if (sigsetjmp(g_bus_recover, 1) != 0)
+        return true;
+    if (write)
+        *at = 1;
+    else
+        (void)*at;
+    return false;
+}
 
 // Runs body in a forked child, which has one thread, and returns its exit status (body's
 // result). A kernel comparison that leaves a hole in a real mapping belongs there: in the

@@ -1,7 +1,12 @@
-// The userfaultfd fault source: the same faults and reclaim as under the SIGSEGV source,
-// and the kernel's own accesses to pages that are not mapped wait for vmemu instead of
-// failing with EFAULT.
+// The userfaultfd fault source, with both deliveries: the same faults and reclaim as under the
+// SIGSEGV source, resolved in the faulting thread (SIGBUS) or by a handler thread, which makes
+// the kernel's own accesses to pages that are not mapped wait for vmemu instead of failing with
+// EFAULT.
+#include <algorithm>
 #include <csignal>
+#include <random>
+#include <thread>
+#include <vector>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,9 +17,9 @@ namespace {
 
 using test::map_anon;
 
-std::unique_ptr<Machine> make_userfault_machine(std::size_t frames, std::size_t swap_bytes)
+std::unique_ptr<Machine> make_userfault_machine(FaultSourceKind kind, std::size_t frames, std::size_t swap_bytes)
 {
-    MachineConfig config { .frames = frames, .fault_source = FaultSourceKind::Userfault };
+    MachineConfig config { .frames = frames, .fault_source = kind };
     if (swap_bytes)
         config.swap = SwapDeviceConfig { .bytes = swap_bytes };
     auto machine = Machine::create(config);
@@ -27,11 +32,19 @@ std::unique_ptr<Machine> make_userfault_machine(std::size_t frames, std::size_t 
     if (!(machine))                                                                                \
         GTEST_SKIP() << "userfaultfd with UFFDIO_MOVE is not available here";
 
+class Userfault : public ::testing::TestWithParam<FaultSourceKind> { };
+using UserfaultDeathTest = Userfault;
+
+std::string kind_name(const ::testing::TestParamInfo<FaultSourceKind>& info)
+{
+    return info.param == FaultSourceKind::Userfault ? "Sigbus" : "Thread";
+}
+
 std::uint64_t word_of(std::size_t page, std::uint64_t generation) { return page * 2654435761u + generation; }
 
-TEST(Userfault, FirstTouchReadsZeroAndKeepsWhatIsWritten)
+TEST_P(Userfault, FirstTouchReadsZeroAndKeepsWhatIsWritten)
 {
-    auto machine = make_userfault_machine(1024, 0);
+    auto machine = make_userfault_machine(GetParam(), 1024, 0);
     REQUIRE_USERFAULT(machine);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 256 * kPageSize);
@@ -45,10 +58,10 @@ TEST(Userfault, FirstTouchReadsZeroAndKeepsWhatIsWritten)
     space->verify_invariants();
 }
 
-TEST(Userfault, ThrashingKeepsEveryByte)
+TEST_P(Userfault, ThrashingKeepsEveryByte)
 {
     constexpr std::size_t kPages = 4096; // 16 MiB on 4 MiB of frames
-    auto machine = make_userfault_machine(1024, 64 * test::kMiB);
+    auto machine = make_userfault_machine(GetParam(), 1024, 64 * test::kMiB);
     REQUIRE_USERFAULT(machine);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, kPages * kPageSize);
@@ -70,10 +83,12 @@ TEST(Userfault, ThrashingKeepsEveryByte)
     space->verify_invariants();
 }
 
-TEST(Userfault, KernelAccessesWaitForMissingPages)
+TEST_P(Userfault, KernelAccessesWaitForMissingPages)
 {
-    auto machine = make_userfault_machine(512, 32 * test::kMiB);
+    auto machine = make_userfault_machine(GetParam(), 512, 32 * test::kMiB);
     REQUIRE_USERFAULT(machine);
+    if (GetParam() == FaultSourceKind::Userfault)
+        GTEST_SKIP() << "in SIGBUS mode the kernel's own accesses fail with EFAULT, as for the SIGSEGV source";
     if (machine->userfault()->user_mode_only())
         GTEST_SKIP() << "only UFFD_USER_MODE_ONLY here (run as root): the kernel's accesses fail with EFAULT";
     auto space = test::make_space(*machine);
@@ -96,9 +111,9 @@ TEST(Userfault, KernelAccessesWaitForMissingPages)
     close(fd);
 }
 
-TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
+TEST_P(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
 {
-    auto machine = make_userfault_machine(512, 0);
+    auto machine = make_userfault_machine(GetParam(), 512, 0);
     REQUIRE_USERFAULT(machine);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 4 * kPageSize);
@@ -115,14 +130,14 @@ TEST(Userfault, ProtectionFaultsAndWildAccessesAreStillSigsegv)
     space->verify_invariants();
 }
 
-TEST(UserfaultDeathTest, RefusedCopySaysWhyAndIsSigbusAndHostOutOfMemoryIsAnOomKill)
+TEST_P(UserfaultDeathTest, RefusedCopySaysWhyAndIsSigbusAndHostOutOfMemoryIsAnOomKill)
 {
     // UFFDIO_COPY's ENOMEM is the host out of memory: vmemu's OOM kill. Any other error is
     // said with its errno, and the faulting thread gets SIGBUS.
-    REQUIRE_USERFAULT(make_userfault_machine(256, 0));
+    REQUIRE_USERFAULT(make_userfault_machine(GetParam(), 256, 0));
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    auto copy_fails = [](int error) {
-        auto machine = make_userfault_machine(256, 0);
+    auto copy_fails = [kind = GetParam()](int error) {
+        auto machine = make_userfault_machine(kind, 256, 0);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, 16 * kPageSize);
         area.ptr<volatile char>()[0] = 1;
@@ -135,12 +150,12 @@ TEST(UserfaultDeathTest, RefusedCopySaysWhyAndIsSigbusAndHostOutOfMemoryIsAnOomK
     EXPECT_EXIT(copy_fails(ENOMEM), ::testing::KilledBySignal(SIGKILL), "Out of memory: Killed process");
 }
 
-TEST(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
+TEST_P(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
 {
     if (test::kThreadSanitizer)
         GTEST_SKIP() << "ThreadSanitizer cannot follow a fork() child that starts threads";
     constexpr std::size_t kPages = 2048;
-    auto machine = make_userfault_machine(512, 32 * test::kMiB);
+    auto machine = make_userfault_machine(GetParam(), 512, 32 * test::kMiB);
     REQUIRE_USERFAULT(machine);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, kPages * kPageSize);
@@ -174,6 +189,119 @@ TEST(Userfault, ForkGivesTheChildACopyOfMappedAndSwappedPages)
         ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[1], word_of(page, page % 3 ? 1 : 3)) << page;
     machine->verify_invariants();
 }
+
+TEST_P(Userfault, ThreadsFaultTheSamePagesAtOnce)
+{
+    // Every thread touches every page at the same moment, each writing its own word: each
+    // fault is resolved once, and the others find the page mapped (or wait for it).
+    constexpr unsigned kThreads = 4;
+    constexpr std::size_t kPages = 512;
+    auto machine = make_userfault_machine(GetParam(), 2048, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    test::SpinBarrier barrier(kThreads);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (std::size_t page = 0; page < kPages; ++page) {
+                barrier.arrive_and_wait();
+                area.offset(page * kPageSize).ptr<std::uint64_t>()[t] = word_of(page, t);
+            }
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    for (std::size_t page = 0; page < kPages; ++page) {
+        for (unsigned t = 0; t < kThreads; ++t)
+            ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[t], word_of(page, t)) << page;
+    }
+    EXPECT_EQ(space->rss_pages(), kPages);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+// The kernel's mappings (VMAs) inside the reservation, from /proc/self/maps.
+std::size_t kernel_vmas_in(const AddressSpace& space)
+{
+    std::FILE* maps = std::fopen("/proc/self/maps", "r");
+    std::size_t count = 0;
+    unsigned long start = 0;
+    unsigned long end = 0;
+    char line[512];
+    while (maps && std::fgets(line, sizeof line, maps)) {
+        if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && start >= space.reservation_start().get()
+            && end <= space.reservation_end().get())
+            ++count;
+    }
+    if (maps)
+        std::fclose(maps);
+    return count;
+}
+
+TEST_P(Userfault, KernelMappingsFollowTheVmasNotTheFrames)
+{
+    // 8192 pages touched in random order in two VMAs of different protection: the kernel holds
+    // the reservation in a handful of VMAs, as many as the emulated VMAs and the gaps between.
+    constexpr std::size_t kPages = 8192;
+    auto machine = make_userfault_machine(GetParam(), 2 * kPages, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    auto other = space->mmap(VirtAddr(), 16 * kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+    ASSERT_TRUE(other);
+    std::vector<std::size_t> order(kPages);
+    for (std::size_t page = 0; page < kPages; ++page)
+        order[page] = page;
+    std::shuffle(order.begin(), order.end(), std::mt19937(7));
+    for (std::size_t page : order)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[0] = word_of(page, 1);
+    for (std::size_t page = 0; page < 16; ++page)
+        EXPECT_EQ(other->offset(page * kPageSize).ptr<volatile std::uint64_t>()[0], 0u);
+    EXPECT_LE(kernel_vmas_in(*space), 2 * space->vma_count() + 1);
+    for (std::size_t page = 0; page < kPages; ++page)
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[0], word_of(page, 1)) << page;
+}
+
+TEST_P(Userfault, TheProgramsSigbusHandlerGetsItsOwnSignalsAndTheFaultsVmemuCannotServe)
+{
+    // In SIGBUS mode vmemu's handler owns SIGBUS: the program's handler, installed after it,
+    // still gets a SIGBUS sent to it and one for a fault vmemu could not serve, with the
+    // address, while missing pages go on being vmemu's.
+    if (GetParam() != FaultSourceKind::Userfault)
+        GTEST_SKIP() << "the handler thread sends vmemu's SIGBUS with tgkill(), without an address";
+    auto machine = make_userfault_machine(GetParam(), 256, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 16 * kPageSize);
+    {
+        test::ScopedSignalHandler handler(SIGBUS, test::on_sigbus);
+        test::g_bus_code = 0;
+        if (sigsetjmp(test::g_bus_recover, 1) == 0) {
+            raise(SIGBUS);
+            ADD_FAILURE() << "the program's handler did not run";
+        }
+        EXPECT_EQ(test::g_bus_code, SI_TKILL);
+        area.ptr<volatile char>()[0] = 1;
+        os::inject_map_errors(EEXIST, 1);
+        EXPECT_TRUE(test::sigbus_at(area.offset(kPageSize).ptr<volatile std::uint8_t>(), true));
+        EXPECT_EQ(test::g_bus_code, BUS_ADRERR);
+        EXPECT_EQ(test::g_bus_address, area.offset(kPageSize).ptr());
+        struct sigaction current {};
+        ASSERT_EQ(sigaction(SIGBUS, nullptr, &current), 0);
+        EXPECT_EQ(current.sa_sigaction, test::on_sigbus);
+    }
+    // The page vmemu could not map is mapped at the next touch.
+    area.ptr<volatile char>()[kPageSize] = 2;
+    EXPECT_EQ(area.ptr<char>()[kPageSize], 2);
+    EXPECT_EQ(area.ptr<char>()[0], 1);
+    space->verify_invariants();
+}
+
+INSTANTIATE_TEST_SUITE_P(Delivery, Userfault,
+    ::testing::Values(FaultSourceKind::Userfault, FaultSourceKind::UserfaultThread), kind_name);
+INSTANTIATE_TEST_SUITE_P(Delivery, UserfaultDeathTest,
+    ::testing::Values(FaultSourceKind::Userfault, FaultSourceKind::UserfaultThread), kind_name);
 
 } // namespace
 } // namespace vmemu

@@ -37,7 +37,9 @@ VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
     if (config.kswapd)
         machine->m_kswapd = std::make_unique<Kswapd>(*machine);
     if (config.fault_source == FaultSourceKind::Userfault)
-        machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine));
+        machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine, os::Userfaultfd::Delivery::Sigbus));
+    else if (config.fault_source == FaultSourceKind::UserfaultThread)
+        machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine, os::Userfaultfd::Delivery::Message));
     const Watermarks& marks = machine->page_allocator().watermarks();
     log().debug("machine: {} frames ({} KiB), watermarks min {} low {} high {}, {} kernel mappings", config.frames,
         config.frames * (kPageSize / 1024), marks.min, marks.low, marks.high, kernel_mappings);
@@ -276,7 +278,9 @@ VmResult<std::unique_ptr<AddressSpace>> Machine::create_address_space(std::size_
         return std::unexpected(start.error());
     std::unique_ptr<AddressSpace> space(
         new AddressSpace(*this, *start, start->offset(reservation_bytes), std::move(page_table)));
-    VM_TRY(SignalFaultSource::instance().attach(*space));
+    bool sigbus = m_userfault && m_userfault->delivery() == os::Userfaultfd::Delivery::Sigbus;
+    VM_TRY(SignalFaultSource::instance().attach(*space,
+        sigbus ? SignalFaultSource::MissingPages::Sigbus : SignalFaultSource::MissingPages::Sigsegv));
     if (m_userfault)
         VM_TRY(m_userfault->attach(*space));
     register_space(*space);

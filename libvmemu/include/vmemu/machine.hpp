@@ -37,8 +37,16 @@ enum class OomPolicy : std::uint8_t {
 
 // Which fault source resolves the faults of the Machine's address spaces.
 enum class FaultSourceKind : std::uint8_t {
-    Signal,    // a SIGSEGV handler; the kernel's own accesses to unmapped pages fail with EFAULT
-    Userfault, // userfaultfd (Linux 6.8 and later), with the SIGSEGV handler for protection faults
+    // A SIGSEGV handler, and one kernel mapping of the arena's memfd per run of frames; the
+    // kernel's own accesses to unmapped pages fail with EFAULT.
+    Signal,
+    // userfaultfd (Linux 6.8 and later) in SIGBUS mode: a missing page is a SIGBUS resolved in
+    // the faulting thread, the kernel's mappings follow the emulated VMAs only, and protection
+    // faults stay with the SIGSEGV handler. The kernel's own accesses fail with EFAULT.
+    Userfault,
+    // userfaultfd read by a handler thread of vmemu's: two wake-ups a fault, but where the
+    // process may catch kernel-mode faults (as root) the kernel's own accesses wait for vmemu.
+    UserfaultThread,
 };
 
 struct MachineConfig {

@@ -1,5 +1,6 @@
-// vmemu's sigaction() and signal(): the program's calls for SIGSEGV set the handler that the
-// SIGSEGV fault source chains to, while vmemu's own handler stays installed. Every other call
+// vmemu's sigaction() and signal(): the program's calls for SIGSEGV (and SIGBUS, while vmemu
+// handles it) set the handler that the signal fault source chains to, while vmemu's own
+// handler stays installed. Every other call
 // goes to libc unchanged. Symbols of a shared library linked into the program come before
 // libc's, so these are the ones the program calls.
 #include <csignal>
@@ -30,7 +31,7 @@ extern "C" {
 
 int sigaction(int signal, const struct sigaction* action, struct sigaction* old_action)
 {
-    if (signal == SIGSEGV && SignalFaultSource::instance().program_sigaction(action, old_action))
+    if (SignalFaultSource::instance().program_sigaction(signal, action, old_action))
         return 0;
     return vmemu::os::real_sigaction(signal, action, old_action);
 }

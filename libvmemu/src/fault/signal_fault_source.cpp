@@ -72,7 +72,23 @@ void SignalFaultSource::before_fork() VM_NO_THREAD_SAFETY_ANALYSIS
 
 void SignalFaultSource::after_fork() VM_NO_THREAD_SAFETY_ANALYSIS { m_lock.unlock(); }
 
-VmResult<void> SignalFaultSource::attach(AddressSpace& space)
+VmResult<void> SignalFaultSource::install_handler_locked(int signal, void (*handler)(int, siginfo_t*, void*))
+{
+    struct sigaction action {};
+    action.sa_sigaction = handler;
+    // SA_NODEFER: a program handler that vmemu calls may itself touch emulated memory.
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+    // No asynchronous signal may run a program handler in the middle of a fault: it could
+    // touch emulated memory and fault into a lock this thread holds.
+    os::fill_async_signals(&action.sa_mask);
+    struct sigaction previous {};
+    if (os::real_sigaction(signal, &action, &previous) != 0)
+        return vm_fail(errno, signal == SIGBUS ? "cannot install the SIGBUS handler" : "cannot install the SIGSEGV handler");
+    store_program_action_locked(signal, previous);
+    return {};
+}
+
+VmResult<void> SignalFaultSource::attach(AddressSpace& space, MissingPages missing)
 {
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_lock);
@@ -84,24 +100,25 @@ VmResult<void> SignalFaultSource::attach(AddressSpace& space)
         }
     }
     if (!free_slot)
-        return vm_fail(ENOSPC, "too many address spaces for the SIGSEGV fault source");
+        return vm_fail(ENOSPC, "too many address spaces for the signal fault source");
     if (m_attached == 0) {
-        struct sigaction action {};
-        action.sa_sigaction = handle_sigsegv;
-        // SA_NODEFER: a program handler that vmemu calls may itself touch emulated memory.
-        action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-        // No asynchronous signal may run a program handler in the middle of a fault: it could
-        // touch emulated memory and fault into a lock this thread holds.
-        os::fill_async_signals(&action.sa_mask);
-        struct sigaction previous {};
-        if (os::real_sigaction(SIGSEGV, &action, &previous) != 0)
-            return vm_fail(errno, "cannot install the SIGSEGV handler");
-        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
-        m_program_action = previous;
-        m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
+        VM_TRY(install_handler_locked(SIGSEGV, handle_sigsegv));
         install_fork_handlers();
     }
+    if (missing == MissingPages::Sigbus && m_sigbus_attached == 0) {
+        if (auto installed = install_handler_locked(SIGBUS, handle_sigbus); !installed) {
+            if (m_attached == 0) {
+                struct sigaction restored = m_program_actions[kSegv];
+                os::real_sigaction(SIGSEGV, &restored, nullptr);
+            }
+            return installed;
+        }
+        m_sigbus_owned.store(true, std::memory_order_release);
+    }
     ++m_attached;
+    if (missing == MissingPages::Sigbus)
+        ++m_sigbus_attached;
+    free_slot->sigbus.store(missing == MissingPages::Sigbus, std::memory_order_relaxed);
     free_slot->space.store(&space, std::memory_order_seq_cst);
     return {};
 }
@@ -116,16 +133,23 @@ void SignalFaultSource::detach(AddressSpace& space)
         slot.space.store(nullptr, std::memory_order_seq_cst);
         while (slot.users.load(std::memory_order_seq_cst) != 0)
             os::cpu_relax();
+        if (slot.sigbus.load(std::memory_order_relaxed) && --m_sigbus_attached == 0) {
+            m_sigbus_owned.store(false, std::memory_order_release);
+            struct sigaction restored = program_action(SIGBUS);
+            os::real_sigaction(SIGBUS, &restored, nullptr);
+        }
         if (--m_attached == 0) {
-            struct sigaction restored = program_action();
+            struct sigaction restored = program_action(SIGSEGV);
             os::real_sigaction(SIGSEGV, &restored, nullptr);
         }
         return;
     }
 }
 
-bool SignalFaultSource::program_sigaction(const struct sigaction* act, struct sigaction* old)
+bool SignalFaultSource::program_sigaction(int signal, const struct sigaction* act, struct sigaction* old)
 {
+    if (signal != SIGSEGV && signal != SIGBUS)
+        return false;
     // Read the caller's memory before taking the lock: a bad pointer must fault here, as it
     // would in libc, not while the lock is held.
     struct sigaction replacement {};
@@ -135,27 +159,27 @@ bool SignalFaultSource::program_sigaction(const struct sigaction* act, struct si
     struct sigaction previous {};
     {
         ScopedLock guard(m_lock);
-        if (m_attached == 0)
+        if ((signal == SIGSEGV ? m_attached : m_sigbus_attached) == 0)
             return false;
-        previous = m_program_action;
+        previous = m_program_actions[action_index(signal)];
         if (act)
-            store_program_action_locked(replacement);
+            store_program_action_locked(signal, replacement);
     }
     if (old)
         *old = previous;
     return true;
 }
 
-void SignalFaultSource::store_program_action_locked(const struct sigaction& action)
+void SignalFaultSource::store_program_action_locked(int signal, const struct sigaction& action)
 {
     m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
-    m_program_action = action;
+    m_program_actions[action_index(signal)] = action;
     m_action_sequence.fetch_add(1, std::memory_order_acq_rel);
 }
 
 // The fault path cannot take m_lock (the thread it interrupted may hold it), so it reads
 // under the sequence count and retries when a writer was in between.
-struct sigaction SignalFaultSource::program_action() const VM_NO_THREAD_SAFETY_ANALYSIS
+struct sigaction SignalFaultSource::program_action(int signal) const VM_NO_THREAD_SAFETY_ANALYSIS
 {
     for (;;) {
         std::uint32_t before = m_action_sequence.load(std::memory_order_acquire);
@@ -163,10 +187,69 @@ struct sigaction SignalFaultSource::program_action() const VM_NO_THREAD_SAFETY_A
             os::cpu_relax();
             continue;
         }
-        struct sigaction copy = m_program_action;
+        struct sigaction copy = m_program_actions[action_index(signal)];
         std::atomic_thread_fence(std::memory_order_acquire);
         if (m_action_sequence.load(std::memory_order_relaxed) == before)
             return copy;
+    }
+}
+
+SignalFaultSource::Lookup SignalFaultSource::resolve(std::uintptr_t address, void* context, MissingPages missing,
+    FaultResult* result, AddressSpace** found)
+{
+    for (Slot& slot : m_slots) {
+        if (!slot.space.load(std::memory_order_relaxed))
+            continue;
+        slot.users.fetch_add(1, std::memory_order_seq_cst);
+        AddressSpace* space = slot.space.load(std::memory_order_seq_cst);
+        if (!space || !space->in_reservation(VirtAddr(address))
+            || (missing == MissingPages::Sigbus && !slot.sigbus.load(std::memory_order_relaxed))) {
+            slot.users.fetch_sub(1, std::memory_order_release);
+            continue;
+        }
+        if (slot.stale.load(std::memory_order_acquire)) {
+            slot.users.fetch_sub(1, std::memory_order_release);
+            report_stale(address);
+            return Lookup::Stale;
+        }
+        *result = space->handle_mm_fault(VirtAddr(address), decode_access(context));
+        *found = space;
+        slot.users.fetch_sub(1, std::memory_order_release);
+        return Lookup::Resolved;
+    }
+    return Lookup::NotOurs;
+}
+
+void SignalFaultSource::finish_fault(FaultResult result, AddressSpace& space, std::uintptr_t address,
+    siginfo_t* info, void* context)
+{
+    switch (result) {
+    case FaultResult::Handled:
+        return;
+    case FaultResult::MapError:
+    case FaultResult::AccessError: {
+        // bad_area(): SIGSEGV, also when the kernel said SIGBUS for a missing page whose VMA
+        // went away or forbids the access meanwhile.
+        siginfo_t segv = *info;
+        if (info->si_signo != SIGSEGV) {
+            segv = siginfo_t {};
+            segv.si_signo = SIGSEGV;
+            segv.si_addr = reinterpret_cast<void*>(address);
+        }
+        segv.si_code = result == FaultResult::MapError ? SEGV_MAPERR : SEGV_ACCERR;
+        deliver_to_program(SIGSEGV, &segv, context);
+        return;
+    }
+    case FaultResult::OutOfMemory:
+        space.machine().out_of_memory(address); // the OOM kill: does not return
+    case FaultResult::SigBus:
+        raise_sigbus(address, context);
+        return;
+    case FaultResult::IoError:
+    case FaultResult::MapLimit:
+    case FaultResult::KernelRefused:
+        report_fatal(sigbus_reason(result), address, context);
+        return;
     }
 }
 
@@ -177,46 +260,34 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
     auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
     // Only faults the kernel raised (si_code > 0) are faults; a SIGSEGV sent by kill() is not.
     if (info->si_code > 0) {
-        for (Slot& slot : self.m_slots) {
-            if (!slot.space.load(std::memory_order_relaxed))
-                continue;
-            slot.users.fetch_add(1, std::memory_order_seq_cst);
-            AddressSpace* space = slot.space.load(std::memory_order_seq_cst);
-            if (!space || !space->in_reservation(VirtAddr(address))) {
-                slot.users.fetch_sub(1, std::memory_order_release);
-                continue;
-            }
-            if (slot.stale.load(std::memory_order_acquire)) {
-                slot.users.fetch_sub(1, std::memory_order_release);
-                self.report_stale(address);
-                break;
-            }
-            FaultResult result = space->handle_mm_fault(VirtAddr(address), decode_access(context));
-            slot.users.fetch_sub(1, std::memory_order_release);
-            switch (result) {
-            case FaultResult::Handled:
-                errno = saved_errno;
-                return;
-            case FaultResult::MapError:
-                info->si_code = SEGV_MAPERR;
-                break;
-            case FaultResult::AccessError:
-                info->si_code = SEGV_ACCERR;
-                break;
-            case FaultResult::OutOfMemory:
-                space->machine().out_of_memory(address); // the OOM kill: does not return
-            case FaultResult::SigBus:
-                raise_sigbus(address);
-                errno = saved_errno;
-                return;
-            case FaultResult::IoError:
-            case FaultResult::MapLimit:
-            case FaultResult::KernelRefused:
-                self.report_fatal(sigbus_reason(result), address);
-                errno = saved_errno;
-                return;
-            }
-            break;
+        FaultResult result = FaultResult::Handled;
+        AddressSpace* space = nullptr;
+        Lookup lookup = self.resolve(address, context, MissingPages::Sigsegv, &result, &space);
+        if (lookup == Lookup::Resolved) {
+            self.finish_fault(result, *space, address, info, context);
+            errno = saved_errno;
+            return;
+        }
+    }
+    self.deliver_to_program(signal, info, context);
+    errno = saved_errno;
+}
+
+void SignalFaultSource::handle_sigbus(int signal, siginfo_t* info, void* context)
+{
+    int saved_errno = errno;
+    SignalFaultSource& self = s_source;
+    auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    // handle_userfault() answers a missing page with VM_FAULT_SIGBUS, which the kernel raises
+    // as BUS_ADRERR at the address. A stale space (a child of fork() before its copy) has no
+    // registration, so its SIGBUS cannot come from there: it goes to the program.
+    if (info->si_code == BUS_ADRERR) {
+        FaultResult result = FaultResult::Handled;
+        AddressSpace* space = nullptr;
+        if (self.resolve(address, context, MissingPages::Sigbus, &result, &space) == Lookup::Resolved) {
+            self.finish_fault(result, *space, address, info, context);
+            errno = saved_errno;
+            return;
         }
     }
     self.deliver_to_program(signal, info, context);
@@ -235,7 +306,7 @@ void SignalFaultSource::report_stale(std::uintptr_t address)
     os::write_stderr(" that it has no copy of: SIGSEGV\n");
 }
 
-void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)
+void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address, void* context)
 {
     // VM_FAULT_OOM, and VM_FAULT_SIGBUS for lost data: say why, then raise SIGBUS.
     char hex[24];
@@ -244,23 +315,30 @@ void SignalFaultSource::report_fatal(const char* what, std::uintptr_t address)
     os::write_stderr(": ");
     os::write_stderr(what);
     os::write_stderr("\n");
-    raise_sigbus(address);
+    raise_sigbus(address, context);
 }
 
-void SignalFaultSource::raise_sigbus(std::uintptr_t address)
+void SignalFaultSource::raise_sigbus(std::uintptr_t address, void* context)
 {
-    // As the kernel's do_sigbus() and force_sig_fault(): BUS_ADRERR at the address, unblocked,
-    // and an ignored SIGBUS takes its default action. The program's handler runs before this
-    // returns; when it returns too, the access is tried again and faults again, as in Linux.
+    // As the kernel's do_sigbus() and force_sig_fault(): BUS_ADRERR at the address.
+    siginfo_t info {};
+    info.si_signo = SIGBUS;
+    info.si_code = BUS_ADRERR;
+    info.si_addr = reinterpret_cast<void*>(address);
+    if (owns_sigbus()) {
+        // A queued SIGBUS would come back to handle_sigbus() as a missing page: the program's
+        // action is taken here, as for a SIGSEGV of its own.
+        deliver_to_program(SIGBUS, &info, context);
+        return;
+    }
+    // Unblocked, and an ignored SIGBUS takes its default action. The program's handler runs
+    // before this returns; when it returns too, the access is tried again and faults again, as
+    // in Linux.
     struct sigaction action {};
     if (os::real_sigaction(SIGBUS, nullptr, &action) == 0 && action.sa_handler == SIG_IGN) {
         action.sa_handler = SIG_DFL;
         os::real_sigaction(SIGBUS, &action, nullptr);
     }
-    siginfo_t info {};
-    info.si_signo = SIGBUS;
-    info.si_code = BUS_ADRERR;
-    info.si_addr = reinterpret_cast<void*>(address);
     os::queue_signal_to_self(SIGBUS, &info);
     sigset_t set;
     sigemptyset(&set);
@@ -270,7 +348,7 @@ void SignalFaultSource::raise_sigbus(std::uintptr_t address)
 
 void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* context)
 {
-    struct sigaction action = program_action();
+    struct sigaction action = program_action(signal);
     if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) {
         // force_sig(): a fault the program cannot handle kills it, with a core dump. Queue the
         // signal with its siginfo under the default action, so that the core shows the fault.
@@ -289,11 +367,11 @@ void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* co
         struct sigaction reset {};
         reset.sa_handler = SIG_DFL;
         ScopedLock guard(m_lock);
-        store_program_action_locked(reset);
+        store_program_action_locked(signal, reset);
     }
     // Run the program's handler under the mask the kernel would give it: the mask at the fault
-    // plus the handler's sa_mask. SIGSEGV stays open, so that the handler may itself touch
-    // emulated memory.
+    // plus the handler's sa_mask. SIGSEGV and SIGBUS stay open, so that the handler may itself
+    // touch emulated memory.
     auto* ucontext = static_cast<ucontext_t*>(context);
     sigset_t mask = ucontext->uc_sigmask;
     for (int other = 1; other < NSIG; ++other) {
@@ -301,6 +379,7 @@ void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* co
             sigaddset(&mask, other);
     }
     sigdelset(&mask, SIGSEGV);
+    sigdelset(&mask, SIGBUS);
     sigset_t saved;
     os::thread_sigmask(SIG_SETMASK, &mask, &saved);
     if (action.sa_flags & SA_SIGINFO)

@@ -14,32 +14,37 @@
 
 namespace vmemu {
 
-VmResult<std::unique_ptr<UserfaultFaultSource>> UserfaultFaultSource::create(Machine& machine)
+VmResult<std::unique_ptr<UserfaultFaultSource>> UserfaultFaultSource::create(Machine& machine,
+    os::Userfaultfd::Delivery delivery)
 {
-    auto uffd = VM_TRY(os::Userfaultfd::open());
+    auto uffd = VM_TRY(os::Userfaultfd::open(delivery));
+    std::unique_ptr<UserfaultFaultSource> source(new UserfaultFaultSource(machine, std::move(uffd)));
+    VM_TRY(source->start());
+    return source;
+}
+
+UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd)
+    : m_machine(machine)
+    , m_uffd(std::move(uffd))
+{
+}
+
+VmResult<void> UserfaultFaultSource::start()
+{
+    if (m_uffd.delivery() == os::Userfaultfd::Delivery::Sigbus)
+        return {}; // the faulting threads resolve their own faults
     int stop_fd = eventfd(0, EFD_CLOEXEC);
     if (stop_fd < 0)
         return vm_fail(errno, "eventfd failed");
-    return std::unique_ptr<UserfaultFaultSource>(new UserfaultFaultSource(machine, std::move(uffd), stop_fd));
-}
-
-UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd, int stop_fd)
-    : m_machine(machine)
-    , m_uffd(std::move(uffd))
-    , m_stop_fd(stop_fd)
-{
-    start();
-}
-
-void UserfaultFaultSource::start()
-{
+    m_stop_fd = stop_fd;
     m_thread = start_vmemu_thread("vmemu-uffd", [this] { run(); });
+    return {};
 }
 
 UserfaultFaultSource::~UserfaultFaultSource()
 {
     if (m_stop_fd < 0)
-        return; // a child of fork() whose copy failed: there is no thread of its own
+        return; // no thread: SIGBUS delivery, or a child of fork() whose copy failed
     std::uint64_t one = 1;
     (void)os::sys_write(m_stop_fd, &one, sizeof one);
     m_thread.join();
@@ -86,20 +91,16 @@ VmResult<void> UserfaultFaultSource::reopen_in_child()
     // would stop the parent's thread) and the thread handle names a thread of the parent. Both
     // are forgotten before anything else, so that even a child whose copy fails cannot reach
     // them.
-    ::close(m_stop_fd);
+    if (m_stop_fd >= 0)
+        ::close(m_stop_fd);
     m_stop_fd = -1;
     new (&m_thread) std::thread();
-    m_uffd = VM_TRY(os::Userfaultfd::open());
-    int stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (stop_fd < 0)
-        return vm_fail(errno, "eventfd failed");
-    m_stop_fd = stop_fd;
+    m_uffd = VM_TRY(os::Userfaultfd::open(m_uffd.delivery()));
     for (auto& slot : m_spaces) {
         if (AddressSpace* space = slot.load(std::memory_order_relaxed))
             VM_TRY(register_space(*space, space->userfault_pool()));
     }
-    start();
-    return {};
+    return start();
 }
 
 void UserfaultFaultSource::detach(AddressSpace& space)

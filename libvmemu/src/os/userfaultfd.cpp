@@ -6,25 +6,12 @@
 #include <unistd.h>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/os/syscall.hpp>
+#include <vmemu/os/uffd_move.hpp>
 #include <vmemu/os/userfaultfd.hpp>
-
-// UFFDIO_MOVE (Linux 6.8), for headers older than the kernel.
-#ifndef UFFD_FEATURE_MOVE
-#define UFFD_FEATURE_MOVE (1ULL << 16)
-struct uffdio_move {
-    __u64 dst;
-    __u64 src;
-    __u64 len;
-    __u64 mode;
-    __s64 move;
-};
-#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
-#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
-#endif
 
 namespace vmemu::os {
 
-VmResult<Userfaultfd> Userfaultfd::open() noexcept
+VmResult<Userfaultfd> Userfaultfd::open(Delivery delivery) noexcept
 {
     bool user_mode_only = false;
     int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
@@ -34,10 +21,12 @@ VmResult<Userfaultfd> Userfaultfd::open() noexcept
     }
     if (fd < 0)
         return vm_fail(errno, "userfaultfd is not available");
-    Userfaultfd uffd(fd, user_mode_only);
+    Userfaultfd uffd(fd, user_mode_only, delivery);
     uffdio_api api {};
     api.api = UFFD_API;
     api.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_THREAD_ID;
+    if (delivery == Delivery::Sigbus)
+        api.features |= UFFD_FEATURE_SIGBUS;
     if (ioctl(fd, UFFDIO_API, &api) != 0)
         return vm_fail(errno == EINVAL ? EINVAL : errno, "userfaultfd lacks UFFDIO_MOVE (Linux 6.8 and later)");
     return uffd;
@@ -50,6 +39,7 @@ Userfaultfd& Userfaultfd::operator=(Userfaultfd&& other) noexcept
             ::close(m_fd);
         m_fd = other.m_fd;
         m_user_mode_only = other.m_user_mode_only;
+        m_delivery = other.m_delivery;
         other.m_fd = -1;
     }
     return *this;

@@ -12,6 +12,12 @@ namespace vmemu::os {
 // otherwise it is UFFD_USER_MODE_ONLY and the kernel's own accesses fail with EFAULT.
 class Userfaultfd {
 public:
+    // How a fault on a missing page reaches vmemu: as a message that a thread reads from the
+    // descriptor, the faulting thread sleeping until UFFDIO_WAKE; or, with UFFD_FEATURE_SIGBUS,
+    // as a SIGBUS (BUS_ADRERR at the address) in the faulting thread itself, which resolves it
+    // and retries, and the kernel's own accesses then fail with EFAULT as for PROT_NONE.
+    enum class Delivery : std::uint8_t { Message, Sigbus };
+
     struct Fault {
         std::uintptr_t address;
         bool write;
@@ -19,10 +25,11 @@ public:
     };
 
     // EPERM or ENOSYS without userfaultfd, EINVAL without UFFDIO_MOVE (kernels before 6.8).
-    static VmResult<Userfaultfd> open() noexcept;
+    static VmResult<Userfaultfd> open(Delivery delivery) noexcept;
     Userfaultfd(Userfaultfd&& other) noexcept
         : m_fd(other.m_fd)
         , m_user_mode_only(other.m_user_mode_only)
+        , m_delivery(other.m_delivery)
     {
         other.m_fd = -1;
     }
@@ -31,6 +38,7 @@ public:
 
     int fd() const { return m_fd; }
     bool user_mode_only() const { return m_user_mode_only; }
+    Delivery delivery() const { return m_delivery; }
 
     // UFFDIO_REGISTER for missing pages.
     VmResult<void> register_missing(VirtAddr start, std::size_t bytes) noexcept;
@@ -47,14 +55,16 @@ public:
     int read_faults(Fault* out, int max) noexcept;
 
 private:
-    Userfaultfd(int fd, bool user_mode_only)
+    Userfaultfd(int fd, bool user_mode_only, Delivery delivery)
         : m_fd(fd)
         , m_user_mode_only(user_mode_only)
+        , m_delivery(delivery)
     {
     }
 
     int m_fd;
     bool m_user_mode_only;
+    Delivery m_delivery;
 };
 
 } // namespace vmemu::os
