@@ -326,15 +326,17 @@ private:
     // The frame that would continue a virtual neighbour's frame run for count pages at address.
     std::optional<Pfn> neighbour_hint(VirtAddr address, std::size_t count) const;
     // Installs PTEs for count pages at start mapping frames from first, and the hardware view.
-    FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits)
-        VM_REQUIRES(m_page_table_lock);
+    // Source::Zero: the frames are new anonymous pages, not zeroed, which the userfaultfd view
+    // fills with zeros as it maps them (the other view maps the frames, so they must be zeroed).
+    FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
+        Mmu::Source source = Mmu::Source::Frame) VM_REQUIRES(m_page_table_lock);
     void store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
         std::uint64_t hw) VM_REQUIRES(m_page_table_lock);
     // The userfaultfd hardware view (fault/mmu.hpp): installs by copy, and takes pages out by
     // moving them back to their frames; the kernel's protections of the reservation follow
     // the VMAs of [start, end).
     FaultResult install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-        std::uint64_t pte_bits) VM_REQUIRES(m_page_table_lock);
+        std::uint64_t pte_bits, Mmu::Source source) VM_REQUIRES(m_page_table_lock);
     VmResult<void> take_out_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     void sync_kernel_protection_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
@@ -342,6 +344,9 @@ private:
     VmResult<void> zap_page_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // The same under the page_table_lock alone (the page tables of the range stay, as they
     // are freed only under it too).
+    // Whether every page mapped in the hardware view in [start, end) is a private anonymous
+    // page that this PTE alone holds, so that zapping the PTE frees it.
+    bool only_dying_pages_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_page_table_lock);
     VmResult<void> zap_ptes_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
     VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vmemu/base/assert.hpp>
@@ -64,10 +65,23 @@ VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mappin
     return {};
 }
 
-Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count)
+Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count, Source source)
 {
+    // Zeros come from pages nobody writes, which read as the kernel's zero page: copying
+    // them costs no page of the memfd, as reading a punched frame would.
+    static constexpr std::size_t kZeroPages = 64;
+    alignas(kPageSize) static const std::byte zeros[kZeroPages << kPageShift] {};
     std::size_t bytes = count << kPageShift;
-    if (auto copied = m_uffd->copy(start, m_arena.direct_map(first), bytes); !copied) {
+    VmResult<void> copied;
+    if (source == Source::Frame) {
+        copied = m_uffd->copy(start, m_arena.direct_map(first), bytes);
+    } else {
+        for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
+            std::size_t pages = std::min(kZeroPages, count - done);
+            copied = m_uffd->copy(start.offset(done << kPageShift), zeros, pages << kPageShift);
+        }
+    }
+    if (!copied) {
         // All of the range was missing: whatever part came goes again, so that no page is
         // mapped that no PTE records.
         (void)os::discard(start, bytes);
@@ -76,8 +90,18 @@ Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count)
         report_refusal("UFFDIO_COPY", start, copied.error().code());
         return MapOutcome::KernelRefused;
     }
-    // The bytes live in the reservation's page now; the frame's memfd page would hold them twice.
-    (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), bytes);
+    // The bytes live in the reservation's page now; the frame's memfd page would hold them
+    // twice. Frames that are holes already (PG_zeroed) need no punch; all of them are after.
+    for (std::size_t i = 0; i < count;) {
+        std::size_t run = i;
+        while (run < count && !m_arena.frame(first + run).test(PageFlag::Zeroed))
+            ++run;
+        if (run > i)
+            (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first + i), (run - i) << kPageShift);
+        i = run + 1;
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        m_arena.frame(first + i).set(PageFlag::Zeroed);
     return MapOutcome::Mapped;
 }
 
@@ -96,8 +120,10 @@ std::size_t Mmu::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bo
         }
         from = m_pool;
     }
-    for (std::size_t i = 0; i < taken; ++i)
+    for (std::size_t i = 0; i < taken; ++i) {
+        m_arena.frame(pfns[i]).clear(PageFlag::Zeroed);
         std::memcpy(m_arena.direct_map(pfns[i]), from.offset(i << kPageShift).ptr<std::byte>(), kPageSize);
+    }
     if (taken > 0) {
         if (auto dropped = os::discard(from, taken << kPageShift); !dropped && taken == count) {
             *error = dropped.error();
@@ -105,6 +131,12 @@ std::size_t Mmu::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bo
         }
     }
     return taken;
+}
+
+VmResult<void> Mmu::discard(VirtAddr start, std::size_t count)
+{
+    VM_ASSERT(userfault());
+    return os::discard(start, count << kPageShift);
 }
 
 void Mmu::charge_reservation(std::int64_t delta)

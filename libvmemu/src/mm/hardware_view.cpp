@@ -5,6 +5,7 @@
 // (the kernel's vma_merge() joins such neighbours). Each change of the hardware view is
 // charged the exact difference in boundaries, computed under the page_table_lock.
 #include <vmemu/address_space.hpp>
+#include <vmemu/base/assert.hpp>
 #include <vmemu/machine.hpp>
 
 namespace vmemu {
@@ -76,10 +77,11 @@ std::int64_t AddressSpace::boundaries_around(VirtAddr start, VirtAddr end) const
 }
 
 FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-    std::uint64_t pte_bits)
+    std::uint64_t pte_bits, Mmu::Source source)
 {
     if (m_mmu.userfault())
-        return install_userfault_locked(vma, start, first, count, pte_bits);
+        return install_userfault_locked(vma, start, first, count, pte_bits, source);
+    VM_ASSERT(source == Mmu::Source::Frame);
     VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
     HwState first_state { hw_bits(prot), first.get() };
@@ -129,14 +131,14 @@ void AddressSpace::store_installed_ptes_locked(VirtAddr start, Pfn first, std::s
 }
 
 FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-    std::uint64_t pte_bits)
+    std::uint64_t pte_bits, Mmu::Source source)
 {
     // The kernel maps the page with the VMA's protection: a writable VMA's page is writable
     // and, since its writes go unseen, dirty.
     bool writable = vma.flags() & VmFlags::Write;
     if (writable)
         pte_bits |= Pte::kWrite | Pte::kDirty;
-    Mmu::MapOutcome outcome = m_mmu.copy_in(start, first, count);
+    Mmu::MapOutcome outcome = m_mmu.copy_in(start, first, count, source);
     if (outcome == Mmu::MapOutcome::KernelOutOfMemory)
         return FaultResult::OutOfMemory;
     if (outcome != Mmu::MapOutcome::Mapped)

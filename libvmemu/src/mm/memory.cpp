@@ -123,9 +123,13 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     if (m_machine.free_frames() < allocator.watermarks().high + count)
         count = 1;
     // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
+    // The userfaultfd view copies zeros into the pages instead: their frames' bytes are not
+    // read, and are punched as the pages are mapped.
+    ZeroFill zero = m_mmu.userfault() ? ZeroFill::ByMapper : ZeroFill::Yes;
+    Mmu::Source source = m_mmu.userfault() ? Mmu::Source::Zero : Mmu::Source::Frame;
     for (;;) {
         MayReclaim reclaim = count == 1 ? MayReclaim::Yes : MayReclaim::No;
-        first = allocator.alloc_contig(count, neighbour_hint(address, count), ZeroFill::Yes, reclaim);
+        first = allocator.alloc_contig(count, neighbour_hint(address, count), zero, reclaim);
         if (first)
             break;
         if (count == 1)
@@ -142,7 +146,7 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
         if (installed == 0) {
             result = FaultResult::Handled; // a racing fault mapped the page first
         } else {
-            result = install_locked(vma, address, *first, installed, kAnonPteBits | Pte::kWrite | Pte::kDirty);
+            result = install_locked(vma, address, *first, installed, kAnonPteBits | Pte::kWrite | Pte::kDirty, source);
             if (result != FaultResult::Handled)
                 installed = 0;
         }
@@ -321,9 +325,31 @@ VmResult<void> AddressSpace::zap_page_range_locked(VirtAddr start, VirtAddr end)
     return zap_ptes_locked(start, end);
 }
 
+bool AddressSpace::only_dying_pages_locked(VirtAddr start, VirtAddr end) const
+{
+    // A page whose only reference is this PTE is freed with it: nobody reads its bytes again.
+    const FrameArena& arena = m_machine.arena();
+    bool dying = true;
+    m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        if (!dying || !pte.hw_mapped() || arena.is_zero_pfn(pte.pfn()))
+            return;
+        const PageFrame& frame = arena.frame(pte.pfn());
+        dying = frame.test(PageFlag::SwapBacked) && !frame.test(PageFlag::SwapCache)
+            && frame.refcount.load(std::memory_order_acquire) == 1 && frame.mapcount.load(std::memory_order_acquire) == 1
+            && frame.pincount.load(std::memory_order_acquire) == 0;
+    });
+    return dying;
+}
+
 VmResult<void> AddressSpace::zap_ptes_locked(VirtAddr start, VirtAddr end)
 {
-    VM_TRY(unmap_hardware_range_locked(start, end));
+    // The userfaultfd view holds a mapped page's bytes in the reservation: when every page of
+    // the range dies here, they are dropped, not taken back to frames that are then freed.
+    if (m_mmu.userfault() && only_dying_pages_locked(start, end))
+        VM_TRY(m_mmu.discard(start, pages_between(start, end)));
+    else
+        VM_TRY(unmap_hardware_range_locked(start, end));
     FrameArena& arena = m_machine.arena();
     std::int64_t zero_pages = 0;
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {

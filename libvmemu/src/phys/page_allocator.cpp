@@ -72,7 +72,7 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
         m_hooks.wake_kswapd(m_hooks.context);
     if (zero == ZeroFill::Yes) {
         m_arena.zero_frames(*first, count);
-    } else {
+    } else if (zero == ZeroFill::No) {
         for (std::size_t i = 0; i < count; ++i)
             m_arena.frame(*first + i).clear(PageFlag::Zeroed);
     }

@@ -77,14 +77,21 @@ public:
     }
     bool userfault() const { return m_uffd != nullptr; }
     VirtAddr pool() const { return m_pool; }
-    // userfaultfd: the bytes of frames [first, first + count) into the missing pages at start.
-    MapOutcome copy_in(VirtAddr start, Pfn first, std::size_t count);
+    // What copy_in() puts in the pages: the frames' bytes, or zeros (a new anonymous page,
+    // whose frame was not zeroed: its bytes in the direct map are never read).
+    enum class Source : std::uint8_t { Frame, Zero };
+    // userfaultfd: the bytes of frames [first, first + count), or zeros, into the missing pages
+    // at start; the frames' memfd pages are punched after, so that no byte is held twice.
+    MapOutcome copy_in(VirtAddr start, Pfn first, std::size_t count, Source source);
     // userfaultfd: takes [start, start + count pages), at most kPoolPages, out of the
     // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
     // a read-only one, which nobody can have changed, is copied and dropped. Returns how many
     // of the first pages it took; fewer than count only with an error in *error (a page pinned
     // by I/O in flight is EBUSY), the others staying mapped.
     std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bool writable, VmError* error);
+    // userfaultfd: drops [start, start + count pages) from the reservation, bytes and all; the
+    // pages are missing again.
+    VmResult<void> discard(VirtAddr start, std::size_t count);
 
 private:
     const FrameArena& m_arena;

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <vmemu/phys/buddy_allocator.hpp>
 #include <vmemu/phys/frame_arena.hpp>
@@ -7,7 +8,11 @@
 
 namespace vmemu {
 
-enum class ZeroFill : bool { No, Yes };
+// What an allocation does about the frames' old bytes. No: nothing (the caller overwrites them);
+// Yes: zeroes them; ByMapper: nothing, for a caller whose hardware view fills the pages with
+// zeros as it maps them (the userfaultfd view), and PG_zeroed is left as it was, saying which
+// frames hold no bytes at all.
+enum class ZeroFill : std::uint8_t { No, Yes, ByMapper };
 // Whether an allocation may reclaim (GFP_KERNEL) or must not (GFP_NOWAIT): callers that hold a
 // page_table_lock, and readahead, must not.
 enum class MayReclaim : bool { No, Yes };

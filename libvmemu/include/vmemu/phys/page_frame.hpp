@@ -23,8 +23,10 @@ enum class PageFlag : std::uint32_t {
     SwapBacked = 1u << 13,
     Unevictable = 1u << 14,
     Mlocked = 1u << 15,
-    // vmemu's own: the frame's contents are known to be zero (it came fresh from the memfd and
-    // has not been handed out since), so allocating it with ZeroFill::Yes needs no memset.
+    // vmemu's own: the frame's memfd page is a hole, so its contents are zero: it came fresh
+    // from the memfd and has not been handed out since, or the userfaultfd view punched it when
+    // it moved the bytes into the reservation (and clears the flag when it takes them back).
+    // Allocating it with ZeroFill::Yes needs no memset.
     Zeroed = 1u << 16,
     Error = 1u << 17,     // PG_error: the last I/O of the page failed
     Readahead = 1u << 18, // PG_readahead: read by swap readahead, not yet faulted on
