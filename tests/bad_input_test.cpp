@@ -304,13 +304,18 @@ TEST(BadInputMachine, ParseSizeAndTraceSettings)
     EXPECT_TRUE(trace::set_event_filter("all"));
 }
 
-TEST(BadInputMachine, ForkUnderUserfaultfdIsEopnotsupp)
+TEST(BadInputMachine, AnUnknownBackendInTheEnvironmentIsEinval)
 {
-    auto machine = Machine::create({ .frames = 1024, .kswapd = false, .fault_source = FaultSourceKind::Userfault });
-    if (!machine)
-        GTEST_SKIP() << "userfaultfd with UFFDIO_MOVE is not available here";
-    auto space = test::make_space(**machine);
-    EXPECT_EQ(test::error_of(space->fork()), EOPNOTSUPP);
+    const char* saved = std::getenv("VMEMU_BACKEND");
+    std::string previous = saved ? saved : "";
+    setenv("VMEMU_BACKEND", "sigsegv", 1);
+    EXPECT_EQ(test::error_of(Machine::create({ .frames = 1024, .kswapd = false })), EINVAL);
+    // A kind named in the configuration does not look at the environment.
+    EXPECT_TRUE(Machine::create({ .frames = 1024, .kswapd = false, .fault_source = FaultSourceKind::Signal }));
+    if (saved)
+        setenv("VMEMU_BACKEND", previous.c_str(), 1);
+    else
+        unsetenv("VMEMU_BACKEND");
 }
 
 } // namespace

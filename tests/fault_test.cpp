@@ -16,6 +16,13 @@ namespace {
 
 using test::map_anon;
 
+// These are the tests of the SIGSEGV view: its kernel mappings, its zero page, its handler.
+// (userfault_test has the userfaultfd view's.)
+std::unique_ptr<Machine> make_signal_machine(std::size_t frames, std::size_t max_kernel_mappings = 0)
+{
+    return test::make_machine(frames, max_kernel_mappings, FaultSourceKind::Signal);
+}
+
 // A program's own SIGSEGV handler: records what it got and jumps back to the test.
 sigjmp_buf g_recover;
 volatile sig_atomic_t g_si_code;
@@ -66,7 +73,7 @@ std::int64_t count_kernel_mappings(VirtAddr start, VirtAddr end)
 
 TEST(Fault, ReadsSeeTheZeroPageAndWritesGetAFrame)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 4 * kPageSize);
     volatile char* bytes = area.ptr<char>();
@@ -89,7 +96,7 @@ TEST(Fault, ReadsSeeTheZeroPageAndWritesGetAFrame)
 
 TEST(Fault, ProgramHandlerGetsMapErrAndAccErrWithTheAddress)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     VirtAddr writable = map_anon(*space, 2 * kPageSize);
     VirtAddr read_only = map_anon(*space, 2 * kPageSize, PROT_READ);
@@ -126,7 +133,7 @@ TEST(Fault, HandlerInstalledBeforeVmemuIsChained)
 {
     ScopedProgramHandler handler; // no address space exists yet: this is a plain sigaction
     {
-        auto machine = test::make_machine(1024);
+        auto machine = make_signal_machine(1024);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, kPageSize, PROT_READ);
         EXPECT_FALSE(faults(area.ptr<char>(), false));
@@ -148,7 +155,7 @@ void die_by_wild_access(bool inside_reservation)
 {
     struct rlimit no_core { 0, 0 };
     setrlimit(RLIMIT_CORE, &no_core);
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     map_anon(*space, kPageSize);
     volatile char* wild = inside_reservation ? space->reservation_start().ptr<char>() : reinterpret_cast<char*>(16);
@@ -169,7 +176,7 @@ TEST(FaultDeathTest, WriteToReadOnlyMappingKillsBySigsegv)
     auto write_read_only = [] {
         struct rlimit no_core { 0, 0 };
         setrlimit(RLIMIT_CORE, &no_core);
-        auto machine = test::make_machine(1024);
+        auto machine = make_signal_machine(1024);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, kPageSize, PROT_READ);
         *area.ptr<volatile char>() = 1;
@@ -181,7 +188,7 @@ TEST(FaultDeathTest, OutOfMemoryWithoutSwapKillsWithAReport)
 {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     auto exhaust = [] {
-        auto machine = test::make_machine(256);
+        auto machine = make_signal_machine(256);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, 512 * kPageSize);
         for (std::size_t i = 0; i < 512; ++i)
@@ -196,7 +203,7 @@ TEST(FaultDeathTest, KernelMappingLimitIsSigbusWithAReason)
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     auto no_room = [] {
         // The reservation itself uses the only kernel mapping there is.
-        auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 1 });
+        auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 1, .fault_source = FaultSourceKind::Signal });
         auto space = test::make_space(**machine);
         VirtAddr area = map_anon(*space, 256 * kPageSize);
         area.ptr<volatile char>()[0] = 1;
@@ -210,7 +217,7 @@ TEST(FaultDeathTest, KernelRefusingEveryMappingIsSigbusWithAReason)
     // vmemu has no mapping of its own to give back: the fault cannot be served.
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     auto refused = [] {
-        auto machine = test::make_machine(1024);
+        auto machine = make_signal_machine(1024);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, 16 * kPageSize);
         os::inject_map_errors(ENOMEM, 1u << 30);
@@ -225,7 +232,7 @@ TEST(FaultDeathTest, KernelRefusingAMappingForAnotherReasonSaysWhyAndIsSigbus)
     // the mmap call and its errno are said, then the fault's SIGBUS, not an OOM kill.
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     auto refused = [] {
-        auto machine = test::make_machine(1024);
+        auto machine = make_signal_machine(1024);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, 16 * kPageSize);
         os::inject_map_errors(EACCES, 1);
@@ -241,7 +248,7 @@ TEST(Fault, KernelRefusingMappingsEvictsOursAndLosesNothing)
     // ENOMEM from the kernel's mmap, as when the program's own mappings take the process to
     // vm.max_map_count behind vmemu's budget: each refusal gives back one of vmemu's kernel
     // mappings and the fault maps again (up to 16 times for one fault). Every byte stays.
-    auto machine = test::make_machine(2048);
+    auto machine = make_signal_machine(2048);
     auto space = test::make_space(*machine);
     constexpr std::size_t kPages = 512;
     VirtAddr area = map_anon(*space, kPages * kPageSize);
@@ -275,7 +282,7 @@ TEST(Fault, MemfdThatCannotGrowFailsMachineCreation)
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit small { test::kMiB, test::kMiB };
         setrlimit(RLIMIT_FSIZE, &small);
-        auto machine = Machine::create({ .frames = 1024 });
+        auto machine = Machine::create({ .frames = 1024, .fault_source = FaultSourceKind::Signal });
         _exit(!machine && machine.error().code() == EFBIG ? 0 : 1);
     }
     EXPECT_EQ(test::exit_status(child), 0);
@@ -285,7 +292,7 @@ TEST(Fault, ScatteredPagesBeyondTheKernelMappingBudgetKeepWorking)
 {
     // 512 isolated pages would need 1025 kernel mappings; the budget is 64. The oldest small
     // runs leave the hardware view and come back with a minor fault when touched again.
-    auto machine = test::make_machine(2048, 64);
+    auto machine = make_signal_machine(2048, 64);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 1024 * kPageSize, PROT_READ | PROT_WRITE);
     ASSERT_TRUE(space->madvise(area, 1024 * kPageSize, MADV_RANDOM));
@@ -307,7 +314,7 @@ TEST(Fault, ScatteredPagesBeyondTheKernelMappingBudgetKeepWorking)
 
 TEST(Fault, AHardwareViewThatLagsIsCaughtUpByTheRun)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 64 * kPageSize);
     auto* bytes = area.ptr<volatile char>();
@@ -324,7 +331,7 @@ TEST(Fault, AHardwareViewThatLagsIsCaughtUpByTheRun)
 
 TEST(Fault, KernelMappingLimitRefusesNewAddressSpaces)
 {
-    auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 1 });
+    auto machine = Machine::create({ .frames = 1024, .max_kernel_mappings = 1, .fault_source = FaultSourceKind::Signal });
     ASSERT_TRUE(machine);
     auto first = (*machine)->create_address_space(4 * test::kMiB);
     ASSERT_TRUE(first);
@@ -333,7 +340,7 @@ TEST(Fault, KernelMappingLimitRefusesNewAddressSpaces)
 
 TEST(Fault, KernelMappingCountMatchesTheKernel)
 {
-    auto machine = test::make_machine(4096);
+    auto machine = make_signal_machine(4096);
     auto space = test::make_space(*machine);
     auto mappings = [&] { return machine->stat().value(VmStatItem::NrKernelMappings); };
     auto check = [&](const char* step) {
@@ -375,7 +382,7 @@ TEST(Fault, ThreadsFaultingTheSamePagesAtOnceAgree)
     constexpr unsigned kThreads = 4;
     constexpr std::size_t kPages = 64;
     constexpr int kRounds = 100;
-    auto machine = test::make_machine(8192);
+    auto machine = make_signal_machine(8192);
     auto space = test::make_space(*machine);
     test::SpinBarrier barrier(kThreads);
     std::vector<VirtAddr> areas(kRounds);
@@ -420,7 +427,7 @@ namespace {
 
 TEST(Fault, InstructionFetchesNeedExecPermission)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     VirtAddr code = map_anon(*space, kPageSize);
     code.ptr<unsigned char>()[0] = 0xc3; // ret
@@ -450,7 +457,7 @@ TEST(FaultDeathTest, AsyncSignalHandlersMayTouchEmulatedMemoryDuringCalls)
     static volatile char* page;
     auto run = [] {
         alarm(30); // a hang ends the child with SIGALRM's default action
-        auto machine = test::make_machine(1024);
+        auto machine = make_signal_machine(1024);
         auto space = test::make_space(*machine);
         VirtAddr area = map_anon(*space, kPageSize);
         page = area.ptr<volatile char>();
@@ -471,7 +478,7 @@ TEST(FaultDeathTest, AsyncSignalHandlersMayTouchEmulatedMemoryDuringCalls)
 
 TEST(Fault, ChildOfForkDoesNotShareTheParentsFrames)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 2 * kPageSize);
     area.ptr<char>()[0] = 'P';
@@ -493,7 +500,7 @@ TEST(Fault, ChildOfForkDoesNotShareTheParentsFrames)
 
 TEST(Fault, SigactionWithABadPointerFaultsBeforeTakingLocks)
 {
-    auto machine = test::make_machine(1024);
+    auto machine = make_signal_machine(1024);
     auto space = test::make_space(*machine);
     pid_t child = fork();
     if (child == 0) {

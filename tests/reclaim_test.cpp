@@ -21,9 +21,9 @@ namespace {
 using test::map_anon;
 
 std::unique_ptr<Machine> make_swapping_machine(std::size_t frames, std::size_t swap_bytes, bool kswapd = true,
-    OomPolicy policy = OomPolicy::Kill)
+    OomPolicy policy = OomPolicy::Kill, FaultSourceKind source = FaultSourceKind::Auto)
 {
-    MachineConfig config { .frames = frames, .oom_policy = policy, .kswapd = kswapd };
+    MachineConfig config { .frames = frames, .oom_policy = policy, .kswapd = kswapd, .fault_source = source };
     config.swap = SwapDeviceConfig { .bytes = swap_bytes };
     auto machine = Machine::create(config);
     EXPECT_TRUE(machine) << (machine ? "" : machine.error().what());
@@ -460,7 +460,10 @@ TEST(Reclaim, MremapDontunmapUnlocksTheWholeVmaItMovesOutOf)
 
 TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
 {
-    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);
+    // The SIGSEGV view, which keeps a page read back from swap in the swap cache; the
+    // userfaultfd view maps every page writable, so that a clean copy would not learn of its
+    // first write.
+    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false, OomPolicy::Kill, FaultSourceKind::Signal);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 64 * kPageSize);
     auto* words = area.ptr<std::uint32_t>();

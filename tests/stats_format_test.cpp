@@ -25,8 +25,9 @@ std::string read_file(const char* path)
     return buffer.str();
 }
 
+// The SIGSEGV view: its read faults map the zero page, and the page walk shows its PTE bits.
 struct StatsFormat : ::testing::Test {
-    std::unique_ptr<Machine> machine = test::make_machine(4096);
+    std::unique_ptr<Machine> machine = test::make_machine(4096, 0, FaultSourceKind::Signal);
     std::unique_ptr<AddressSpace> space = test::make_space(*machine);
     VirtAddr area = test::map_anon(*space, 16 * kPageSize);
 

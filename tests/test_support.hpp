@@ -47,9 +47,12 @@ inline void cpu_relax()
 #endif
 }
 
-inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::size_t max_kernel_mappings = 0)
+// The suite runs on the fault source VMEMU_BACKEND names (FaultSourceKind::Auto); the tests of
+// one view's own behaviour (the SIGSEGV view's kernel mappings, its zero page) name it.
+inline std::unique_ptr<Machine> make_machine(std::size_t frames = 4096, std::size_t max_kernel_mappings = 0,
+    FaultSourceKind source = FaultSourceKind::Auto)
 {
-    auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings });
+    auto machine = Machine::create({ .frames = frames, .max_kernel_mappings = max_kernel_mappings, .fault_source = source });
     EXPECT_TRUE(machine.has_value()) << (machine ? "" : machine.error().what());
     return std::move(*machine);
 }

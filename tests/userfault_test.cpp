@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "file_support.hpp"
 #include "test_support.hpp"
 
 namespace vmemu {
@@ -295,6 +296,68 @@ TEST_P(Userfault, TheProgramsSigbusHandlerGetsItsOwnSignalsAndTheFaultsVmemuCann
     area.ptr<volatile char>()[kPageSize] = 2;
     EXPECT_EQ(area.ptr<char>()[kPageSize], 2);
     EXPECT_EQ(area.ptr<char>()[0], 1);
+    space->verify_invariants();
+}
+
+TEST_P(Userfault, AddressSpaceForkSharesPagesCopyOnWriteThroughFrames)
+{
+    // The parent's anonymous VMAs take their pages back to their frames and map frames from
+    // then on; both sides see the pages of the fork and then only their own writes.
+    constexpr std::size_t kPages = 64;
+    auto machine = make_userfault_machine(GetParam(), 1024, 0);
+    REQUIRE_USERFAULT(machine);
+    auto parent = test::make_space(*machine);
+    VirtAddr area = map_anon(*parent, kPages * kPageSize);
+    for (std::size_t page = 0; page < kPages; ++page)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[0] = word_of(page, 1);
+    auto child = parent->fork();
+    ASSERT_TRUE(child) << child.error().what();
+    VirtAddr in_child = (*child)->reservation_start().offset(area - parent->reservation_start());
+    for (std::size_t page = 0; page < kPages; page += 2)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[0] = word_of(page, 2);
+    for (std::size_t page = 0; page < kPages; ++page) {
+        ASSERT_EQ(in_child.offset(page * kPageSize).ptr<std::uint64_t>()[0], word_of(page, 1)) << page;
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[0], word_of(page, page % 2 ? 1 : 2)) << page;
+    }
+    in_child.ptr<std::uint64_t>()[1] = 7;
+    EXPECT_EQ(area.ptr<std::uint64_t>()[1], 0u);
+    // A VMA made after the fork goes through userfaultfd again.
+    VirtAddr fresh = map_anon(*parent, 4 * kPageSize);
+    fresh.ptr<std::uint64_t>()[0] = 9;
+    EXPECT_EQ(fresh.ptr<std::uint64_t>()[0], 9u);
+    parent->verify_invariants();
+    (*child)->verify_invariants();
+}
+
+TEST_P(Userfault, FileMappingsMapFramesBesideUserfaultVmas)
+{
+    auto machine = make_userfault_machine(GetParam(), 1024, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    test::TempFile file(8 * kPageSize);
+    VirtAddr anon = map_anon(*space, 8 * kPageSize);
+    VirtAddr shared = test::map_file(*space, file.fd(), 8 * kPageSize, MAP_SHARED);
+    VirtAddr priv = test::map_file(*space, file.fd(), 8 * kPageSize, MAP_PRIVATE);
+    for (std::size_t offset = 0; offset < 8 * kPageSize; offset += 1000) {
+        ASSERT_EQ(shared.ptr<std::uint8_t>()[offset], test::pattern(offset)) << offset;
+        ASSERT_EQ(priv.ptr<std::uint8_t>()[offset], test::pattern(offset)) << offset;
+    }
+    for (std::size_t page = 0; page < 8; ++page) {
+        anon.offset(page * kPageSize).ptr<std::uint8_t>()[5] = 0xa0;
+        shared.offset(page * kPageSize).ptr<std::uint8_t>()[5] = 0xb0;
+        priv.offset(page * kPageSize).ptr<std::uint8_t>()[6] = 0xc0;
+    }
+    ASSERT_TRUE(space->msync(shared, 8 * kPageSize, MS_SYNC));
+    std::vector<std::uint8_t> contents = file.contents();
+    for (std::size_t page = 0; page < 8; ++page) {
+        EXPECT_EQ(contents[page * kPageSize + 5], 0xb0) << page;
+        EXPECT_EQ(contents[page * kPageSize + 6], test::pattern(page * kPageSize + 6)) << page;
+        EXPECT_EQ(priv.offset(page * kPageSize).ptr<std::uint8_t>()[5], 0xb0) << page; // not yet copied there
+        EXPECT_EQ(anon.offset(page * kPageSize).ptr<std::uint8_t>()[5], 0xa0) << page;
+    }
+    ASSERT_TRUE(space->munmap(shared, 8 * kPageSize));
+    ASSERT_TRUE(space->munmap(priv, 8 * kPageSize));
+    EXPECT_EQ(anon.ptr<std::uint8_t>()[5], 0xa0);
     space->verify_invariants();
 }
 

@@ -13,11 +13,8 @@
 
 namespace vmemu::preload {
 
-bool serves_file_mapping(Machine& machine, int prot, int flags, int fd)
+bool serves_file_mapping(int prot, int flags, int fd)
 {
-    // vmemu maps files on the SIGSEGV fault source only (its mmap() is EOPNOTSUPP otherwise).
-    if (machine.userfault())
-        return false;
     constexpr int kServedFlags = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE
         | MAP_POPULATE;
     int type = flags & MAP_TYPE;

@@ -22,8 +22,8 @@
 namespace vmemu::preload {
 
 // mmap(2) of fd with prot and flags is one vmemu serves: a readable, not executable, shared or
-// private mapping of a regular file on a disk file system, on the SIGSEGV fault source.
-bool serves_file_mapping(Machine& machine, int prot, int flags, int fd);
+// private mapping of a regular file on a disk file system.
+bool serves_file_mapping(int prot, int flags, int fd);
 
 // truncate(2) of path (out of emulated memory) through vmemu's page cache, when vmemu maps
 // the file: the call's result; std::nullopt when the kernel's call is the whole of it.

@@ -68,7 +68,7 @@ void* mmap(void* address, std::size_t length, int prot, int flags, int fd, off_t
     bool anonymous_private = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && !(flags & ~kEmulatedFlags);
     bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
     auto start = VirtAddr(reinterpret_cast<std::uintptr_t>(address));
-    if ((fixed && !space->in_reservation(start)) || !(anonymous_private || serves_file_mapping(space->machine(), prot, flags, fd)))
+    if ((fixed && !space->in_reservation(start)) || !(anonymous_private || serves_file_mapping(prot, flags, fd)))
         return real(address, length, prot, flags, fd, offset);
     ScopedLibcAllocations libc_allocations;
     auto mapped = space->mmap(start, length, prot, flags, fd, offset);

@@ -99,10 +99,13 @@ void start()
     if (state->settings.trace || state->settings.stats)
         trace::start_histograms();
     MachineConfig config { .frames = state->settings.frames_bytes / 4096 };
-    // auto is the SIGSEGV source, which the project has measured and run the most; uffd is
-    // asked for by name (docs/userfaultfd.md).
-    if (state->settings.backend == Backend::Uffd)
-        config.fault_source = FaultSourceKind::Userfault;
+    // auto is userfaultfd in SIGBUS mode where the kernel has it, the SIGSEGV view elsewhere
+    // (docs/userfaultfd.md).
+    switch (state->settings.backend) {
+    case Backend::Auto: config.fault_source = FaultSourceKind::Auto; break;
+    case Backend::Signal: config.fault_source = FaultSourceKind::Signal; break;
+    case Backend::Uffd: config.fault_source = FaultSourceKind::Userfault; break;
+    }
     SwapDeviceConfig swap;
     if (state->settings.swap_path)
         swap.path = state->settings.swap_path;

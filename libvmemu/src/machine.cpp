@@ -1,3 +1,5 @@
+#include <cstdlib>
+#include <cstring>
 #include <vmemu/base/assert.hpp>
 #include <vmemu/base/log.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
@@ -11,8 +13,27 @@
 
 namespace vmemu {
 
-VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
+namespace {
+// FaultSourceKind::Auto: what the environment asks for, Auto itself when it asks for nothing.
+VmResult<FaultSourceKind> resolve_fault_source(FaultSourceKind kind)
 {
+    if (kind != FaultSourceKind::Auto)
+        return kind;
+    const char* backend = std::getenv("VMEMU_BACKEND");
+    if (!backend || std::strcmp(backend, "auto") == 0)
+        return FaultSourceKind::Auto;
+    if (std::strcmp(backend, "signal") == 0)
+        return FaultSourceKind::Signal;
+    if (std::strcmp(backend, "uffd") == 0)
+        return FaultSourceKind::Userfault;
+    return vm_fail(EINVAL, "VMEMU_BACKEND must be auto, signal or uffd");
+}
+} // namespace
+
+VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& requested)
+{
+    MachineConfig config = requested;
+    config.fault_source = VM_TRY(resolve_fault_source(requested.fault_source));
     if (config.frames < kMinFrames)
         return vm_fail(EINVAL, "too few frames to run (at least 256, 1 MiB)");
     if (config.max_vmas == 0)
@@ -36,7 +57,18 @@ VmResult<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
         machine->m_swap = VM_TRY(SwapState::create(*config.swap, *machine));
     if (config.kswapd)
         machine->m_kswapd = std::make_unique<Kswapd>(*machine);
-    if (config.fault_source == FaultSourceKind::Userfault)
+    if (config.fault_source == FaultSourceKind::Auto) {
+        // userfaultfd in SIGBUS mode where the kernel has it (and a seccomp policy allows it);
+        // the SIGSEGV view otherwise.
+        auto source = UserfaultFaultSource::create(*machine, os::Userfaultfd::Delivery::Sigbus);
+        if (source) {
+            machine->m_userfault = std::move(*source);
+            machine->m_config.fault_source = FaultSourceKind::Userfault;
+        } else {
+            log().info("the SIGSEGV view: {} ({})", source.error().what(), std::strerror(source.error().code()));
+            machine->m_config.fault_source = FaultSourceKind::Signal;
+        }
+    } else if (config.fault_source == FaultSourceKind::Userfault)
         machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine, os::Userfaultfd::Delivery::Sigbus));
     else if (config.fault_source == FaultSourceKind::UserfaultThread)
         machine->m_userfault = VM_TRY(UserfaultFaultSource::create(*machine, os::Userfaultfd::Delivery::Message));

@@ -127,6 +127,9 @@ VmResult<void> Machine::copy_for_child() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_fork_pipe[1] < 0)
         return vm_fail(EMFILE, "no pipe to hold the parent until the copy is done");
     VM_TRY(m_arena->reopen_in_child());
+    // The child's own userfaultfd first: taking the reservations back registers them with it.
+    if (m_userfault)
+        VM_TRY(m_userfault->reopen_in_child());
     std::int64_t reservations = 0;
     for (AddressSpace* space : m_fork_spaces) {
         if (!space)
@@ -139,8 +142,6 @@ VmResult<void> Machine::copy_for_child() VM_NO_THREAD_SAFETY_ANALYSIS
     m_stat.add(VmStatItem::NrKernelMappings, reservations - m_stat.value(VmStatItem::NrKernelMappings));
     if (m_swap)
         VM_TRY(m_swap->device().reopen_in_child());
-    if (m_userfault)
-        VM_TRY(m_userfault->reopen_in_child());
     return {};
 }
 

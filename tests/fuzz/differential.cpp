@@ -761,7 +761,7 @@ void Differential::op_fork()
     }
     auto child = m_space->fork();
     if (!child) {
-        fail(std::string("fork: ") + std::strerror(child.error().code()));
+        fail(std::string("fork: ") + child.error().what() + ": " + std::strerror(child.error().code()));
         return;
     }
     m_child_space = std::move(*child);

@@ -95,8 +95,9 @@ public:
     // anonymous page copy-on-write, swapped-out ones included. The child is independent from
     // then on: writes on either side are private to it. Pinned pages are copied at once, and
     // mlock is not inherited, as in Linux. ENOMEM over the commit limit, without frames for the
-    // child's page tables or for pinned pages, or when a swap slot is shared too often;
-    // EOPNOTSUPP under the userfaultfd fault source, and what create_address_space() returns.
+    // child's page tables or for pinned pages, or when a swap slot is shared too often; and what
+    // create_address_space() returns. On the userfaultfd view the parent's anonymous VMAs map
+    // frames from then on, as file mappings do there (userfault_vma()).
     VmResult<std::unique_ptr<AddressSpace>> fork() VM_EXCLUDES(m_mmap_lock);
 
     // mlock(2) and munlock(2): the range (widened to whole pages) is faulted in, its pages go to
@@ -332,12 +333,26 @@ private:
         Mmu::Source source = Mmu::Source::Frame) VM_REQUIRES(m_page_table_lock);
     void store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
         std::uint64_t hw) VM_REQUIRES(m_page_table_lock);
+    // Whether vma's pages go through userfaultfd: the address space is on the userfaultfd view
+    // and vma is private anonymous memory that no other address space shares. The others (file
+    // mappings, VMAs that took part in a fork) map frames from the memfd, as the SIGSEGV view
+    // does, because a page mapped in several places must have its bytes in one frame.
+    bool userfault_vma(const Vma& vma) const
+    {
+        return m_mmu.userfault() && !vma.file() && !(vma.flags() & VmFlags::HwShared);
+    }
+    // Before a fork: the VMAs that go through userfaultfd take their pages back to their frames
+    // and become VmFlags::HwShared.
+    VmResult<void> share_userfault_vmas_locked() VM_REQUIRES(m_mmap_lock);
     // The userfaultfd hardware view (fault/mmu.hpp): installs by copy, and takes pages out by
-    // moving them back to their frames; the kernel's protections of the reservation follow
-    // the VMAs of [start, end).
+    // moving them back to their frames; the kernel's protections (and registrations) of the
+    // reservation follow the VMAs of [start, end) that go through userfaultfd.
     FaultResult install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
         std::uint64_t pte_bits, Mmu::Source source) VM_REQUIRES(m_page_table_lock);
     VmResult<void> take_out_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
+    // The memfd hardware view: puts [start, end) back to PROT_NONE reservation where any page
+    // of it maps a frame, charging the kernel-mapping budget the difference.
+    VmResult<void> unmap_frames_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     void sync_kernel_protection_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
     // Fails, changing nothing, only if the kernel refuses to drop the hardware view.

@@ -37,6 +37,10 @@ enum class OomPolicy : std::uint8_t {
 
 // Which fault source resolves the faults of the Machine's address spaces.
 enum class FaultSourceKind : std::uint8_t {
+    // VMEMU_BACKEND from the environment, when it is set to "signal" or "uffd" (what `vmemu run
+    // --backend` sets for the program); otherwise Userfault where the kernel has it (Linux 6.8
+    // and later, userfaultfd not refused by a seccomp policy), and Signal where it has not.
+    Auto,
     // A SIGSEGV handler, and one kernel mapping of the arena's memfd per run of frames; the
     // kernel's own accesses to unmapped pages fail with EFAULT.
     Signal,
@@ -62,7 +66,7 @@ struct MachineConfig {
     OomPolicy oom_policy { OomPolicy::Kill };
     // Run kswapd (background reclaim between the low and high watermarks).
     bool kswapd { true };
-    FaultSourceKind fault_source { FaultSourceKind::Signal };
+    FaultSourceKind fault_source { FaultSourceKind::Auto };
 };
 
 // A machine: the physical memory (frame arena, buddy allocator, zero frames), the counters,
@@ -73,8 +77,10 @@ public:
     static constexpr std::size_t kMinFrames = 256;
     static constexpr std::size_t kDefaultReservation = std::size_t { 64 } << 30;
 
-    // EINVAL for a frame count below kMinFrames or out of range, ENOMEM for more frames than
-    // the machine's memory and swap hold; errors of memfd_create and mmap.
+    // EINVAL for a frame count below kMinFrames or out of range, or for a VMEMU_BACKEND that
+    // names no fault source; ENOMEM for more frames than the machine's memory and swap hold;
+    // errors of memfd_create and mmap, and of userfaultfd for its fault sources. config() has
+    // the fault source that Auto chose.
     static VmResult<std::unique_ptr<Machine>> create(const MachineConfig& config);
     ~Machine();
     Machine(const Machine&) = delete;

@@ -60,6 +60,10 @@ VmResult<void> Mmu::unmap(VirtAddr start, std::size_t count, std::int64_t mappin
     auto result = os::map_fixed_reserved(start, count << kPageShift);
     if (!result)
         return result;
+    // Under userfaultfd the reservation around is without huge pages: so is this part, or the
+    // kernel would not merge it with its neighbours.
+    if (m_uffd)
+        os::no_huge_pages(start, count << kPageShift);
     m_budget.charge(mapping_delta);
     m_stat.add(VmStatItem::NrKernelMappings, mapping_delta);
     return {};
@@ -72,13 +76,21 @@ Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count, Sourc
     static constexpr std::size_t kZeroPages = 64;
     alignas(kPageSize) static const std::byte zeros[kZeroPages << kPageShift] {};
     std::size_t bytes = count << kPageShift;
+    auto copy = [&](std::size_t from, std::size_t pages) {
+        const void* bytes_from = source == Source::Frame ? static_cast<const void*>(m_arena.direct_map(first + from))
+                                                         : static_cast<const void*>(zeros);
+        return m_uffd->copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift);
+    };
     VmResult<void> copied;
-    if (source == Source::Frame) {
-        copied = m_uffd->copy(start, m_arena.direct_map(first), bytes);
-    } else {
-        for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
-            std::size_t pages = std::min(kZeroPages, count - done);
-            copied = m_uffd->copy(start.offset(done << kPageShift), zeros, pages << kPageShift);
+    for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
+        std::size_t pages = std::min(kZeroPages, count - done);
+        copied = copy(done, pages);
+        // ENOENT: the range crosses the end of a kernel VMA (two registered mappings the
+        // kernel did not merge), before anything was copied; a page at a time cannot.
+        if (!copied && copied.error().code() == ENOENT && pages > 1) {
+            copied = {};
+            for (std::size_t page = 0; page < pages && copied; ++page)
+                copied = copy(done + page, 1);
         }
     }
     if (!copied) {
@@ -105,20 +117,34 @@ Mmu::MapOutcome Mmu::copy_in(VirtAddr start, Pfn first, std::size_t count, Sourc
     return MapOutcome::Mapped;
 }
 
-std::size_t Mmu::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bool writable, VmError* error)
+std::size_t Mmu::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error)
 {
     VM_ASSERT(count <= kPoolPages);
+    auto bits = static_cast<unsigned>(prot);
+    bool writable = bits & 2;
+    VirtAddr pool = (bits & 4) ? m_pool.offset(kPoolPages << kPageShift) : m_pool;
     // A writable page may be written by another thread at any moment: it leaves the
     // reservation first, atomically, and is copied from where nobody else can reach it.
     VirtAddr from = start;
     std::size_t taken = count;
     if (writable) {
         std::size_t moved = 0;
-        if (auto result = m_uffd->move(m_pool, start, count << kPageShift, &moved); !result) {
+        auto result = m_uffd->move(pool, start, count << kPageShift, &moved);
+        // EINVAL before any page moved: the run crosses the end of a kernel VMA (two mappings
+        // the kernel did not merge); a page at a time cannot.
+        if (!result && result.error().code() == EINVAL && moved == 0 && count > 1) {
+            result = {};
+            for (std::size_t page = 0; page < count && result; ++page) {
+                std::size_t one = 0;
+                result = m_uffd->move(pool.offset(page << kPageShift), start.offset(page << kPageShift), kPageSize, &one);
+                moved += one;
+            }
+        }
+        if (!result) {
             *error = result.error();
             taken = moved >> kPageShift;
         }
-        from = m_pool;
+        from = pool;
     }
     for (std::size_t i = 0; i < taken; ++i) {
         m_arena.frame(pfns[i]).clear(PageFlag::Zeroed);
@@ -137,6 +163,13 @@ VmResult<void> Mmu::discard(VirtAddr start, std::size_t count)
 {
     VM_ASSERT(userfault());
     return os::discard(start, count << kPageShift);
+}
+
+VmResult<void> Mmu::protect(VirtAddr start, std::size_t count, os::HwProt prot)
+{
+    VM_ASSERT(userfault());
+    VM_TRY(os::protect(start, count << kPageShift, prot));
+    return m_uffd->register_missing(start, count << kPageShift);
 }
 
 void Mmu::charge_reservation(std::int64_t delta)

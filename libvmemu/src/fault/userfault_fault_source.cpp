@@ -69,13 +69,17 @@ VmResult<void> UserfaultFaultSource::attach(AddressSpace& space)
 
 VmResult<void> UserfaultFaultSource::register_space(AddressSpace& space, VirtAddr pool)
 {
+    // The reservation's VMAs that go through userfaultfd are registered as they are made
+    // (AddressSpace::sync_kernel_protection_locked()); its pool is registered here.
     std::size_t reservation = space.reservation_end() - space.reservation_start();
     os::no_huge_pages(space.reservation_start(), reservation);
-    VM_TRY(m_uffd.register_missing(space.reservation_start(), reservation));
-    constexpr std::size_t kPoolBytes = Mmu::kPoolPages << kPageShift;
+    constexpr std::size_t kPoolBytes = Mmu::kPoolBytes;
     if (pool.get() == 0) {
         pool = VirtAddr(VM_TRY(os::map_anonymous(kPoolBytes)));
         os::no_huge_pages(pool, kPoolBytes);
+        // The second half takes pages of executable mappings. (Where a policy forbids
+        // writable and executable memory, such a page cannot be taken out, and says so.)
+        (void)os::protect(pool.offset(kPoolBytes / 2), kPoolBytes / 2, os::HwProt::ReadWriteExec);
     }
     if (auto registered = m_uffd.register_missing(pool, kPoolBytes); !registered) {
         (void)os::unmap(pool.ptr(), kPoolBytes);

@@ -40,7 +40,7 @@ AddressSpace::~AddressSpace()
     m_mmu.charge_reservation(-1);
     (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
     if (m_mmu.userfault())
-        (void)os::unmap(m_mmu.pool().ptr(), Mmu::kPoolPages << kPageShift);
+        (void)os::unmap(m_mmu.pool().ptr(), Mmu::kPoolBytes);
 }
 
 std::size_t AddressSpace::vma_count() const

@@ -14,15 +14,34 @@ namespace vmemu {
 
 VmResult<std::unique_ptr<AddressSpace>> AddressSpace::fork()
 {
-    if (m_mmu.userfault())
-        return vm_fail(EOPNOTSUPP, "fork: the userfaultfd view holds a page's bytes in one reservation and cannot share it");
     auto child = VM_TRY(m_machine.create_address_space(m_reservation_end - m_reservation_start));
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
     ScopedLock child_guard(child->m_mmap_lock);
+    VM_TRY(share_userfault_vmas_locked());
     // On failure the child dies with whatever it got: its teardown frees it all.
     VM_TRY(dup_mmap_locked(*child));
     return child;
+}
+
+VmResult<void> AddressSpace::share_userfault_vmas_locked()
+{
+    if (!m_mmu.userfault())
+        return {};
+    // The userfaultfd view holds a mapped page's bytes in this reservation alone, which a page
+    // shared copy-on-write cannot have: every page goes back to its frame, and the VMAs map
+    // frames from now on (VmFlags::HwShared), with their kernel mapping PROT_NONE again.
+    for (Vma& vma : m_vmas) {
+        if (!userfault_vma(vma))
+            continue;
+        {
+            ScopedLock ptl(m_page_table_lock);
+            VM_TRY(unmap_hardware_range_locked(vma.start(), vma.end()));
+        }
+        VM_TRY(os::protect(vma.start(), vma.end() - vma.start(), os::HwProt::None));
+        vma.set_flags(vma.flags() | VmFlags::HwShared);
+    }
+    return {};
 }
 
 VmResult<void> AddressSpace::dup_mmap_locked(AddressSpace& child)

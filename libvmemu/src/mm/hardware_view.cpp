@@ -28,8 +28,9 @@ std::uint64_t AddressSpace::hw_bits(os::HwProt prot)
 
 AddressSpace::HwState AddressSpace::hw_state(VirtAddr address) const
 {
+    // A page held through userfaultfd lies in the reservation's own kernel mapping.
     Pte pte = m_page_table.lookup(address);
-    if (!pte.hw_mapped())
+    if (!pte.hw_mapped() || pte.hw_userfault())
         return {};
     return HwState { pte.raw() & Pte::kHwBits, pte.pfn().get() };
 }
@@ -79,7 +80,7 @@ std::int64_t AddressSpace::boundaries_around(VirtAddr start, VirtAddr end) const
 FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
     std::uint64_t pte_bits, Mmu::Source source)
 {
-    if (m_mmu.userfault())
+    if (userfault_vma(vma))
         return install_userfault_locked(vma, start, first, count, pte_bits, source);
     VM_ASSERT(source == Mmu::Source::Frame);
     VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
@@ -143,7 +144,7 @@ FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn
         return FaultResult::OutOfMemory;
     if (outcome != Mmu::MapOutcome::Mapped)
         return FaultResult::KernelRefused;
-    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(hw_prot(vma, writable)));
+    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(hw_prot(vma, writable)) | Pte::kHwUserfault);
     return FaultResult::Handled;
 }
 
@@ -180,7 +181,8 @@ bool AddressSpace::evict_oldest_mapping_locked()
     while (m_recent_count > 0) {
         VirtAddr address(m_recent_mappings[(m_recent_head - m_recent_count) % kRecentMappings] << kPageShift);
         --m_recent_count;
-        if (!m_page_table.lookup(address).hw_mapped())
+        Pte pte = m_page_table.lookup(address);
+        if (!pte.hw_mapped() || pte.hw_userfault())
             continue;
         // Only small runs: a long one costs one kernel mapping for many pages, and evicting it
         // would cost as many faults to map again.
@@ -208,8 +210,39 @@ bool AddressSpace::has_pinned_page_locked(VirtAddr start, VirtAddr end) const
 
 VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAddr end)
 {
-    if (m_mmu.userfault())
-        return take_out_range_locked(start, end);
+    if (!m_mmu.userfault())
+        return unmap_frames_locked(start, end);
+    // Pages held through userfaultfd go back to their frames. Pages of VMAs that map frames
+    // leave in runs of mapped neighbours only: the pages around them in the range may belong
+    // to registered VMAs, whose kernel mapping must stay as it is.
+    VM_TRY(take_out_range_locked(start, end));
+    VmResult<void> result;
+    VirtAddr run_start;
+    VirtAddr run_end;
+    auto flush = [&]() VM_REQUIRES(m_page_table_lock) {
+        if (run_end > run_start && result)
+            result = unmap_frames_locked(run_start, run_end);
+        run_start = run_end = VirtAddr();
+    };
+    // The walk calls back under this function's page_table_lock.
+    m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        bool frame_mapped = pte.hw_mapped() && !pte.hw_userfault();
+        if (!frame_mapped || (run_end > run_start && address != run_end)) {
+            flush();
+            if (!frame_mapped)
+                return;
+        }
+        if (run_end == run_start)
+            run_start = address;
+        run_end = address.offset(kPageSize);
+    });
+    flush();
+    return result;
+}
+
+VmResult<void> AddressSpace::unmap_frames_locked(VirtAddr start, VirtAddr end)
+{
     bool any_mapped = false;
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
         any_mapped |= Pte(slot.load(std::memory_order_relaxed)).hw_mapped();
@@ -231,11 +264,15 @@ VmResult<void> AddressSpace::unmap_hardware_range_locked(VirtAddr start, VirtAdd
 
 VmResult<void> AddressSpace::take_out_range_locked(VirtAddr start, VirtAddr end)
 {
-    // Runs of neighbouring mapped pages of one writability, at most a pool's worth each.
+    // Runs of neighbouring mapped pages of one protection, at most a pool's worth each.
     Pfn pfns[Mmu::kPoolPages];
     std::size_t count = 0;
     VirtAddr run_start;
-    bool run_writable = false;
+    os::HwProt run_prot = os::HwProt::None;
+    auto prot_of = [](Pte pte) {
+        return static_cast<os::HwProt>(static_cast<unsigned>(os::HwProt::Read) | (pte.hw_writable() ? 2u : 0u)
+            | ((pte.raw() & Pte::kHwExec) ? 4u : 0u));
+    };
     VmResult<void> result;
     auto flush = [&]() VM_REQUIRES(m_page_table_lock) {
         if (count == 0 || !result) {
@@ -243,7 +280,7 @@ VmResult<void> AddressSpace::take_out_range_locked(VirtAddr start, VirtAddr end)
             return;
         }
         VmError error(0, "");
-        std::size_t taken = m_mmu.take_out(run_start, pfns, count, run_writable, &error);
+        std::size_t taken = m_mmu.take_out(run_start, pfns, count, run_prot, &error);
         PageTable::Entry* slots = m_page_table.walk(run_start);
         for (std::size_t i = 0; i < taken; ++i)
             slots[i].fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
@@ -254,18 +291,18 @@ VmResult<void> AddressSpace::take_out_range_locked(VirtAddr start, VirtAddr end)
     // The walk calls back under this function's page_table_lock.
     m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
         Pte pte(slot.load(std::memory_order_relaxed));
-        if (!pte.hw_mapped()) {
+        if (!pte.hw_userfault()) {
             flush();
             return;
         }
         // A run stays in one PTE table, whose slots are consecutive in memory.
         bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
-        if (count > 0 && (count == Mmu::kPoolPages || pte.hw_writable() != run_writable
+        if (count > 0 && (count == Mmu::kPoolPages || prot_of(pte) != run_prot
                 || address != run_start.offset(count << kPageShift) || table_start))
             flush();
         if (count == 0) {
             run_start = address;
-            run_writable = pte.hw_writable();
+            run_prot = prot_of(pte);
         }
         pfns[count++] = pte.pfn();
     });
@@ -277,18 +314,22 @@ void AddressSpace::sync_kernel_protection_locked(VirtAddr start, VirtAddr end)
 {
     if (!m_mmu.userfault())
         return;
-    // Each VMA's pages with its protection, so that a missing page is a userfaultfd event; the
-    // gaps PROT_NONE, so that a wild access is a SIGSEGV.
+    // Each VMA that goes through userfaultfd with its protection, registered, so that a missing
+    // page is a userfaultfd fault; the gaps PROT_NONE, so that a wild access is a SIGSEGV. The
+    // VMAs that map frames keep what they have: their mapped pages are memfd mappings, and the
+    // rest faults either way (a userfaultfd fault or a SIGSEGV), into the same handle_mm_fault().
     VirtAddr at = start;
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
         VirtAddr from = std::max(vma->start(), start);
         VirtAddr to = std::min(vma->end(), end);
         if (at < from)
             (void)os::protect(at, from - at, os::HwProt::None);
-        bool accessible = vma->flags() & VmFlags::AccessMask;
-        (void)os::protect(from, to - from,
-            accessible ? hw_prot(*vma, vma->flags() & VmFlags::Write) : os::HwProt::None);
         at = to;
+        if (!userfault_vma(*vma))
+            continue;
+        bool accessible = vma->flags() & VmFlags::AccessMask;
+        (void)m_mmu.protect(from, pages_between(from, to),
+            accessible ? hw_prot(*vma, vma->flags() & VmFlags::Write) : os::HwProt::None);
     }
     if (at < end)
         (void)os::protect(at, end - at, os::HwProt::None);

@@ -125,8 +125,8 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
     // The userfaultfd view copies zeros into the pages instead: their frames' bytes are not
     // read, and are punched as the pages are mapped.
-    ZeroFill zero = m_mmu.userfault() ? ZeroFill::ByMapper : ZeroFill::Yes;
-    Mmu::Source source = m_mmu.userfault() ? Mmu::Source::Zero : Mmu::Source::Frame;
+    ZeroFill zero = userfault_vma(vma) ? ZeroFill::ByMapper : ZeroFill::Yes;
+    Mmu::Source source = userfault_vma(vma) ? Mmu::Source::Zero : Mmu::Source::Frame;
     for (;;) {
         MayReclaim reclaim = count == 1 ? MayReclaim::Yes : MayReclaim::No;
         first = allocator.alloc_contig(count, neighbour_hint(address, count), zero, reclaim);
@@ -186,7 +186,7 @@ FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
 {
     // The userfaultfd view maps a page writable when its VMA is: a shared zero frame would take
     // the program's writes unseen.
-    if (m_mmu.userfault())
+    if (userfault_vma(vma))
         return do_anonymous_page(vma, address);
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
@@ -290,7 +290,7 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     m_machine.stat().inc(VmStatItem::PgFaultSpurious);
     // The hardware view may lag behind the PTE (after mprotect, mremap or an eviction); catch
     // it up for the whole run of neighbours in the same state, within this VMA and PTE table.
-    std::uint64_t wanted = hw_bits(hw_prot(vma, pte.writable()));
+    std::uint64_t wanted = hw_bits(hw_prot(vma, pte.writable())) | (userfault_vma(vma) ? Pte::kHwUserfault : 0);
     if ((pte.raw() & Pte::kHwBits) == wanted)
         return FaultResult::Handled; // a racing fault already did
     // Neighbours without their accessed bit stay out: reclaim is watching for their next touch.
@@ -332,8 +332,12 @@ bool AddressSpace::only_dying_pages_locked(VirtAddr start, VirtAddr end) const
     bool dying = true;
     m_page_table.for_each_slot(start, end, [&](VirtAddr, PageTable::Entry& slot) {
         Pte pte(slot.load(std::memory_order_relaxed));
-        if (!dying || !pte.hw_mapped() || arena.is_zero_pfn(pte.pfn()))
+        if (!dying || !pte.hw_mapped())
             return;
+        if (!pte.hw_userfault()) {
+            dying = false; // a memfd mapping of a frame, which MADV_DONTNEED would not remove
+            return;
+        }
         const PageFrame& frame = arena.frame(pte.pfn());
         dying = frame.test(PageFlag::SwapBacked) && !frame.test(PageFlag::SwapCache)
             && frame.refcount.load(std::memory_order_acquire) == 1 && frame.mapcount.load(std::memory_order_acquire) == 1

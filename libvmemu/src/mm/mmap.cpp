@@ -52,8 +52,6 @@ VmResult<VirtAddr> AddressSpace::mmap(VirtAddr hint, std::size_t length, int pro
             return vm_fail(EACCES, "mmap: MAP_SHARED with PROT_WRITE on a file not open for writing");
         if (offset < 0 || static_cast<std::uint64_t>(offset >> kPageShift) + (size >> kPageShift) > PageCache::kMaxIndex + 1)
             return vm_fail(EOVERFLOW, "mmap: offset and length pass the largest file vmemu maps (256 TiB)");
-        if (m_mmu.userfault())
-            return vm_fail(EOPNOTSUPP, "mmap: file mappings need the SIGSEGV fault source");
         VM_TRY(m_machine.enable_files());
         file = VM_TRY(m_machine.inodes().get(fd, st, access == O_RDWR));
     }

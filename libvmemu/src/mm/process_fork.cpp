@@ -25,7 +25,7 @@ void AddressSpace::drop_hardware_view_locked()
         [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
         Pte pte(slot.load(std::memory_order_relaxed));
         bool droppable = pte.hw_mapped()
-            && (m_mmu.userfault() || m_machine.arena().is_zero_pfn(pte.pfn())
+            && (pte.hw_userfault() || m_machine.arena().is_zero_pfn(pte.pfn())
                 || m_machine.arena().frame(pte.pfn()).pincount.load(std::memory_order_acquire) == 0);
         if (!droppable || (run_end > run_start && address != run_end)) {
             flush();

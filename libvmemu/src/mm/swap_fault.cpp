@@ -188,7 +188,7 @@ retry:
     // (Not under the userfaultfd view, which maps every page writable: a clean copy would not
     // learn of the first write.)
     bool keep_cached_on_read = !(vma.flags() & VmFlags::Locked) && slots.nr_free() > slots.total_slots() / 2
-        && !m_mmu.userfault();
+        && !userfault_vma(vma);
     // A slot that other swap PTEs still refer to (pages shared since a fork) keeps its page in
     // the cache, write-protected, so that they find the same page, and so that a page whose
     // bytes never reached the slot (PG_dirty) is not lost to them.

@@ -68,8 +68,10 @@ public:
     void charge_reservation(std::int64_t delta);
 
     // The userfaultfd kind, with pool: kPoolPages pages registered with uffd, for this Mmu
-    // alone (its callers hold the page_table_lock).
+    // alone (its callers hold the page_table_lock), then as many executable ones: UFFDIO_MOVE
+    // moves a page only between mappings of the same protection.
     static constexpr std::size_t kPoolPages = 64;
+    static constexpr std::size_t kPoolBytes = 2 * kPoolPages << kPageShift;
     void use_userfault(os::Userfaultfd& uffd, VirtAddr pool)
     {
         m_uffd = &uffd;
@@ -88,10 +90,13 @@ public:
     // a read-only one, which nobody can have changed, is copied and dropped. Returns how many
     // of the first pages it took; fewer than count only with an error in *error (a page pinned
     // by I/O in flight is EBUSY), the others staying mapped.
-    std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, bool writable, VmError* error);
+    std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error);
     // userfaultfd: drops [start, start + count pages) from the reservation, bytes and all; the
     // pages are missing again.
     VmResult<void> discard(VirtAddr start, std::size_t count);
+    // userfaultfd: gives [start, start + count pages) of the reservation the protection prot and
+    // registers it for missing pages (again: a range that mapped frames lost its registration).
+    VmResult<void> protect(VirtAddr start, std::size_t count, os::HwProt prot);
 
 private:
     const FrameArena& m_arena;

@@ -32,19 +32,20 @@ public:
 
     bool user_mode_only() const { return m_uffd.user_mode_only(); }
     os::Userfaultfd::Delivery delivery() const { return m_uffd.delivery(); }
-    // Registers space's reservation and gives its hardware view a staging pool.
+    // Gives space's hardware view the descriptor and a registered staging pool.
     VmResult<void> attach(AddressSpace& space);
     void detach(AddressSpace& space);
     // In a child of fork(), whose inherited descriptor and thread are the parent's: a
-    // userfaultfd (and a thread) of its own, with the address spaces (their reservations taken
-    // back already) registered again. Called with every lock of the machine held.
+    // userfaultfd (and a thread) of its own, with the address spaces' pools registered again.
+    // Their reservations are registered when they are taken back (AddressSpace::adopt_in_child(),
+    // after this). Called with every lock of the machine held.
     VmResult<void> reopen_in_child();
 
 private:
     UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd);
     // With Delivery::Message: the thread that reads the events, and its stop eventfd.
     VmResult<void> start();
-    // Registers space's reservation and pool (pool, or a new one when empty).
+    // Registers space's pool (pool, or a new one when empty).
     VmResult<void> register_space(AddressSpace& space, VirtAddr pool);
     void run();
     AddressSpace* space_for(std::uintptr_t address) const;

@@ -6,8 +6,11 @@
 namespace vmemu {
 
 // A page-table entry in the x86-64 layout: hardware bits present, write, user, accessed,
-// dirty; the frame number in bits 12..51; and three of the bits the hardware leaves to software
-// (9, 10 and 11) recording what the hardware view, the real kernel's mapping, currently grants.
+// dirty; the frame number in bits 12..51; and four bits recording what the hardware view, the
+// real kernel's mapping, currently grants, and whether it holds the page through userfaultfd
+// (the page's bytes then live in the reservation, not in the frame) or as a mapping of the
+// frame's memfd page: 9, 10 and 11, which the hardware leaves to software, and 8 (global,
+// which user pages never set). A swap PTE uses none of them.
 // Invariant: hw_mapped() implies present() and accessed(), and hw_writable() implies
 // writable(): the hardware view is never more permissive than the PTE, and a page without its
 // accessed bit is kept out of the hardware view, so that its next touch sets the bit.
@@ -23,7 +26,8 @@ public:
     static constexpr std::uint64_t kHwMapped = 1u << 9;
     static constexpr std::uint64_t kHwWrite = 1u << 10;
     static constexpr std::uint64_t kHwExec = 1u << 11;
-    static constexpr std::uint64_t kHwBits = kHwMapped | kHwWrite | kHwExec;
+    static constexpr std::uint64_t kHwUserfault = 1u << 8;
+    static constexpr std::uint64_t kHwBits = kHwMapped | kHwWrite | kHwExec | kHwUserfault;
     static constexpr std::uint64_t kPfnMask = ((std::uint64_t { 1 } << 52) - 1) & ~std::uint64_t { 0xfff };
     static constexpr std::uint64_t kSwap = std::uint64_t { 1 } << 62;
     static constexpr unsigned kSwapOffsetShift = 12;
@@ -51,6 +55,7 @@ public:
     constexpr bool dirty() const { return m_raw & kDirty; }
     constexpr bool hw_mapped() const { return m_raw & kHwMapped; }
     constexpr bool hw_writable() const { return m_raw & kHwWrite; }
+    constexpr bool hw_userfault() const { return m_raw & kHwUserfault; }
     constexpr Pfn pfn() const { return Pfn((m_raw & kPfnMask) >> 12); }
     constexpr bool is_swap() const { return !present() && (m_raw & kSwap); }
     constexpr SwapEntry swap_entry() const
