@@ -327,10 +327,18 @@ private:
     // The frame that would continue a virtual neighbour's frame run for count pages at address.
     std::optional<Pfn> neighbour_hint(VirtAddr address, std::size_t count) const;
     // Installs PTEs for count pages at start mapping frames from first, and the hardware view.
-    // Source::Zero: the frames are new anonymous pages, not zeroed, which the userfaultfd view
-    // fills with zeros as it maps them (the other view maps the frames, so they must be zeroed).
-    FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
-        Mmu::Source source = Mmu::Source::Frame) VM_REQUIRES(m_page_table_lock);
+    FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits)
+        VM_REQUIRES(m_page_table_lock);
+    // The userfaultfd view's new anonymous pages: marks the empty PTEs from address on, up to
+    // count, pending (Pte::kPending) and returns how many; then maps frames from first, not
+    // zeroed, at those pages, copying zeros in without the page_table_lock, and puts them on
+    // the LRU (or clears the pending PTEs again on failure).
+    std::size_t reserve_empty_slots(VirtAddr address, std::size_t count) VM_EXCLUDES(m_page_table_lock);
+    FaultResult install_new_userfault_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
+        VM_EXCLUDES(m_page_table_lock);
+    // The PTE bits of a page the userfaultfd view maps in vma: writable and dirty when vma is
+    // writable, since the kernel maps it so and its writes go unseen.
+    static std::uint64_t userfault_pte_bits(const Vma& vma, std::uint64_t pte_bits);
     void store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
         std::uint64_t hw) VM_REQUIRES(m_page_table_lock);
     // Whether vma's pages go through userfaultfd: the address space is on the userfaultfd view
@@ -348,7 +356,7 @@ private:
     // moving them back to their frames; the kernel's protections (and registrations) of the
     // reservation follow the VMAs of [start, end) that go through userfaultfd.
     FaultResult install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-        std::uint64_t pte_bits, Mmu::Source source) VM_REQUIRES(m_page_table_lock);
+        std::uint64_t pte_bits) VM_REQUIRES(m_page_table_lock);
     VmResult<void> take_out_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     // The memfd hardware view: puts [start, end) back to PROT_NONE reservation where any page
     // of it maps a frame, charging the kernel-mapping budget the difference.

@@ -78,11 +78,10 @@ std::int64_t AddressSpace::boundaries_around(VirtAddr start, VirtAddr end) const
 }
 
 FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-    std::uint64_t pte_bits, Mmu::Source source)
+    std::uint64_t pte_bits)
 {
     if (userfault_vma(vma))
-        return install_userfault_locked(vma, start, first, count, pte_bits, source);
-    VM_ASSERT(source == Mmu::Source::Frame);
+        return install_userfault_locked(vma, start, first, count, pte_bits);
     VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
     HwState first_state { hw_bits(prot), first.get() };
@@ -131,15 +130,19 @@ void AddressSpace::store_installed_ptes_locked(VirtAddr start, Pfn first, std::s
     }
 }
 
-FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-    std::uint64_t pte_bits, Mmu::Source source)
+std::uint64_t AddressSpace::userfault_pte_bits(const Vma& vma, std::uint64_t pte_bits)
 {
     // The kernel maps the page with the VMA's protection: a writable VMA's page is writable
     // and, since its writes go unseen, dirty.
+    return (vma.flags() & VmFlags::Write) ? pte_bits | Pte::kWrite | Pte::kDirty : pte_bits;
+}
+
+FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
+    std::uint64_t pte_bits)
+{
     bool writable = vma.flags() & VmFlags::Write;
-    if (writable)
-        pte_bits |= Pte::kWrite | Pte::kDirty;
-    Mmu::MapOutcome outcome = m_mmu.copy_in(start, first, count, source);
+    pte_bits = userfault_pte_bits(vma, pte_bits);
+    Mmu::MapOutcome outcome = m_mmu.copy_in(start, first, count, Mmu::Source::Frame);
     if (outcome == Mmu::MapOutcome::KernelOutOfMemory)
         return FaultResult::OutOfMemory;
     if (outcome != Mmu::MapOutcome::Mapped)

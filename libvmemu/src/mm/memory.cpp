@@ -6,6 +6,7 @@
 #include <vmemu/address_space.hpp>
 #include <vmemu/fs/inode.hpp>
 #include <vmemu/machine.hpp>
+#include <vmemu/os/futex.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 #include <vmemu/trace/latency.hpp>
 
@@ -58,6 +59,11 @@ FaultResult AddressSpace::dispatch_fault(VirtAddr address, FaultAccess access, t
     if (!slot)
         return FaultResult::OutOfMemory;
     Pte pte(slot->load(std::memory_order_acquire));
+    if (pte.pending()) {
+        // Another thread is mapping the page (install_new_userfault_pages()): the access retries.
+        os::cpu_relax();
+        return FaultResult::Handled;
+    }
     if (pte.none() && vma->file()) {
         type = trace::FaultType::Minor; // Major when it waits for a read (trace::note_major_fault())
         return do_fault(*vma, page, access);
@@ -125,8 +131,8 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
     // The userfaultfd view copies zeros into the pages instead: their frames' bytes are not
     // read, and are punched as the pages are mapped.
-    ZeroFill zero = userfault_vma(vma) ? ZeroFill::ByMapper : ZeroFill::Yes;
-    Mmu::Source source = userfault_vma(vma) ? Mmu::Source::Zero : Mmu::Source::Frame;
+    bool userfault = userfault_vma(vma);
+    ZeroFill zero = userfault ? ZeroFill::ByMapper : ZeroFill::Yes;
     for (;;) {
         MayReclaim reclaim = count == 1 ? MayReclaim::Yes : MayReclaim::No;
         first = allocator.alloc_contig(count, neighbour_hint(address, count), zero, reclaim);
@@ -137,16 +143,20 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
         count /= 2;
     }
     std::size_t installed = 0;
-    FaultResult result;
-    {
+    FaultResult result = FaultResult::Handled; // when a racing fault mapped the page first
+    if (userfault) {
+        installed = reserve_empty_slots(address, count);
+        if (installed > 0)
+            result = install_new_userfault_pages(vma, address, *first, installed);
+        if (result != FaultResult::Handled)
+            installed = 0;
+    } else {
         ScopedLock ptl(m_page_table_lock);
         PageTable::Entry* slots = m_page_table.walk(address);
         while (installed < count && slots[installed].load(std::memory_order_acquire) == 0)
             ++installed;
-        if (installed == 0) {
-            result = FaultResult::Handled; // a racing fault mapped the page first
-        } else {
-            result = install_locked(vma, address, *first, installed, kAnonPteBits | Pte::kWrite | Pte::kDirty, source);
+        if (installed > 0) {
+            result = install_locked(vma, address, *first, installed, kAnonPteBits | Pte::kWrite | Pte::kDirty);
             if (result != FaultResult::Handled)
                 installed = 0;
         }
@@ -159,6 +169,37 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
         vma.record_fault(address.vpn() + installed, static_cast<std::uint32_t>(window));
     }
     return result;
+}
+
+std::size_t AddressSpace::reserve_empty_slots(VirtAddr address, std::size_t count)
+{
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slots = m_page_table.walk(address);
+    std::size_t reserved = 0;
+    while (reserved < count && slots[reserved].load(std::memory_order_acquire) == 0)
+        slots[reserved++].store(Pte::kPending, std::memory_order_release);
+    return reserved;
+}
+
+FaultResult AddressSpace::install_new_userfault_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
+{
+    // The copy runs without the page_table_lock, so that the faults of other threads, in
+    // other pages, go on meanwhile. The pending PTEs keep every other fault off these pages
+    // until they are mapped (it retries); nothing else reaches them: what would clear or
+    // change a PTE (munmap, mprotect, madvise, fork) holds the mmap_lock for writing, and
+    // reclaim finds only the pages on the LRU.
+    Mmu::MapOutcome outcome = m_mmu.copy_in(address, first, count, Mmu::Source::Zero);
+    ScopedLock ptl(m_page_table_lock);
+    PageTable::Entry* slots = m_page_table.walk(address);
+    if (outcome != Mmu::MapOutcome::Mapped) {
+        for (std::size_t i = 0; i < count; ++i)
+            slots[i].store(0, std::memory_order_release);
+        return outcome == Mmu::MapOutcome::KernelOutOfMemory ? FaultResult::OutOfMemory : FaultResult::KernelRefused;
+    }
+    store_installed_ptes_locked(address, first, count, userfault_pte_bits(vma, kAnonPteBits | Pte::kWrite | Pte::kDirty),
+        hw_bits(hw_prot(vma, vma.flags() & VmFlags::Write)) | Pte::kHwUserfault);
+    add_new_anon_pages_locked(vma, first, count, address);
+    return FaultResult::Handled;
 }
 
 void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::size_t count, VirtAddr address)

@@ -44,7 +44,8 @@ private:
 //   twice), and taken away by UFFDIO_MOVE of the page into a staging pool, from where its
 //   bytes go back to the frame; a page is missing, never unregistered, at every moment.
 // Locking: callers hold the address space's page_table_lock, so that the PTE bits that record
-// the hardware view change together with it.
+// the hardware view change together with it; except copy_in() of new pages whose PTEs the
+// caller marked pending (Pte::kPending), which no other thread touches until they are mapped.
 class Mmu {
 public:
     // KernelAtMapCount: mmap said ENOMEM, as at vm.max_map_count; KernelOutOfMemory:

@@ -28,6 +28,9 @@ public:
     static constexpr std::uint64_t kHwExec = 1u << 11;
     static constexpr std::uint64_t kHwUserfault = 1u << 8;
     static constexpr std::uint64_t kHwBits = kHwMapped | kHwWrite | kHwExec | kHwUserfault;
+    // Not present: a fault of another thread is mapping the page (the userfaultfd view copies
+    // a new page in without the page_table_lock); faults on it retry.
+    static constexpr std::uint64_t kPending = 1u << 7;
     static constexpr std::uint64_t kPfnMask = ((std::uint64_t { 1 } << 52) - 1) & ~std::uint64_t { 0xfff };
     static constexpr std::uint64_t kSwap = std::uint64_t { 1 } << 62;
     static constexpr unsigned kSwapOffsetShift = 12;
@@ -57,6 +60,7 @@ public:
     constexpr bool hw_writable() const { return m_raw & kHwWrite; }
     constexpr bool hw_userfault() const { return m_raw & kHwUserfault; }
     constexpr Pfn pfn() const { return Pfn((m_raw & kPfnMask) >> 12); }
+    constexpr bool pending() const { return m_raw == kPending; }
     constexpr bool is_swap() const { return !present() && (m_raw & kSwap); }
     constexpr SwapEntry swap_entry() const
     {
