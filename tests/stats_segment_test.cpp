@@ -36,9 +36,11 @@ TEST(StatsSegment, AMachinePublishesItsCounters)
     for (int waited = 0; waited < 200; ++waited) {
         all = read_published_stats();
         mine = find(all, getpid());
-        // Fault-around maps several pages a fault: wait for the machine's own count.
+        // Fault-around maps several pages a fault: wait for the machine's own count. (A sample
+        // taken inside the last fault has its count and its frames, but not yet its pages on
+        // the LRU.)
         if (mine && mine->vmstat[static_cast<unsigned>(VmStatItem::PgFault)] == test::stat_of(*machine, VmStatItem::PgFault)
-            && mine->free_frames == machine->free_frames())
+            && mine->free_frames == machine->free_frames() && mine->lru[0] + mine->lru[1] == 100u)
             break;
         ::usleep(5000);
     }
