@@ -402,6 +402,12 @@ private:
     // The hardware protection and PTE software bits for a page of vma mapped (not) writable.
     static os::HwProt hw_prot(const Vma& vma, bool writable);
     static std::uint64_t hw_bits(os::HwProt prot);
+    // The PTE's hardware bits for a page of vma that the hardware view maps with or without
+    // write access: Pte::kHwUserfault with them where vma goes through userfaultfd.
+    std::uint64_t hw_bits_for(const Vma& vma, bool writable) const
+    {
+        return hw_bits(hw_prot(vma, writable)) | (userfault_vma(vma) ? Pte::kHwUserfault : 0);
+    }
 
     Machine& m_machine;
     VirtAddr m_reservation_start;

@@ -147,7 +147,7 @@ FaultResult AddressSpace::install_userfault_locked(Vma& vma, VirtAddr start, Pfn
         return FaultResult::OutOfMemory;
     if (outcome != Mmu::MapOutcome::Mapped)
         return FaultResult::KernelRefused;
-    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits(hw_prot(vma, writable)) | Pte::kHwUserfault);
+    store_installed_ptes_locked(start, first, count, pte_bits, hw_bits_for(vma, writable));
     return FaultResult::Handled;
 }
 

@@ -197,7 +197,7 @@ FaultResult AddressSpace::install_new_userfault_pages(Vma& vma, VirtAddr address
         return outcome == Mmu::MapOutcome::KernelOutOfMemory ? FaultResult::OutOfMemory : FaultResult::KernelRefused;
     }
     store_installed_ptes_locked(address, first, count, userfault_pte_bits(vma, kAnonPteBits | Pte::kWrite | Pte::kDirty),
-        hw_bits(hw_prot(vma, vma.flags() & VmFlags::Write)) | Pte::kHwUserfault);
+        hw_bits_for(vma, vma.flags() & VmFlags::Write));
     add_new_anon_pages_locked(vma, first, count, address);
     return FaultResult::Handled;
 }
@@ -331,7 +331,7 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     m_machine.stat().inc(VmStatItem::PgFaultSpurious);
     // The hardware view may lag behind the PTE (after mprotect, mremap or an eviction); catch
     // it up for the whole run of neighbours in the same state, within this VMA and PTE table.
-    std::uint64_t wanted = hw_bits(hw_prot(vma, pte.writable())) | (userfault_vma(vma) ? Pte::kHwUserfault : 0);
+    std::uint64_t wanted = hw_bits_for(vma, pte.writable());
     if ((pte.raw() & Pte::kHwBits) == wanted)
         return FaultResult::Handled; // a racing fault already did
     // Neighbours without their accessed bit stay out: reclaim is watching for their next touch.
