@@ -85,12 +85,12 @@ int try_read(const volatile std::uint32_t* address, volatile std::uint32_t& valu
     return 0;
 }
 
-// Spins a while that changes from round to round, so that the racing call lands early in one
-// round and late in another.
-void spin_for(int round)
+// Spins a while that changes from round to round, up to limit spins, so that the racing call
+// lands early in one round and late in another.
+void spin_for(int round, std::uint64_t limit = 20000)
 {
     std::atomic<std::uint64_t> spins { 0 };
-    std::uint64_t until = static_cast<std::uint64_t>(round) * 7919 % 20000;
+    std::uint64_t until = static_cast<std::uint64_t>(round) * 7919 % limit;
     while (spins.fetch_add(1, std::memory_order_relaxed) < until) {
     }
 }
@@ -105,16 +105,17 @@ volatile std::uint32_t* word_at(VirtAddr area, std::size_t page, std::size_t wor
 // waits at the barrier again. gone() says whether this round's munmap has returned.
 class Unmapper {
 public:
-    Unmapper(AddressSpace& space, std::size_t bytes, SpinBarrier& barrier, int rounds)
+    // spin_limit: the longest wait before a munmap, in spins (spin_for()).
+    Unmapper(AddressSpace& space, std::size_t bytes, SpinBarrier& barrier, int rounds, std::uint64_t spin_limit = 20000)
         : m_space(space)
         , m_bytes(bytes)
     {
         m_where = map_anon(space, bytes);
         EXPECT_TRUE(space.munmap(m_where, bytes));
-        m_thread = std::thread([this, &barrier, rounds] {
+        m_thread = std::thread([this, &barrier, rounds, spin_limit] {
             for (int round = 0; round < rounds; ++round) {
                 barrier.arrive_and_wait();
-                spin_for(round);
+                spin_for(round, spin_limit);
                 (void)m_space.munmap(m_where, m_bytes);
                 m_gone.store(true, std::memory_order_release);
                 barrier.arrive_and_wait();
@@ -513,7 +514,9 @@ TEST(Race, SwapCompletionsArrivingAfterMunmapFreeTheirPagesAndSlots)
     const int kRounds = rounds(600);
     std::atomic<int> wrong { 0 };
     {
-        Unmapper unmapper(*space, kPages * kPageSize, barrier, kRounds);
+        // Up to ten times the usual wait: a swap read comes before the readahead, and in a
+        // slow build (AddressSanitizer) the usual wait always ended before it.
+        Unmapper unmapper(*space, kPages * kPageSize, barrier, kRounds, 200000);
         VirtAddr where = unmapper.where();
         for (int round = 0; round < kRounds; ++round) {
             EXPECT_TRUE(unmapper.map()); // no ASSERT: the unmapper waits at the barrier
