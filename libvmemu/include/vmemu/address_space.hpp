@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <string>
 #include <vector>
@@ -27,10 +28,11 @@
 #include <vmemu/base/thread_annotations.hpp>
 #include <vmemu/base/virt_addr.hpp>
 #include <vmemu/base/vm_error.hpp>
-#include <vmemu/fault/mmu.hpp>
 #include <vmemu/mm/fault_result.hpp>
+#include <vmemu/mm/memfd_view.hpp>
 #include <vmemu/mm/page_table.hpp>
 #include <vmemu/mm/page_walk.hpp>
+#include <vmemu/mm/userfault_view.hpp>
 #include <vmemu/mm/vma_tree.hpp>
 #include <vmemu/sync/mutex.hpp>
 #include <vmemu/sync/rw_semaphore.hpp>
@@ -97,7 +99,7 @@ public:
     // mlock is not inherited, as in Linux. ENOMEM over the commit limit, without frames for the
     // child's page tables or for pinned pages, or when a swap slot is shared too often; and what
     // create_address_space() returns. On the userfaultfd view the parent's anonymous VMAs map
-    // frames from then on, as file mappings do there (userfault_vma()).
+    // frames from then on, as file mappings do there (view_for()).
     VmResult<std::unique_ptr<AddressSpace>> fork() VM_EXCLUDES(m_mmap_lock);
 
     // mlock(2) and munlock(2): the range (widened to whole pages) is faulted in, its pages go to
@@ -201,9 +203,11 @@ public:
 
     Machine& machine() const { return m_machine; }
 
-    // The userfaultfd fault source gives the hardware view its file descriptor and pool.
-    void use_userfault(os::Userfaultfd& uffd, VirtAddr pool) { m_mmu.use_userfault(uffd, pool); }
-    VirtAddr userfault_pool() const { return m_mmu.userfault() ? m_mmu.pool() : VirtAddr(); }
+    // The userfaultfd fault source gives the address space its userfaultfd view, with the
+    // file descriptor and pool (UserfaultView), before any fault; private anonymous VMAs go
+    // through it from then on.
+    void use_userfault(os::Userfaultfd& uffd, VirtAddr pool);
+    VirtAddr userfault_pool() const { return m_userfault_view ? m_userfault_view->pool() : VirtAddr(); }
 
     // folio_lock(): takes PG_locked of page, waiting for it (never with the page_table_lock
     // held). Also for the page cache's writers (fs/read_write.cpp).
@@ -213,17 +217,6 @@ private:
     friend class Machine;
     AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageTable page_table);
 
-    // A run of consecutive pages that a change of the hardware view covers.
-    struct PageRun {
-        VirtAddr start;
-        std::size_t count;
-    };
-    // What the kernel sees at one page: unmapped (part of a PROT_NONE gap) or a frame with a
-    // protection. Pages in one kernel VMA have consecutive frames and the same protection.
-    struct HwState {
-        std::uint64_t bits { 0 }; // kHwMapped | kHwWrite | kHwExec of the PTE
-        std::uint64_t pfn { 0 };
-    };
 
     PageWalk walk_page_locked(VirtAddr address) const VM_REQUIRES_SHARED(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
     VmResult<VirtAddr> get_unmapped_area_locked(VirtAddr hint, std::size_t length) const VM_REQUIRES(m_mmap_lock);
@@ -279,8 +272,6 @@ private:
     bool can_reuse_anon_page_locked(PageFrame& page) VM_REQUIRES(m_page_table_lock);
     FaultResult sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
         VM_REQUIRES_SHARED(m_mmap_lock);
-    // Whether a page mapped in [start, end) is pinned (pin_user_pages()).
-    bool has_pinned_page_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_page_table_lock);
     // rmap.cpp: the PTE at vpn, if it maps page.
     PageTable::Entry* pte_mapping_page_locked(const PageFrame& page, std::uint64_t vpn) const
         VM_REQUIRES(m_page_table_lock);
@@ -329,47 +320,49 @@ private:
     // Installs PTEs for count pages at start mapping frames from first, and the hardware view.
     FaultResult install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits)
         VM_REQUIRES(m_page_table_lock);
-    // The userfaultfd view's new anonymous pages: marks the empty PTEs from address on, up to
-    // count, pending (Pte::kPending) and returns how many; then maps frames from first, not
-    // zeroed, at those pages, copying zeros in without the page_table_lock, and puts them on
-    // the LRU (or clears the pending PTEs again on failure).
+    // New anonymous pages in a view that fills zeros: marks the empty PTEs from address on, up
+    // to count, pending (Pte::kPending) and returns how many; then maps frames from first, not
+    // zeroed, at those pages, the view filling zeros without the page_table_lock, and puts them
+    // on the LRU (or clears the pending PTEs again on failure).
     std::size_t reserve_empty_slots(VirtAddr address, std::size_t count) VM_EXCLUDES(m_page_table_lock);
-    FaultResult install_new_userfault_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
+    FaultResult install_zero_filled_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
         VM_EXCLUDES(m_page_table_lock);
-    // The PTE bits of a page the userfaultfd view maps in vma: writable and dirty when vma is
-    // writable, since the kernel maps it so and its writes go unseen.
-    static std::uint64_t userfault_pte_bits(const Vma& vma, std::uint64_t pte_bits);
     void store_installed_ptes_locked(VirtAddr start, Pfn first, std::size_t count, std::uint64_t pte_bits,
         std::uint64_t hw) VM_REQUIRES(m_page_table_lock);
-    // Whether vma's pages go through userfaultfd: the address space is on the userfaultfd view
-    // and vma is private anonymous memory that no other address space shares. The others (file
-    // mappings, VMAs that took part in a fork) map frames from the memfd, as the SIGSEGV view
-    // does, because a page mapped in several places must have its bytes in one frame.
-    bool userfault_vma(const Vma& vma) const
+    // hardware_view.cpp: the views. The private view serves private anonymous VMAs: the
+    // userfaultfd view where the fault source gave one, the memfd view otherwise; VMAs whose
+    // frames may be mapped in several places (files, VMAs that took part in AddressSpace::fork,
+    // VmFlags::HwShared) need a view that shares frames, the memfd view where the private one
+    // does not.
+    HardwareView& private_view()
     {
-        return m_mmu.userfault() && !vma.file() && !(vma.flags() & VmFlags::HwShared);
+        return m_userfault_view ? static_cast<HardwareView&>(*m_userfault_view) : m_memfd_view;
     }
-    // Before a fork: the VMAs that go through userfaultfd take their pages back to their frames
-    // and become VmFlags::HwShared.
-    VmResult<void> share_userfault_vmas_locked() VM_REQUIRES(m_mmap_lock);
-    // The userfaultfd hardware view (fault/mmu.hpp): installs by copy, and takes pages out by
-    // moving them back to their frames; the kernel's protections (and registrations) of the
-    // reservation follow the VMAs of [start, end) that go through userfaultfd.
-    FaultResult install_userfault_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,
-        std::uint64_t pte_bits) VM_REQUIRES(m_page_table_lock);
-    VmResult<void> take_out_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
-    // The memfd hardware view: puts [start, end) back to PROT_NONE reservation where any page
-    // of it maps a frame, charging the kernel-mapping budget the difference.
-    VmResult<void> unmap_frames_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
+    const HardwareView& private_view() const
+    {
+        return m_userfault_view ? static_cast<const HardwareView&>(*m_userfault_view) : m_memfd_view;
+    }
+    HardwareView& view_for(const Vma& vma);
+    // The view that holds the mapped page of pte.
+    const HardwareView& view_of(Pte pte) const;
+    // The PTE bits of a page that view maps in vma: where the view cannot write-protect it,
+    // writable and dirty when vma is writable, read-only when not.
+    static std::uint64_t view_pte_bits(const Vma& vma, const HardwareView& view, std::uint64_t pte_bits);
+    // Before a fork: the VMAs whose view cannot share frames take their pages back to their
+    // frames and become VmFlags::HwShared.
+    VmResult<void> share_private_vmas_locked() VM_REQUIRES(m_mmap_lock);
+    // The kernel's protections (and registrations) of the reservation follow the VMAs of
+    // [start, end), where the private view follows VMAs.
     void sync_kernel_protection_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
     // Clears the PTEs of [start, end), frees their frames, and drops the hardware view.
     // Fails, changing nothing, only if the kernel refuses to drop the hardware view.
     VmResult<void> zap_page_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_mmap_lock);
-    // The same under the page_table_lock alone (the page tables of the range stay, as they
-    // are freed only under it too).
     // Whether every page mapped in the hardware view in [start, end) is a private anonymous
-    // page that this PTE alone holds, so that zapping the PTE frees it.
+    // page that this PTE alone holds, in a view that holds its bytes, so that zapping the PTE
+    // frees it and its bytes may go.
     bool only_dying_pages_locked(VirtAddr start, VirtAddr end) const VM_REQUIRES(m_page_table_lock);
+    // zap_page_range_locked() under the page_table_lock alone (the page tables of the range
+    // stay, as they are freed only under it too).
     VmResult<void> zap_ptes_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
     // Drops the hardware view of [start, end) without touching the frames the PTEs hold.
     VmResult<void> unmap_hardware_range_locked(VirtAddr start, VirtAddr end) VM_REQUIRES(m_page_table_lock);
@@ -378,35 +371,17 @@ private:
     // takes every page that is not pinned out of the hardware view, so that the program's
     // other threads fault, and wait, until the child has its copy. In the child: the
     // reservation again, with no page in the hardware view (the budget is the Machine's).
-    // (Under the userfaultfd view, pinned pages go too: their bytes must reach their frames,
+    // (In a view that holds the bytes, pinned pages go too: their bytes must reach their frames,
     // and the kernel's accesses to them wait instead of failing.)
     void drop_hardware_view_locked() VM_REQUIRES(m_page_table_lock);
     VmResult<void> adopt_in_child() VM_REQUIRES(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
 
-    // hardware_view.cpp: the exact change in the number of kernel mappings, and the hardware
-    // view as a software-managed TLB: when the kernel-mapping budget is used up, the oldest
-    // small runs of mapped pages leave the hardware view (their PTEs and frames stay), and the
-    // next touch maps them again with a minor fault.
-    static constexpr std::size_t kRecentMappings = 1024;
-    static constexpr std::size_t kMaxEvictedRun = 16;
-    void remember_mapping_locked(VirtAddr start) VM_REQUIRES(m_page_table_lock);
-    // Evicts the oldest remembered run of at most kMaxEvictedRun pages; false when none is left.
-    bool evict_oldest_mapping_locked() VM_REQUIRES(m_page_table_lock);
-    // The run of pages around address that the kernel holds in one mapping: [first, last].
-    std::pair<VirtAddr, VirtAddr> kernel_mapping_around(VirtAddr address, std::size_t limit) const;
-    HwState hw_state(VirtAddr address) const;
-    static bool same_kernel_mapping(const HwState& left, const HwState& right);
-    // Boundaries between kernel mappings among the pairs (v, v + 1) for v in [from, to).
-    std::int64_t count_boundaries(VirtAddr from, VirtAddr to) const;
-    std::int64_t boundaries_around(VirtAddr start, VirtAddr end) const;
-    // The hardware protection and PTE software bits for a page of vma mapped (not) writable.
+    // The hardware protection for a page of vma mapped (not) writable.
     static os::HwProt hw_prot(const Vma& vma, bool writable);
-    static std::uint64_t hw_bits(os::HwProt prot);
-    // The PTE's hardware bits for a page of vma that the hardware view maps with or without
-    // write access: Pte::kHwUserfault with them where vma goes through userfaultfd.
-    std::uint64_t hw_bits_for(const Vma& vma, bool writable) const
+    // The PTE's hardware bits for a page of vma that its view maps with or without write access.
+    std::uint64_t hw_bits_for(const Vma& vma, bool writable)
     {
-        return hw_bits(hw_prot(vma, writable)) | (userfault_vma(vma) ? Pte::kHwUserfault : 0);
+        return view_for(vma).pte_bits(hw_prot(vma, writable));
     }
 
     Machine& m_machine;
@@ -416,10 +391,9 @@ private:
     mutable Mutex m_page_table_lock VM_ACQUIRED_AFTER(m_mmap_lock);
     VmaTree m_vmas VM_GUARDED_BY(m_mmap_lock);
     PageTable m_page_table;
-    Mmu m_mmu;
-    std::array<std::uint64_t, kRecentMappings> m_recent_mappings VM_GUARDED_BY(m_page_table_lock) {};
-    std::size_t m_recent_head VM_GUARDED_BY(m_page_table_lock) { 0 };
-    std::size_t m_recent_count VM_GUARDED_BY(m_page_table_lock) { 0 };
+    // The hardware views, under m_page_table_lock (mm/hardware_view.hpp).
+    MemfdView m_memfd_view;
+    std::optional<UserfaultView> m_userfault_view;
 };
 
 } // namespace vmemu

@@ -5,7 +5,7 @@
 #include <string>
 #include <vmemu/address_space.hpp>
 #include <vmemu/base/vm_error.hpp>
-#include <vmemu/fault/mmu.hpp>
+#include <vmemu/mm/kernel_map_budget.hpp>
 #include <vmemu/fault/userfault_fault_source.hpp>
 #include <vmemu/fs/file_io.hpp>
 #include <vmemu/fs/inode_cache.hpp>

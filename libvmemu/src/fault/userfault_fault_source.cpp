@@ -73,7 +73,7 @@ VmResult<void> UserfaultFaultSource::register_space(AddressSpace& space, VirtAdd
     // (AddressSpace::sync_kernel_protection_locked()); its pool is registered here.
     std::size_t reservation = space.reservation_end() - space.reservation_start();
     os::no_huge_pages(space.reservation_start(), reservation);
-    constexpr std::size_t kPoolBytes = Mmu::kPoolBytes;
+    constexpr std::size_t kPoolBytes = UserfaultView::kPoolBytes;
     if (pool.get() == 0) {
         pool = VirtAddr(VM_TRY(os::map_anonymous(kPoolBytes)));
         os::no_huge_pages(pool, kPoolBytes);

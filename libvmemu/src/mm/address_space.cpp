@@ -14,9 +14,8 @@ AddressSpace::AddressSpace(Machine& machine, VirtAddr start, VirtAddr end, PageT
     , m_reservation_end(end)
     , m_vmas(this, machine.anon_vmas(), machine.config().max_vmas, &machine.inodes())
     , m_page_table(std::move(page_table))
-    , m_mmu(machine.arena(), machine.kernel_map_budget(), machine.stat())
+    , m_memfd_view(m_page_table, start, end, machine.arena(), machine.kernel_map_budget(), machine.stat())
 {
-    m_mmu.charge_reservation(1);
 }
 
 AddressSpace::~AddressSpace()
@@ -37,10 +36,7 @@ AddressSpace::~AddressSpace()
     // No anon_vma leads here any more. Unregistering waits, on spaces_lock, for the reverse-map
     // walks that found this space before its VMAs left their anon_vmas.
     m_machine.unregister_space(*this);
-    m_mmu.charge_reservation(-1);
     (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
-    if (m_mmu.userfault())
-        (void)os::unmap(m_mmu.pool().ptr(), Mmu::kPoolBytes);
 }
 
 std::size_t AddressSpace::vma_count() const

@@ -18,21 +18,19 @@ VmResult<std::unique_ptr<AddressSpace>> AddressSpace::fork()
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_mmap_lock);
     ScopedLock child_guard(child->m_mmap_lock);
-    VM_TRY(share_userfault_vmas_locked());
+    VM_TRY(share_private_vmas_locked());
     // On failure the child dies with whatever it got: its teardown frees it all.
     VM_TRY(dup_mmap_locked(*child));
     return child;
 }
 
-VmResult<void> AddressSpace::share_userfault_vmas_locked()
+VmResult<void> AddressSpace::share_private_vmas_locked()
 {
-    if (!m_mmu.userfault())
-        return {};
-    // The userfaultfd view holds a mapped page's bytes in this reservation alone, which a page
-    // shared copy-on-write cannot have: every page goes back to its frame, and the VMAs map
-    // frames from now on (VmFlags::HwShared), with their kernel mapping PROT_NONE again.
+    // A view that cannot share frames holds a mapped page in this reservation alone, which a
+    // page shared copy-on-write cannot be: every page goes back to its frame, and the VMAs
+    // map frames from now on (VmFlags::HwShared), with their kernel mapping PROT_NONE again.
     for (Vma& vma : m_vmas) {
-        if (!userfault_vma(vma))
+        if (view_for(vma).capabilities().shares_frames)
             continue;
         {
             ScopedLock ptl(m_page_table_lock);

@@ -129,10 +129,9 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     if (m_machine.free_frames() < allocator.watermarks().high + count)
         count = 1;
     // Zero the frames before taking the lock, as Linux does; a racing fault may waste them.
-    // The userfaultfd view copies zeros into the pages instead: their frames' bytes are not
-    // read, and are punched as the pages are mapped.
-    bool userfault = userfault_vma(vma);
-    ZeroFill zero = userfault ? ZeroFill::ByMapper : ZeroFill::Yes;
+    // A view that fills zeros puts them into the pages instead: the frames' bytes are not read.
+    bool view_fills = view_for(vma).capabilities().fills_zeros;
+    ZeroFill zero = view_fills ? ZeroFill::ByMapper : ZeroFill::Yes;
     for (;;) {
         MayReclaim reclaim = count == 1 ? MayReclaim::Yes : MayReclaim::No;
         first = allocator.alloc_contig(count, neighbour_hint(address, count), zero, reclaim);
@@ -144,10 +143,10 @@ FaultResult AddressSpace::do_anonymous_page(Vma& vma, VirtAddr address)
     }
     std::size_t installed = 0;
     FaultResult result = FaultResult::Handled; // when a racing fault mapped the page first
-    if (userfault) {
+    if (view_fills) {
         installed = reserve_empty_slots(address, count);
         if (installed > 0)
-            result = install_new_userfault_pages(vma, address, *first, installed);
+            result = install_zero_filled_pages(vma, address, *first, installed);
         if (result != FaultResult::Handled)
             installed = 0;
     } else {
@@ -181,23 +180,25 @@ std::size_t AddressSpace::reserve_empty_slots(VirtAddr address, std::size_t coun
     return reserved;
 }
 
-FaultResult AddressSpace::install_new_userfault_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
+FaultResult AddressSpace::install_zero_filled_pages(Vma& vma, VirtAddr address, Pfn first, std::size_t count)
 {
-    // The copy runs without the page_table_lock, so that the faults of other threads, in
-    // other pages, go on meanwhile. The pending PTEs keep every other fault off these pages
-    // until they are mapped (it retries); nothing else reaches them: what would clear or
-    // change a PTE (munmap, mprotect, madvise, fork) holds the mmap_lock for writing, and
-    // reclaim finds only the pages on the LRU.
-    Mmu::MapOutcome outcome = m_mmu.copy_in(address, first, count, Mmu::Source::Zero);
+    // The view fills the pages without the page_table_lock, so that the faults of other
+    // threads, in other pages, go on meanwhile. The pending PTEs keep every other fault off
+    // these pages until they are mapped (it retries); nothing else reaches them: what would
+    // clear or change a PTE (munmap, mprotect, madvise, fork) holds the mmap_lock for writing,
+    // and reclaim finds only the pages on the LRU.
+    HardwareView& view = view_for(vma);
+    std::uint64_t pte_bits = view_pte_bits(vma, view, kAnonPteBits | Pte::kWrite | Pte::kDirty);
+    os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
+    HwMapOutcome outcome = view.map(address, first, count, prot, HwFill::Zero);
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slots = m_page_table.walk(address);
-    if (outcome != Mmu::MapOutcome::Mapped) {
+    if (outcome != HwMapOutcome::Mapped) {
         for (std::size_t i = 0; i < count; ++i)
             slots[i].store(0, std::memory_order_release);
-        return outcome == Mmu::MapOutcome::KernelOutOfMemory ? FaultResult::OutOfMemory : FaultResult::KernelRefused;
+        return outcome == HwMapOutcome::OutOfMemory ? FaultResult::OutOfMemory : FaultResult::KernelRefused;
     }
-    store_installed_ptes_locked(address, first, count, userfault_pte_bits(vma, kAnonPteBits | Pte::kWrite | Pte::kDirty),
-        hw_bits_for(vma, vma.flags() & VmFlags::Write));
+    store_installed_ptes_locked(address, first, count, pte_bits, view.pte_bits(prot));
     add_new_anon_pages_locked(vma, first, count, address);
     return FaultResult::Handled;
 }
@@ -225,9 +226,9 @@ void AddressSpace::add_new_anon_pages_locked(const Vma& vma, Pfn first, std::siz
 
 FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
 {
-    // The userfaultfd view maps a page writable when its VMA is: a shared zero frame would take
+    // A view without the zero page would map the zero frame writable when the VMA is, and take
     // the program's writes unseen.
-    if (userfault_vma(vma))
+    if (!view_for(vma).capabilities().zero_page)
         return do_anonymous_page(vma, address);
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
@@ -375,8 +376,8 @@ bool AddressSpace::only_dying_pages_locked(VirtAddr start, VirtAddr end) const
         Pte pte(slot.load(std::memory_order_relaxed));
         if (!dying || !pte.hw_mapped())
             return;
-        if (!pte.hw_userfault()) {
-            dying = false; // a memfd mapping of a frame, which MADV_DONTNEED would not remove
+        if (!view_of(pte).capabilities().holds_bytes) {
+            dying = false; // a mapping of a frame, which MADV_DONTNEED would not remove
             return;
         }
         const PageFrame& frame = arena.frame(pte.pfn());
@@ -389,10 +390,10 @@ bool AddressSpace::only_dying_pages_locked(VirtAddr start, VirtAddr end) const
 
 VmResult<void> AddressSpace::zap_ptes_locked(VirtAddr start, VirtAddr end)
 {
-    // The userfaultfd view holds a mapped page's bytes in the reservation: when every page of
-    // the range dies here, they are dropped, not taken back to frames that are then freed.
-    if (m_mmu.userfault() && only_dying_pages_locked(start, end))
-        VM_TRY(m_mmu.discard(start, pages_between(start, end)));
+    // A view that holds a mapped page's bytes: when every page of the range dies here, they are
+    // dropped, not taken back to frames that are then freed.
+    if (private_view().capabilities().holds_bytes && only_dying_pages_locked(start, end))
+        VM_TRY(private_view().discard(start, end));
     else
         VM_TRY(unmap_hardware_range_locked(start, end));
     FrameArena& arena = m_machine.arena();

@@ -59,18 +59,18 @@ VmResult<void> AddressSpace::mprotect_fixup_locked(VirtAddr start, VirtAddr end,
     }
     VM_TRY(split_at_locked(start, end));
     bool takes_away = false;
-    bool userfault = false;
+    bool follows_vmas = false;
     for (Vma* vma = m_vmas.find_vma(start); vma && vma->start() < end; vma = m_vmas.next(*vma)) {
         takes_away |= (vma->flags() & VmFlags::AccessMask & ~access) != 0;
-        userfault |= userfault_vma(*vma);
+        follows_vmas |= view_for(*vma).capabilities().follows_vmas;
     }
     {
         ScopedLock ptl(m_page_table_lock);
         // Access that goes away must leave the hardware view now; access that is added is
         // granted lazily, by the next fault on each page.
-        // (The userfaultfd view maps every page with its VMA's protection: any change goes
+        // (A view that follows VMAs maps every page with its VMA's protection: any change goes
         // through a fault.)
-        if (takes_away || userfault)
+        if (takes_away || follows_vmas)
             VM_TRY(unmap_hardware_range_locked(start, end));
         const FrameArena& arena = m_machine.arena();
         bool writable = access & VmFlags::Write;

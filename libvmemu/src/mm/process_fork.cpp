@@ -25,7 +25,7 @@ void AddressSpace::drop_hardware_view_locked()
         [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
         Pte pte(slot.load(std::memory_order_relaxed));
         bool droppable = pte.hw_mapped()
-            && (pte.hw_userfault() || m_machine.arena().is_zero_pfn(pte.pfn())
+            && (view_of(pte).capabilities().holds_bytes || m_machine.arena().is_zero_pfn(pte.pfn())
                 || m_machine.arena().frame(pte.pfn()).pincount.load(std::memory_order_acquire) == 0);
         if (!droppable || (run_end > run_start && address != run_end)) {
             flush();
@@ -42,14 +42,15 @@ void AddressSpace::drop_hardware_view_locked()
 VmResult<void> AddressSpace::adopt_in_child()
 {
     VM_TRY(os::reserve_at(m_reservation_start, m_reservation_end - m_reservation_start));
-    // The userfaultfd view's protections follow the VMAs (the fault source registers the
+    // A view that follows VMAs gets their protections back (the fault source registers the
     // reservation again).
     sync_kernel_protection_locked(m_reservation_start, m_reservation_end);
     m_page_table.for_each_slot(m_reservation_start, m_reservation_end, [](VirtAddr, PageTable::Entry& slot) {
         slot.fetch_and(~Pte::kHwBits, std::memory_order_relaxed);
     });
-    m_recent_head = 0;
-    m_recent_count = 0;
+    m_memfd_view.forget_mappings();
+    if (m_userfault_view)
+        m_userfault_view->forget_mappings();
     return {};
 }
 

@@ -185,10 +185,10 @@ retry:
     // write-protected, so that reclaim can drop it again without writing it, unless swap is
     // half full or the memory is locked. A write fault takes it out of the cache now.
     SwapSlots& slots = swap.device().slots();
-    // (Not under the userfaultfd view, which maps every page writable: a clean copy would not
-    // learn of the first write.)
+    // (Not in a view that cannot write-protect the page: a clean copy would not learn of the
+    // first write.)
     bool keep_cached_on_read = !(vma.flags() & VmFlags::Locked) && slots.nr_free() > slots.total_slots() / 2
-        && !userfault_vma(vma);
+        && view_for(vma).capabilities().write_protect;
     // A slot that other swap PTEs still refer to (pages shared since a fork) keeps its page in
     // the cache, write-protected, so that they find the same page, and so that a page whose
     // bytes never reached the slot (PG_dirty) is not lost to them.

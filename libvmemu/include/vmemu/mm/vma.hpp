@@ -28,7 +28,7 @@ inline constexpr std::uint32_t Account = 0x100000;
 inline constexpr std::uint32_t NoReserve = 0x200000;
 // vmemu's own: the VMA's anonymous pages may be shared with another address space (it took
 // part in AddressSpace::fork), so the userfaultfd view, which holds a mapped page's bytes in
-// one reservation, maps its frames instead (address_space.hpp, userfault_vma()).
+// one reservation, maps its frames instead (AddressSpace::view_for()).
 inline constexpr std::uint32_t HwShared = 0x80000000;
 inline constexpr std::uint32_t AccessMask = Read | Write | Exec;
 } // namespace VmFlags

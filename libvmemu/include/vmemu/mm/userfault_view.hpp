@@ -1,0 +1,69 @@
+#pragma once
+#include <cstdint>
+#include <vmemu/mm/hardware_view.hpp>
+#include <vmemu/mm/page_table.hpp>
+#include <vmemu/os/userfaultfd.hpp>
+#include <vmemu/phys/frame_arena.hpp>
+
+namespace vmemu {
+
+// The hardware view through userfaultfd (docs/userfaultfd.md): a VMA's range of the
+// reservation is anonymous memory with the VMA's protection, registered for missing pages; a
+// frame is mapped by UFFDIO_COPY of its bytes (or of zeros, for a new page) into the page, and
+// its memfd page is punched meanwhile, so that memory is not held twice; a page is taken out by
+// UFFDIO_MOVE into a staging pool, from where its bytes go back to the frame. Every VMA's
+// range is registered at every moment, and a page in it is missing or mapped: the kernel holds
+// a VMA in one kernel mapping, whatever its pages.
+// A frame mapped here is this page alone (no sharing, no zero page) and is mapped with its
+// VMA's protection (no write-protect), so that a writable page is dirty as it is mapped.
+// Locking: as HardwareView's; the pool is the page_table_lock's.
+class UserfaultView final : public HardwareView {
+public:
+    // The pool: kPoolPages registered pages, then as many executable ones, since UFFDIO_MOVE
+    // moves a page only between mappings of the same protection. The fault source makes and
+    // registers it (its registration goes with the userfaultfd); the view unmaps it.
+    static constexpr std::size_t kPoolPages = 64;
+    static constexpr std::size_t kPoolBytes = 2 * kPoolPages << kPageShift;
+
+    UserfaultView(PageTable& page_table, const FrameArena& arena, os::Userfaultfd& uffd, VirtAddr pool)
+        : m_page_table(page_table)
+        , m_arena(arena)
+        , m_uffd(uffd)
+        , m_pool(pool)
+    {
+    }
+    ~UserfaultView() override;
+    UserfaultView(const UserfaultView&) = delete;
+    UserfaultView& operator=(const UserfaultView&) = delete;
+
+    VirtAddr pool() const { return m_pool; }
+
+    HwCapabilities capabilities() const override
+    {
+        return HwCapabilities { .shares_frames = false, .zero_page = false, .write_protect = false,
+            .follows_vmas = true, .holds_bytes = true, .fills_zeros = true };
+    }
+    std::uint64_t pte_tag() const override { return Pte::kHwUserfault; }
+    HwMapOutcome map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill fill) override;
+    VmResult<void> unmap(VirtAddr start, VirtAddr end) override;
+    VmResult<void> discard(VirtAddr start, VirtAddr end) override;
+    // mprotect() of the range, and its registration for missing pages again (a range that
+    // mapped frames through the memfd lost its registration).
+    void protect(VirtAddr start, VirtAddr end, os::HwProt prot) override;
+    void forget_mappings() override { }
+
+private:
+    // Takes [start, start + count pages), at most kPoolPages of one protection, out of the
+    // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
+    // a read-only one, which nobody can have changed, is copied and dropped. Returns how many
+    // of the first pages it took; fewer than count only with an error in *error (a page pinned
+    // by I/O in flight is EBUSY), the others staying mapped.
+    std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error);
+
+    PageTable& m_page_table;
+    const FrameArena& m_arena;
+    os::Userfaultfd& m_uffd;
+    const VirtAddr m_pool;
+};
+
+} // namespace vmemu

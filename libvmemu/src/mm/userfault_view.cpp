@@ -1,0 +1,167 @@
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vmemu/base/assert.hpp>
+#include <vmemu/mm/userfault_view.hpp>
+
+namespace vmemu {
+
+UserfaultView::~UserfaultView()
+{
+    (void)os::unmap(m_pool.ptr(), kPoolBytes);
+}
+
+HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt, HwFill fill)
+{
+    // Zeros come from pages nobody writes, which read as the kernel's zero page: copying
+    // them costs no page of the memfd, as reading a punched frame would.
+    static constexpr std::size_t kZeroPages = 64;
+    alignas(kPageSize) static const std::byte zeros[kZeroPages << kPageShift] {};
+    std::size_t bytes = count << kPageShift;
+    auto copy = [&](std::size_t from, std::size_t pages) {
+        const void* bytes_from = fill == HwFill::Frame ? static_cast<const void*>(m_arena.direct_map(first + from))
+                                                       : static_cast<const void*>(zeros);
+        return m_uffd.copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift);
+    };
+    VmResult<void> copied;
+    for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
+        std::size_t pages = std::min(kZeroPages, count - done);
+        copied = copy(done, pages);
+        // ENOENT: the range crosses the end of a kernel VMA (two registered mappings the
+        // kernel did not merge), before anything was copied; a page at a time cannot.
+        if (!copied && copied.error().code() == ENOENT && pages > 1) {
+            copied = {};
+            for (std::size_t page = 0; page < pages && copied; ++page)
+                copied = copy(done + page, 1);
+        }
+    }
+    if (!copied) {
+        // All of the range was missing: whatever part came goes again, so that no page is
+        // mapped that no PTE records.
+        (void)os::discard(start, bytes);
+        if (copied.error().code() == ENOMEM)
+            return HwMapOutcome::OutOfMemory;
+        report_refusal("UFFDIO_COPY", start, copied.error().code());
+        return HwMapOutcome::Refused;
+    }
+    // The bytes live in the reservation's page now; the frame's memfd page would hold them
+    // twice. Frames that are holes already (PG_zeroed) need no punch; all of them are after.
+    for (std::size_t i = 0; i < count;) {
+        std::size_t run = i;
+        while (run < count && !m_arena.frame(first + run).test(PageFlag::Zeroed))
+            ++run;
+        if (run > i)
+            (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first + i), (run - i) << kPageShift);
+        i = run + 1;
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        m_arena.frame(first + i).set(PageFlag::Zeroed);
+    return HwMapOutcome::Mapped;
+}
+
+VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
+{
+    // Runs of neighbouring mapped pages of one protection, at most a pool's worth each.
+    Pfn pfns[kPoolPages];
+    std::size_t count = 0;
+    VirtAddr run_start;
+    os::HwProt run_prot = os::HwProt::None;
+    auto prot_of = [](Pte pte) {
+        return static_cast<os::HwProt>(static_cast<unsigned>(os::HwProt::Read) | (pte.hw_writable() ? 2u : 0u)
+            | ((pte.raw() & Pte::kHwExec) ? 4u : 0u));
+    };
+    VmResult<void> result;
+    auto flush = [&]() {
+        if (count == 0 || !result) {
+            count = 0;
+            return;
+        }
+        VmError error(0, "");
+        std::size_t taken = take_out(run_start, pfns, count, run_prot, &error);
+        PageTable::Entry* slots = m_page_table.walk(run_start);
+        for (std::size_t i = 0; i < taken; ++i)
+            slots[i].fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+        if (error.code() != 0)
+            result = std::unexpected(error);
+        count = 0;
+    };
+    m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) {
+        Pte pte(slot.load(std::memory_order_relaxed));
+        if (!holds(pte)) {
+            flush();
+            return;
+        }
+        // A run stays in one PTE table, whose slots are consecutive in memory.
+        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
+        if (count > 0 && (count == kPoolPages || prot_of(pte) != run_prot
+                || address != run_start.offset(count << kPageShift) || table_start))
+            flush();
+        if (count == 0) {
+            run_start = address;
+            run_prot = prot_of(pte);
+        }
+        pfns[count++] = pte.pfn();
+    });
+    flush();
+    return result;
+}
+
+std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error)
+{
+    VM_ASSERT(count <= kPoolPages);
+    auto bits = static_cast<unsigned>(prot);
+    bool writable = bits & 2;
+    VirtAddr pool = (bits & 4) ? m_pool.offset(kPoolPages << kPageShift) : m_pool;
+    // A writable page may be written by another thread at any moment: it leaves the
+    // reservation first, atomically, and is copied from where nobody else can reach it.
+    VirtAddr from = start;
+    std::size_t taken = count;
+    if (writable) {
+        std::size_t moved = 0;
+        auto result = m_uffd.move(pool, start, count << kPageShift, &moved);
+        // EINVAL before any page moved: the run crosses the end of a kernel VMA (two mappings
+        // the kernel did not merge); a page at a time cannot.
+        if (!result && result.error().code() == EINVAL && moved == 0 && count > 1) {
+            result = {};
+            for (std::size_t page = 0; page < count && result; ++page) {
+                std::size_t one = 0;
+                result = m_uffd.move(pool.offset(page << kPageShift), start.offset(page << kPageShift), kPageSize, &one);
+                moved += one;
+            }
+        }
+        if (!result) {
+            *error = result.error();
+            taken = moved >> kPageShift;
+        }
+        from = pool;
+    }
+    for (std::size_t i = 0; i < taken; ++i) {
+        m_arena.frame(pfns[i]).clear(PageFlag::Zeroed);
+        std::memcpy(m_arena.direct_map(pfns[i]), from.offset(i << kPageShift).ptr<std::byte>(), kPageSize);
+    }
+    if (taken > 0) {
+        if (auto dropped = os::discard(from, taken << kPageShift); !dropped && taken == count) {
+            *error = dropped.error();
+            return writable ? taken : 0; // a read-only page that stays is still mapped
+        }
+    }
+    return taken;
+}
+
+VmResult<void> UserfaultView::discard(VirtAddr start, VirtAddr end)
+{
+    VM_TRY(os::discard(start, end - start));
+    m_page_table.for_each_slot(start, end, [this](VirtAddr, PageTable::Entry& slot) {
+        if (holds(Pte(slot.load(std::memory_order_relaxed))))
+            slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+    });
+    return {};
+}
+
+void UserfaultView::protect(VirtAddr start, VirtAddr end, os::HwProt prot)
+{
+    if (os::protect(start, end - start, prot))
+        (void)m_uffd.register_missing(start, end - start);
+}
+
+} // namespace vmemu
