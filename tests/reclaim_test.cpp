@@ -460,10 +460,10 @@ TEST(Reclaim, MremapDontunmapUnlocksTheWholeVmaItMovesOutOf)
 
 TEST(Reclaim, PageoutWillneedAndColdDoWhatLinuxDoes)
 {
-    // The SIGSEGV view, which keeps a page read back from swap in the swap cache; the
-    // userfaultfd view maps every page writable, so that a clean copy would not learn of its
-    // first write.
-    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false, OomPolicy::Kill, FaultSourceKind::Signal);
+    // Both views keep a page read back from swap in the swap cache, write-protected (the
+    // userfaultfd view where the kernel has userfaultfd write protection), so that its first
+    // write faults and lets go of the stale copy.
+    auto machine = make_swapping_machine(1024, 16 * test::kMiB, false);
     auto space = test::make_space(*machine);
     VirtAddr area = map_anon(*space, 64 * kPageSize);
     auto* words = area.ptr<std::uint32_t>();

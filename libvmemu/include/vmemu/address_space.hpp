@@ -345,8 +345,8 @@ private:
     HardwareView& view_for(const Vma& vma);
     // The view that holds the mapped page of pte.
     const HardwareView& view_of(Pte pte) const;
-    // The PTE bits of a page that view maps in vma: where the view cannot write-protect it,
-    // writable and dirty when vma is writable, read-only when not.
+    // The PTE bits of a page that view maps in vma: read-only when vma is; writable and dirty
+    // when vma is writable and the view cannot write-protect the page.
     static std::uint64_t view_pte_bits(const Vma& vma, const HardwareView& view, std::uint64_t pte_bits);
     // Before a fork: the VMAs whose view cannot share frames take their pages back to their
     // frames and become VmFlags::HwShared.

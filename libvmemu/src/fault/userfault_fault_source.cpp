@@ -81,7 +81,7 @@ VmResult<void> UserfaultFaultSource::register_space(AddressSpace& space, VirtAdd
         // writable and executable memory, such a page cannot be taken out, and says so.)
         (void)os::protect(pool.offset(kPoolBytes / 2), kPoolBytes / 2, os::HwProt::ReadWriteExec);
     }
-    if (auto registered = m_uffd.register_missing(pool, kPoolBytes); !registered) {
+    if (auto registered = m_uffd.register_range(pool, kPoolBytes); !registered) {
         (void)os::unmap(pool.ptr(), kPoolBytes);
         return registered;
     }

@@ -63,11 +63,13 @@ os::HwProt AddressSpace::hw_prot(const Vma& vma, bool writable)
 
 std::uint64_t AddressSpace::view_pte_bits(const Vma& vma, const HardwareView& view, std::uint64_t pte_bits)
 {
-    // A view without write protection maps a page with its VMA's protection: a writable VMA's
-    // page is writable and, since its writes go unseen, dirty; another VMA's is read-only.
+    // A read-only VMA's page is read-only. A view without write protection maps a writable
+    // VMA's page with the VMA's protection: writable and, since its writes go unseen, dirty.
+    if (!(vma.flags() & VmFlags::Write))
+        return pte_bits & ~Pte::kWrite;
     if (view.capabilities().write_protect)
         return pte_bits;
-    return (vma.flags() & VmFlags::Write) ? pte_bits | Pte::kWrite | Pte::kDirty : pte_bits & ~Pte::kWrite;
+    return pte_bits | Pte::kWrite | Pte::kDirty;
 }
 
 FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, std::size_t count,

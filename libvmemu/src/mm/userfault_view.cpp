@@ -11,8 +11,31 @@ UserfaultView::~UserfaultView()
     (void)os::unmap(m_pool.ptr(), kPoolBytes);
 }
 
-HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt, HwFill fill)
+HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill fill)
 {
+    // A read-only page of a writable VMA is write-protected, so that its first write faults;
+    // a read-only VMA's page is read-only anyway.
+    bool protect = !(static_cast<unsigned>(prot) & 2) && m_uffd.write_protect();
+    if (fill == HwFill::Frame) {
+        // A page held already changes alone (a write fault, or its protection catching up): the
+        // same frame only changes its write protection; another frame replaces it, the old
+        // page's bytes going back to its frame first.
+        Pte old(m_page_table.walk(start)->load(std::memory_order_acquire));
+        if (holds(old)) {
+            VM_ASSERT(count == 1);
+            if (old.pfn() == first) {
+                if (auto changed = m_uffd.set_write_protect(start, kPageSize, protect); !changed) {
+                    report_refusal("UFFDIO_WRITEPROTECT", start, changed.error().code());
+                    return HwMapOutcome::Refused;
+                }
+                return HwMapOutcome::Mapped;
+            }
+            if (auto taken = unmap(start, start.offset(kPageSize)); !taken) {
+                report_refusal("UFFDIO_MOVE", start, taken.error().code());
+                return HwMapOutcome::Refused;
+            }
+        }
+    }
     // Zeros come from pages nobody writes, which read as the kernel's zero page: copying
     // them costs no page of the memfd, as reading a punched frame would.
     static constexpr std::size_t kZeroPages = 64;
@@ -21,7 +44,7 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
     auto copy = [&](std::size_t from, std::size_t pages) {
         const void* bytes_from = fill == HwFill::Frame ? static_cast<const void*>(m_arena.direct_map(first + from))
                                                        : static_cast<const void*>(zeros);
-        return m_uffd.copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift);
+        return m_uffd.copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift, protect);
     };
     VmResult<void> copied;
     for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
@@ -161,7 +184,7 @@ VmResult<void> UserfaultView::discard(VirtAddr start, VirtAddr end)
 void UserfaultView::protect(VirtAddr start, VirtAddr end, os::HwProt prot)
 {
     if (os::protect(start, end - start, prot))
-        (void)m_uffd.register_missing(start, end - start);
+        (void)m_uffd.register_range(start, end - start);
 }
 
 } // namespace vmemu

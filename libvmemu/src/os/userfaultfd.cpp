@@ -13,23 +13,31 @@ namespace vmemu::os {
 
 VmResult<Userfaultfd> Userfaultfd::open(Delivery delivery) noexcept
 {
-    bool user_mode_only = false;
-    int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
-    if (fd < 0 && errno == EPERM) {
-        user_mode_only = true;
-        fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+    // A kernel refuses the whole UFFDIO_API call for a feature it lacks, and takes no second
+    // call on the same descriptor: without write protection, the descriptor is opened again.
+    for (bool write_protect : { true, false }) {
+        bool user_mode_only = false;
+        int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+        if (fd < 0 && errno == EPERM) {
+            user_mode_only = true;
+            fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+        }
+        if (fd < 0)
+            return vm_fail(errno, "userfaultfd is not available");
+        Userfaultfd uffd(fd, user_mode_only, write_protect, delivery);
+        uffdio_api api {};
+        api.api = UFFD_API;
+        api.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_THREAD_ID;
+        if (delivery == Delivery::Sigbus)
+            api.features |= UFFD_FEATURE_SIGBUS;
+        if (write_protect)
+            api.features |= UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+        if (ioctl(fd, UFFDIO_API, &api) == 0)
+            return uffd;
+        if (errno != EINVAL || !write_protect)
+            return vm_fail(errno, "userfaultfd lacks UFFDIO_MOVE (Linux 6.8 and later)");
     }
-    if (fd < 0)
-        return vm_fail(errno, "userfaultfd is not available");
-    Userfaultfd uffd(fd, user_mode_only, delivery);
-    uffdio_api api {};
-    api.api = UFFD_API;
-    api.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_THREAD_ID;
-    if (delivery == Delivery::Sigbus)
-        api.features |= UFFD_FEATURE_SIGBUS;
-    if (ioctl(fd, UFFDIO_API, &api) != 0)
-        return vm_fail(errno == EINVAL ? EINVAL : errno, "userfaultfd lacks UFFDIO_MOVE (Linux 6.8 and later)");
-    return uffd;
+    return vm_fail(EINVAL, "userfaultfd lacks UFFDIO_MOVE (Linux 6.8 and later)");
 }
 
 Userfaultfd& Userfaultfd::operator=(Userfaultfd&& other) noexcept
@@ -39,6 +47,7 @@ Userfaultfd& Userfaultfd::operator=(Userfaultfd&& other) noexcept
             ::close(m_fd);
         m_fd = other.m_fd;
         m_user_mode_only = other.m_user_mode_only;
+        m_write_protect = other.m_write_protect;
         m_delivery = other.m_delivery;
         other.m_fd = -1;
     }
@@ -51,12 +60,12 @@ Userfaultfd::~Userfaultfd()
         ::close(m_fd);
 }
 
-VmResult<void> Userfaultfd::register_missing(VirtAddr start, std::size_t bytes) noexcept
+VmResult<void> Userfaultfd::register_range(VirtAddr start, std::size_t bytes) noexcept
 {
     uffdio_register range {};
     range.range.start = start.get();
     range.range.len = bytes;
-    range.mode = UFFDIO_REGISTER_MODE_MISSING;
+    range.mode = UFFDIO_REGISTER_MODE_MISSING | (m_write_protect ? UFFDIO_REGISTER_MODE_WP : 0);
     if (ioctl(m_fd, UFFDIO_REGISTER, &range) != 0)
         return vm_fail(errno, "UFFDIO_REGISTER failed");
     return {};
@@ -88,7 +97,7 @@ VmResult<void> until_done(int fd, unsigned long command, Request& request, __s64
 }
 } // namespace
 
-VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept
+VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::size_t bytes, bool protect) noexcept
 {
     if (int injected = take_injected_map_error())
         return vm_fail(injected, "UFFDIO_COPY failed");
@@ -96,9 +105,33 @@ VmResult<void> Userfaultfd::copy(VirtAddr destination, const void* source, std::
     request.dst = destination.get();
     request.src = reinterpret_cast<std::uintptr_t>(source);
     request.len = bytes;
-    request.mode = UFFDIO_COPY_MODE_DONTWAKE;
+    request.mode = UFFDIO_COPY_MODE_DONTWAKE | (protect ? UFFDIO_COPY_MODE_WP : 0);
     std::size_t copied = 0;
     return until_done(m_fd, UFFDIO_COPY, request, &uffdio_copy::copy, &copied, "UFFDIO_COPY failed");
+}
+
+VmResult<void> Userfaultfd::zeropage(VirtAddr start, std::size_t bytes) noexcept
+{
+    if (int injected = take_injected_map_error())
+        return vm_fail(injected, "UFFDIO_ZEROPAGE failed");
+    uffdio_zeropage request {};
+    request.range.start = start.get();
+    request.range.len = bytes;
+    request.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE;
+    if (ioctl(m_fd, UFFDIO_ZEROPAGE, &request) != 0)
+        return vm_fail(errno, "UFFDIO_ZEROPAGE failed");
+    return {};
+}
+
+VmResult<void> Userfaultfd::set_write_protect(VirtAddr start, std::size_t bytes, bool protect) noexcept
+{
+    uffdio_writeprotect request {};
+    request.range.start = start.get();
+    request.range.len = bytes;
+    request.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE | (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
+    if (ioctl(m_fd, UFFDIO_WRITEPROTECT, &request) != 0)
+        return vm_fail(errno, "UFFDIO_WRITEPROTECT failed");
+    return {};
 }
 
 VmResult<void> Userfaultfd::move(VirtAddr destination, VirtAddr source, std::size_t bytes,

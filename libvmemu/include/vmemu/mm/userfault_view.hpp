@@ -14,8 +14,12 @@ namespace vmemu {
 // UFFDIO_MOVE into a staging pool, from where its bytes go back to the frame. Every VMA's
 // range is registered at every moment, and a page in it is missing or mapped: the kernel holds
 // a VMA in one kernel mapping, whatever its pages.
-// A frame mapped here is this page alone (no sharing, no zero page) and is mapped with its
-// VMA's protection (no write-protect), so that a writable page is dirty as it is mapped.
+// A frame mapped here is this page alone (no sharing, no zero page). A page is mapped with its
+// VMA's protection, or write-protected in a writable VMA (UFFDIO_COPY_MODE_WP, where the kernel
+// has userfaultfd write protection): its first write is then a fault, delivered as a missing
+// page's is, that lifts the protection (UFFDIO_WRITEPROTECT), so that a clean page stays clean
+// until it is written. (Pages that take no write fault are dirty as they are mapped writable:
+// see docs/userfaultfd.md on dirty tracking.)
 // Locking: as HardwareView's; the pool is the page_table_lock's.
 class UserfaultView final : public HardwareView {
 public:
@@ -40,7 +44,7 @@ public:
 
     HwCapabilities capabilities() const override
     {
-        return HwCapabilities { .shares_frames = false, .zero_page = false, .write_protect = false,
+        return HwCapabilities { .shares_frames = false, .zero_page = false, .write_protect = m_uffd.write_protect(),
             .follows_vmas = true, .holds_bytes = true, .fills_zeros = true };
     }
     std::uint64_t pte_tag() const override { return Pte::kHwUserfault; }

@@ -7,7 +7,8 @@
 
 namespace vmemu::os {
 
-// One userfaultfd, with UFFDIO_MOVE and the faulting thread's id in its messages. Kernel-mode
+// One userfaultfd, with UFFDIO_MOVE and the faulting thread's id in its messages, and with
+// write-protect faults on anonymous memory where the kernel has them. Kernel-mode
 // faults are caught when the process may (CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1);
 // otherwise it is UFFD_USER_MODE_ONLY and the kernel's own accesses fail with EFAULT.
 class Userfaultfd {
@@ -29,6 +30,7 @@ public:
     Userfaultfd(Userfaultfd&& other) noexcept
         : m_fd(other.m_fd)
         , m_user_mode_only(other.m_user_mode_only)
+        , m_write_protect(other.m_write_protect)
         , m_delivery(other.m_delivery)
     {
         other.m_fd = -1;
@@ -38,13 +40,21 @@ public:
 
     int fd() const { return m_fd; }
     bool user_mode_only() const { return m_user_mode_only; }
+    // Whether pages can be write-protected (UFFD_FEATURE_PAGEFAULT_FLAG_WP): a write to such a
+    // page is a fault, delivered as a missing page's is.
+    bool write_protect() const { return m_write_protect; }
     Delivery delivery() const { return m_delivery; }
 
-    // UFFDIO_REGISTER for missing pages.
-    VmResult<void> register_missing(VirtAddr start, std::size_t bytes) noexcept;
+    // UFFDIO_REGISTER for missing pages, and for write-protect faults where the kernel has them.
+    VmResult<void> register_range(VirtAddr start, std::size_t bytes) noexcept;
     // UFFDIO_COPY of bytes from source to the missing pages at destination, without waking
-    // the threads that wait there.
-    VmResult<void> copy(VirtAddr destination, const void* source, std::size_t bytes) noexcept;
+    // the threads that wait there; write-protected with protect.
+    VmResult<void> copy(VirtAddr destination, const void* source, std::size_t bytes, bool protect = false) noexcept;
+    // UFFDIO_ZEROPAGE: the kernel's zero page at the missing pages of [start, start + bytes).
+    VmResult<void> zeropage(VirtAddr start, std::size_t bytes) noexcept;
+    // UFFDIO_WRITEPROTECT of the present pages of [start, start + bytes), on or off, without
+    // waking the threads that wait there.
+    VmResult<void> set_write_protect(VirtAddr start, std::size_t bytes, bool protect) noexcept;
     // UFFDIO_MOVE of the pages at source to the missing pages at destination; *moved says how
     // many bytes went, also when it fails part way.
     VmResult<void> move(VirtAddr destination, VirtAddr source, std::size_t bytes, std::size_t* moved) noexcept;
@@ -55,15 +65,17 @@ public:
     int read_faults(Fault* out, int max) noexcept;
 
 private:
-    Userfaultfd(int fd, bool user_mode_only, Delivery delivery)
+    Userfaultfd(int fd, bool user_mode_only, bool write_protect, Delivery delivery)
         : m_fd(fd)
         , m_user_mode_only(user_mode_only)
+        , m_write_protect(write_protect)
         , m_delivery(delivery)
     {
     }
 
     int m_fd;
     bool m_user_mode_only;
+    bool m_write_protect;
     Delivery m_delivery;
 };
 
