@@ -57,8 +57,18 @@ const std::vector<std::size_t>& page_order(Order order)
     return order == Order::Sequential ? sequential : random;
 }
 
-void touch(char* base, Order order)
+// A write to each page, or a read of it (untouched memory: the zero page where there is one).
+enum class Access { Write, Read };
+
+void touch(char* base, Order order, Access access = Access::Write)
 {
+    if (access == Access::Read) {
+        std::uint64_t sum = 0;
+        for (std::size_t page : page_order(order))
+            sum += reinterpret_cast<volatile char*>(base)[page * vmemu::kPageSize];
+        benchmark::DoNotOptimize(sum);
+        return;
+    }
     for (std::size_t page : page_order(order))
         base[page * vmemu::kPageSize] = 1;
     benchmark::ClobberMemory();
@@ -71,7 +81,7 @@ void report_per_page(benchmark::State& state)
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void first_touch_native(benchmark::State& state, Order order)
+void first_touch_native(benchmark::State& state, Order order, Access access = Access::Write)
 {
     for (auto _ : state) {
         state.PauseTiming();
@@ -83,7 +93,7 @@ void first_touch_native(benchmark::State& state, Order order)
         // No transparent huge pages: every backend pays per 4 KiB page.
         madvise(region, kRegion, MADV_NOHUGEPAGE);
         state.ResumeTiming();
-        touch(static_cast<char*>(region), order);
+        touch(static_cast<char*>(region), order, access);
         state.PauseTiming();
         munmap(region, kRegion);
         state.ResumeTiming();
@@ -285,7 +295,8 @@ void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
     report_per_page(state);
 }
 
-void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceKind source)
+void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceKind source,
+    Access access = Access::Write)
 {
     // Room for the region and its page tables.
     auto machine = vmemu::Machine::create({ .frames = kPages + 1024, .fault_source = source });
@@ -300,6 +311,7 @@ void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceK
     }
     std::int64_t faults = 0;
     double table_bytes_per_page = 0;
+    double frames_per_page = 0;
     for (auto _ : state) {
         state.PauseTiming();
         auto region = (*space)->mmap(vmemu::VirtAddr(), kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -308,10 +320,12 @@ void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceK
             return;
         }
         std::int64_t faults_before = (*machine)->stat().value(vmemu::VmStatItem::PgFault);
+        std::size_t free_before = (*machine)->free_frames();
         state.ResumeTiming();
-        touch(region->ptr<char>(), order);
+        touch(region->ptr<char>(), order, access);
         state.PauseTiming();
         faults += (*machine)->stat().value(vmemu::VmStatItem::PgFault) - faults_before;
+        frames_per_page = static_cast<double>(free_before - (*machine)->free_frames()) / kPages;
         table_bytes_per_page = static_cast<double>((*machine)->stat().value(vmemu::VmStatItem::NrPageTablePages))
             * vmemu::kPageSize / kPages;
         (void)(*space)->munmap(*region, kRegion);
@@ -320,6 +334,7 @@ void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceK
     report_per_page(state);
     state.counters["faults_per_page"] = static_cast<double>(faults) / static_cast<double>(state.iterations() * kPages);
     state.counters["page_table_bytes_per_mapped_page"] = table_bytes_per_page;
+    state.counters["frames_per_page"] = frames_per_page; // page tables included
     state.counters["mem_map_bytes_per_frame"] = sizeof(vmemu::PageFrame);
     state.counters["vma_bytes"] = sizeof(vmemu::Vma);
 }
@@ -383,6 +398,11 @@ BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random, vmemu::FaultSourceKi
     ->Name("first_touch_random/vmemu");
 BENCHMARK_CAPTURE(first_touch_vmemu, random_uffd, Order::Random, vmemu::FaultSourceKind::Userfault)
     ->Name("first_touch_random/vmemu_uffd");
+BENCHMARK_CAPTURE(first_touch_native, read, Order::Random, Access::Read)->Name("first_read_random/native");
+BENCHMARK_CAPTURE(first_touch_vmemu, read, Order::Random, vmemu::FaultSourceKind::Signal, Access::Read)
+    ->Name("first_read_random/vmemu");
+BENCHMARK_CAPTURE(first_touch_vmemu, read_uffd, Order::Random, vmemu::FaultSourceKind::Userfault, Access::Read)
+    ->Name("first_read_random/vmemu_uffd");
 BENCHMARK_CAPTURE(first_touch_native, sequential, Order::Sequential)->Name("first_touch_sequential/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, sequential, Order::Sequential)->Name("first_touch_sequential/mechanism");
 BENCHMARK_CAPTURE(first_touch_vmemu, sequential, Order::Sequential, vmemu::FaultSourceKind::Signal)

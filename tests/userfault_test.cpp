@@ -59,6 +59,70 @@ TEST_P(Userfault, FirstTouchReadsZeroAndKeepsWhatIsWritten)
     space->verify_invariants();
 }
 
+TEST_P(Userfault, ReadsOfUntouchedMemoryMapTheZeroPageAndCostNoFrame)
+{
+    auto machine = make_userfault_machine(GetParam(), 1024, 0);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    constexpr std::size_t kPages = 512;
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    std::size_t free_before = machine->free_frames();
+    EXPECT_EQ(area.ptr<volatile std::uint64_t>()[7], 0u);
+    if (test::stat_of(*machine, VmStatItem::PgFaultZeroPage) == 0)
+        GTEST_SKIP() << "this kernel's userfaultfd has no write protection: reads take frames";
+    for (std::size_t page = 1; page < kPages; ++page)
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<volatile std::uint64_t>()[7], 0u) << page;
+    EXPECT_EQ(test::stat_of(*machine, VmStatItem::PgFaultZeroPage), static_cast<std::int64_t>(kPages));
+    EXPECT_EQ(space->rss_pages(), 0u);
+    // Frames for the page tables and the one held back for a written zero page, not one a page.
+    EXPECT_LT(free_before - machine->free_frames(), 8u);
+    // The first write of each gives it a frame of its own; the zero page stays zeros.
+    for (std::size_t page = 0; page < kPages; ++page)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[3] = word_of(page, 1);
+    for (std::size_t page = 0; page < kPages; ++page) {
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[3], word_of(page, 1)) << page;
+        ASSERT_EQ(area.offset(page * kPageSize).ptr<std::uint64_t>()[7], 0u) << page;
+    }
+    EXPECT_EQ(space->rss_pages(), kPages);
+    EXPECT_EQ(test::stat_of(*machine, VmStatItem::NrZeroPageMappings), 0);
+    // mprotect takes them out and they come back, zero pages included.
+    VirtAddr zeros = map_anon(*space, 16 * kPageSize);
+    EXPECT_EQ(zeros.ptr<volatile std::uint64_t>()[1], 0u);
+    ASSERT_TRUE(space->mprotect(zeros, 16 * kPageSize, PROT_READ));
+    EXPECT_EQ(zeros.ptr<volatile std::uint64_t>()[1], 0u);
+    ASSERT_TRUE(space->mprotect(zeros, 16 * kPageSize, PROT_READ | PROT_WRITE));
+    zeros.ptr<std::uint64_t>()[1] = 5;
+    EXPECT_EQ(zeros.ptr<volatile std::uint64_t>()[1], 5u);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
+TEST_P(Userfault, AZeroPageWrittenAsItIsMappedKeepsTheWrite)
+{
+    // Another thread's write between UFFDIO_ZEROPAGE and the write protection is copied on
+    // write inside the kernel, unseen; the injected write stands for it.
+    auto machine = make_userfault_machine(GetParam(), 1024, 16 * test::kMiB);
+    REQUIRE_USERFAULT(machine);
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, 4 * kPageSize);
+    EXPECT_EQ(area.offset(kPageSize).ptr<volatile std::uint8_t>()[100], 0u);
+    if (test::stat_of(*machine, VmStatItem::PgFaultZeroPage) == 0)
+        GTEST_SKIP() << "this kernel's userfaultfd has no write protection: reads take frames";
+    os::inject_zero_page_writes(1);
+    EXPECT_EQ(area.ptr<volatile std::uint8_t>()[100], 0x5a);
+    os::inject_zero_page_writes(0);
+    EXPECT_EQ(test::stat_of(*machine, VmStatItem::PgFaultZeroPageRaced), 1);
+    EXPECT_EQ(space->rss_pages(), 1u); // a page of its own, and the zero page beside it
+    area.ptr<std::uint8_t>()[200] = 7; // lifts the write protection
+    ASSERT_TRUE(space->madvise(area, 4 * kPageSize, MADV_PAGEOUT));
+    machine->wait_for_swap_io();
+    EXPECT_EQ(area.ptr<volatile std::uint8_t>()[100], 0x5a);
+    EXPECT_EQ(area.ptr<volatile std::uint8_t>()[200], 7);
+    EXPECT_EQ(area.offset(kPageSize).ptr<volatile std::uint8_t>()[100], 0u);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
 TEST_P(Userfault, ThrashingKeepsEveryByte)
 {
     constexpr std::size_t kPages = 4096; // 16 MiB on 4 MiB of frames

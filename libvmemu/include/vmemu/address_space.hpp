@@ -345,6 +345,12 @@ private:
     HardwareView& view_for(const Vma& vma);
     // The view that holds the mapped page of pte.
     const HardwareView& view_of(Pte pte) const;
+    // The frame held back for a zero page that another thread writes while it is mapped
+    // (HwCapabilities::racy_zero_page): made sure of before the page_table_lock is taken; false
+    // when no frame can be had. adopt_written_zero_page_locked() takes it, and gives the page
+    // at address it as an anonymous page of its own, write-protected and dirty.
+    bool reserve_zero_page_frame();
+    FaultResult adopt_written_zero_page_locked(Vma& vma, VirtAddr address) VM_REQUIRES(m_page_table_lock);
     // The PTE bits of a page that view maps in vma: read-only when vma is; writable and dirty
     // when vma is writable and the view cannot write-protect the page.
     static std::uint64_t view_pte_bits(const Vma& vma, const HardwareView& view, std::uint64_t pte_bits);
@@ -394,6 +400,8 @@ private:
     // The hardware views, under m_page_table_lock (mm/hardware_view.hpp).
     MemfdView m_memfd_view;
     std::optional<UserfaultView> m_userfault_view;
+    // The frame reserve_zero_page_frame() holds back: its number plus one, or 0.
+    std::atomic<std::uint64_t> m_zero_page_frame { 0 };
 };
 
 } // namespace vmemu

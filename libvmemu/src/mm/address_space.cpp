@@ -36,6 +36,8 @@ AddressSpace::~AddressSpace()
     // No anon_vma leads here any more. Unregistering waits, on spaces_lock, for the reverse-map
     // walks that found this space before its VMAs left their anon_vmas.
     m_machine.unregister_space(*this);
+    if (std::uint64_t held = m_zero_page_frame.load(std::memory_order_acquire))
+        m_machine.page_allocator().free_page(Pfn(held - 1));
     (void)os::unmap(m_reservation_start.ptr(), m_reservation_end - m_reservation_start);
 }
 

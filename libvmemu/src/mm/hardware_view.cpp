@@ -78,9 +78,14 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
     HardwareView& view = view_for(vma);
     pte_bits = view_pte_bits(vma, view, pte_bits);
     os::HwProt prot = hw_prot(vma, pte_bits & Pte::kWrite);
+    bool zero = m_machine.arena().is_zero_pfn(first);
+    if (zero && view.capabilities().racy_zero_page && m_zero_page_frame.load(std::memory_order_acquire) == 0)
+        return FaultResult::OutOfMemory; // no frame for a zero page that may be written meanwhile
     switch (view.map(start, first, count, prot, HwFill::Frame)) {
     case HwMapOutcome::Mapped:
         break;
+    case HwMapOutcome::Written:
+        return adopt_written_zero_page_locked(vma, start);
     case HwMapOutcome::MapLimit:
         return FaultResult::MapLimit;
     case HwMapOutcome::OutOfMemory:
@@ -89,6 +94,39 @@ FaultResult AddressSpace::install_locked(Vma& vma, VirtAddr start, Pfn first, st
         return FaultResult::KernelRefused;
     }
     store_installed_ptes_locked(start, first, count, pte_bits, view.pte_bits(prot));
+    return FaultResult::Handled;
+}
+
+bool AddressSpace::reserve_zero_page_frame()
+{
+    if (m_zero_page_frame.load(std::memory_order_acquire) != 0)
+        return true;
+    auto frame = m_machine.page_allocator().alloc_page(ZeroFill::ByMapper);
+    if (!frame)
+        return false;
+    std::uint64_t expected = 0;
+    if (!m_zero_page_frame.compare_exchange_strong(expected, frame->get() + 1, std::memory_order_acq_rel))
+        m_machine.page_allocator().free_page(*frame); // another thread held one back first
+    return true;
+}
+
+FaultResult AddressSpace::adopt_written_zero_page_locked(Vma& vma, VirtAddr address)
+{
+    // Another thread wrote the zero page before its write protection, and the kernel copied
+    // it: the view holds that copy, protected. It becomes an anonymous page of its own, with
+    // the frame held back for this, dirty; its next write lifts the protection (do_wp_page()).
+    std::uint64_t held = m_zero_page_frame.exchange(0, std::memory_order_acq_rel);
+    VM_ASSERT(held != 0);
+    Pfn pfn(held - 1);
+    HardwareView& view = view_for(vma);
+    (void)view.map(address, pfn, 1, os::HwProt::Read, HwFill::InPlace);
+    Pte old = m_page_table.lookup(address);
+    if (old.present() && m_machine.arena().is_zero_pfn(old.pfn()))
+        m_machine.stat().dec(VmStatItem::NrZeroPageMappings);
+    store_installed_ptes_locked(address, pfn, 1, Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kDirty,
+        view.pte_bits(os::HwProt::Read));
+    add_new_anon_pages_locked(vma, pfn, 1, address);
+    m_machine.stat().inc(VmStatItem::PgFaultZeroPageRaced);
     return FaultResult::Handled;
 }
 

@@ -228,14 +228,18 @@ FaultResult AddressSpace::do_zero_page(Vma& vma, VirtAddr address)
 {
     // A view without the zero page would map the zero frame writable when the VMA is, and take
     // the program's writes unseen.
-    if (!view_for(vma).capabilities().zero_page)
+    HwCapabilities view = view_for(vma).capabilities();
+    if (!view.zero_page)
         return do_anonymous_page(vma, address);
+    if (view.racy_zero_page && !reserve_zero_page_frame())
+        return FaultResult::OutOfMemory;
     ScopedLock ptl(m_page_table_lock);
     PageTable::Entry* slot = m_page_table.walk(address);
     if (slot->load(std::memory_order_acquire) != 0)
         return FaultResult::Handled;
-    FaultResult result = install_locked(vma, address, m_machine.arena().zero_pfn(address.vpn()), 1, kAnonPteBits);
-    if (result == FaultResult::Handled) {
+    Pfn zero = m_machine.arena().zero_pfn(address.vpn());
+    FaultResult result = install_locked(vma, address, zero, 1, kAnonPteBits);
+    if (result == FaultResult::Handled && Pte(slot->load(std::memory_order_acquire)).pfn() == zero) {
         m_machine.stat().inc(VmStatItem::NrZeroPageMappings);
         m_machine.stat().inc(VmStatItem::PgFaultZeroPage);
     }
@@ -325,6 +329,11 @@ FaultResult AddressSpace::do_wp_page(Vma& vma, VirtAddr address, Pte seen)
 
 FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTable::Entry& slot)
 {
+    // A zero page mapped again needs a frame held back, as a new one does (do_zero_page()).
+    Pte seen(slot.load(std::memory_order_acquire));
+    if (seen.present() && m_machine.arena().is_zero_pfn(seen.pfn()) && view_for(vma).capabilities().racy_zero_page
+        && !reserve_zero_page_frame())
+        return FaultResult::OutOfMemory;
     ScopedLock ptl(m_page_table_lock);
     Pte pte(slot.load(std::memory_order_acquire));
     if (!pte.present())
@@ -352,8 +361,8 @@ FaultResult AddressSpace::sync_hardware_view(Vma& vma, VirtAddr address, PageTab
     std::int64_t after = 0;
     while (address.page_offset(after + 1) < high && lags_in_step((&slot)[after + 1], after + 1))
         ++after;
-    if (pte.hw_mapped())
-        before = after = 0; // only this page's protection lags
+    if (pte.hw_mapped() || m_machine.arena().is_zero_pfn(pte.pfn()))
+        before = after = 0; // only this page's protection lags, or a zero page maps alone
     FaultResult result = install_locked(vma, address.page_offset(-before),
         pte.pfn() - static_cast<std::uint64_t>(before), static_cast<std::size_t>(before + after + 1),
         pte.raw() & (Pte::kPresent | Pte::kUser | Pte::kWrite));
@@ -380,6 +389,8 @@ bool AddressSpace::only_dying_pages_locked(VirtAddr start, VirtAddr end) const
             dying = false; // a mapping of a frame, which MADV_DONTNEED would not remove
             return;
         }
+        if (arena.is_zero_pfn(pte.pfn()))
+            return; // nothing to keep
         const PageFrame& frame = arena.frame(pte.pfn());
         dying = frame.test(PageFlag::SwapBacked) && !frame.test(PageFlag::SwapCache)
             && frame.refcount.load(std::memory_order_acquire) == 1 && frame.mapcount.load(std::memory_order_acquire) == 1

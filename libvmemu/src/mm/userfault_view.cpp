@@ -36,35 +36,50 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
             }
         }
     }
+    if (fill == HwFill::InPlace) {
+        // The page holds its bytes already; its frame's memfd page must not hold any.
+        VM_ASSERT(count == 1 && holds(Pte(m_page_table.walk(start)->load(std::memory_order_acquire))) == false);
+        PageFrame& frame = m_arena.frame(first);
+        if (!frame.test(PageFlag::Zeroed))
+            (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), kPageSize);
+        frame.set(PageFlag::Zeroed);
+        return HwMapOutcome::Mapped;
+    }
+    if (m_arena.is_zero_pfn(first)) {
+        VM_ASSERT(count == 1);
+        return map_zero_page(start);
+    }
     // Zeros come from pages nobody writes, which read as the kernel's zero page: copying
     // them costs no page of the memfd, as reading a punched frame would.
     static constexpr std::size_t kZeroPages = 64;
     alignas(kPageSize) static const std::byte zeros[kZeroPages << kPageShift] {};
     std::size_t bytes = count << kPageShift;
+    // The errno of a copy, or 0.
     auto copy = [&](std::size_t from, std::size_t pages) {
         const void* bytes_from = fill == HwFill::Frame ? static_cast<const void*>(m_arena.direct_map(first + from))
                                                        : static_cast<const void*>(zeros);
-        return m_uffd.copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift, protect);
+        auto copied = m_uffd.copy(start.offset(from << kPageShift), bytes_from, pages << kPageShift, protect);
+        return copied ? 0 : copied.error().code();
     };
-    VmResult<void> copied;
-    for (std::size_t done = 0; done < count && copied; done += kZeroPages) {
+    int error = 0;
+    for (std::size_t done = 0; done < count && error == 0; done += kZeroPages) {
         std::size_t pages = std::min(kZeroPages, count - done);
-        copied = copy(done, pages);
+        error = copy(done, pages);
         // ENOENT: the range crosses the end of a kernel VMA (two registered mappings the
         // kernel did not merge), before anything was copied; a page at a time cannot.
-        if (!copied && copied.error().code() == ENOENT && pages > 1) {
-            copied = {};
-            for (std::size_t page = 0; page < pages && copied; ++page)
-                copied = copy(done + page, 1);
+        if (error == ENOENT && pages > 1) {
+            error = 0;
+            for (std::size_t page = 0; page < pages && error == 0; ++page)
+                error = copy(done + page, 1);
         }
     }
-    if (!copied) {
+    if (error != 0) {
         // All of the range was missing: whatever part came goes again, so that no page is
         // mapped that no PTE records.
         (void)os::discard(start, bytes);
-        if (copied.error().code() == ENOMEM)
+        if (error == ENOMEM)
             return HwMapOutcome::OutOfMemory;
-        report_refusal("UFFDIO_COPY", start, copied.error().code());
+        report_refusal("UFFDIO_COPY", start, error);
         return HwMapOutcome::Refused;
     }
     // The bytes live in the reservation's page now; the frame's memfd page would hold them
@@ -80,6 +95,39 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
     for (std::size_t i = 0; i < count; ++i)
         m_arena.frame(first + i).set(PageFlag::Zeroed);
     return HwMapOutcome::Mapped;
+}
+
+HwMapOutcome UserfaultView::map_zero_page(VirtAddr start)
+{
+    if (auto mapped = m_uffd.zeropage(start, kPageSize); !mapped) {
+        if (mapped.error().code() == ENOMEM)
+            return HwMapOutcome::OutOfMemory;
+        report_refusal("UFFDIO_ZEROPAGE", start, mapped.error().code());
+        return HwMapOutcome::Refused;
+    }
+    if (os::take_injected_zero_page_write())
+        start.ptr<volatile std::uint8_t>()[100] = 0x5a; // as another thread's write would, before the protection
+    if (auto protected_page = m_uffd.set_write_protect(start, kPageSize, true); !protected_page) {
+        report_refusal("UFFDIO_WRITEPROTECT", start, protected_page.error().code());
+        (void)os::discard(start, kPageSize);
+        return HwMapOutcome::Refused;
+    }
+    // Write-protected now: the page's bytes cannot change any more, and read as zeros unless a
+    // write came in between.
+    const auto* words = start.ptr<const volatile std::uint64_t>();
+    std::uint64_t any = 0;
+    for (std::size_t i = 0; i < kPageSize / sizeof(std::uint64_t); ++i)
+        any |= words[i];
+    return any == 0 ? HwMapOutcome::Mapped : HwMapOutcome::Written;
+}
+
+VmResult<void> UserfaultView::drop_zero_pages(VirtAddr start, VirtAddr end)
+{
+    VM_TRY(os::discard(start, end - start));
+    PageTable::Entry* slots = m_page_table.walk(start);
+    for (std::size_t i = 0; i < pages_between(start, end); ++i)
+        slots[i].fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+    return {};
 }
 
 VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
@@ -108,14 +156,32 @@ VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
             result = std::unexpected(error);
         count = 0;
     };
+    // Zero pages have no frame to go back to: they are dropped, in runs of their own.
+    VirtAddr zero_start;
+    VirtAddr zero_end;
+    auto flush_zero = [&]() {
+        if (zero_end > zero_start && result)
+            result = drop_zero_pages(zero_start, zero_end);
+        zero_start = zero_end = VirtAddr();
+    };
     m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) {
         Pte pte(slot.load(std::memory_order_relaxed));
+        bool zero = holds(pte) && m_arena.is_zero_pfn(pte.pfn());
+        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
+        if (zero_end > zero_start && (!zero || address != zero_end || table_start))
+            flush_zero();
+        if (zero) {
+            flush();
+            if (zero_end == zero_start)
+                zero_start = address;
+            zero_end = address.offset(kPageSize);
+            return;
+        }
         if (!holds(pte)) {
             flush();
             return;
         }
         // A run stays in one PTE table, whose slots are consecutive in memory.
-        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
         if (count > 0 && (count == kPoolPages || prot_of(pte) != run_prot
                 || address != run_start.offset(count << kPageShift) || table_start))
             flush();
@@ -126,6 +192,7 @@ VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
         pfns[count++] = pte.pfn();
     });
     flush();
+    flush_zero();
     return result;
 }
 

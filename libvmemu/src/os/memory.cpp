@@ -29,15 +29,28 @@ int kernel_madvise(void* address, std::size_t bytes, int advice)
 // Fault injection (inject_map_errors()): the next count calls that map frames fail.
 std::atomic<unsigned> g_map_errors { 0 };
 std::atomic<int> g_map_error { 0 };
+std::atomic<unsigned> g_zero_page_writes { 0 };
+
+bool take_one(std::atomic<unsigned>& counter)
+{
+    unsigned left = counter.load(std::memory_order_relaxed);
+    while (left != 0 && !counter.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+    }
+    return left != 0;
+}
 } // namespace
 
 int take_injected_map_error() noexcept
 {
-    unsigned left = g_map_errors.load(std::memory_order_relaxed);
-    while (left != 0 && !g_map_errors.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
-    }
-    return left != 0 ? g_map_error.load(std::memory_order_relaxed) : 0;
+    return take_one(g_map_errors) ? g_map_error.load(std::memory_order_relaxed) : 0;
 }
+
+void inject_zero_page_writes(unsigned count) noexcept
+{
+    g_zero_page_writes.store(count, std::memory_order_relaxed);
+}
+
+bool take_injected_zero_page_write() noexcept { return take_one(g_zero_page_writes); }
 
 void inject_map_errors(int error, unsigned count) noexcept
 {

@@ -128,7 +128,8 @@ VmResult<void> Userfaultfd::set_write_protect(VirtAddr start, std::size_t bytes,
     uffdio_writeprotect request {};
     request.range.start = start.get();
     request.range.len = bytes;
-    request.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE | (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
+    // (The kernel takes DONTWAKE only with the protection off: nobody waits on a protect.)
+    request.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE;
     if (ioctl(m_fd, UFFDIO_WRITEPROTECT, &request) != 0)
         return vm_fail(errno, "UFFDIO_WRITEPROTECT failed");
     return {};

@@ -24,6 +24,7 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::PgFault: return "pgfault";
     case VmStatItem::PgMajFault: return "pgmajfault";
     case VmStatItem::PgFaultZeroPage: return "pgfault_zero_page";
+    case VmStatItem::PgFaultZeroPageRaced: return "pgfault_zero_page_raced";
     case VmStatItem::PgFaultAround: return "pgfault_around";
     case VmStatItem::PgFaultSpurious: return "pgfault_spurious";
     case VmStatItem::PgFaultMapLimit: return "pgfault_map_limit";

@@ -36,14 +36,21 @@ struct HwCapabilities {
     // ZeroFill::ByMapper), and may run without the page_table_lock for pages whose PTEs the
     // caller marked pending (Pte::kPending).
     bool fills_zeros;
+    // Another thread may write a zero page as it is being mapped, unseen: map() of the zero
+    // frame then says Written, and the caller gives the page a frame of its own (map() with
+    // HwFill::InPlace), which it must have in hand before it maps the zero frame.
+    bool racy_zero_page;
 };
 
 // Mapped; MapLimit: the kernel-mapping budget (or vm.max_map_count) left no room, even after
 // evicting; OutOfMemory: the kernel had no page; Refused: any other error, which the view has
-// written to stderr with the address.
-enum class HwMapOutcome : std::uint8_t { Mapped, MapLimit, OutOfMemory, Refused };
-// What map() puts in the pages: the frames' bytes, or zeros (views that fill zeros).
-enum class HwFill : std::uint8_t { Frame, Zero };
+// written to stderr with the address; Written: a zero page was written before it could be
+// protected, and the view holds it with those bytes, write-protected (racy_zero_page).
+enum class HwMapOutcome : std::uint8_t { Mapped, MapLimit, OutOfMemory, Refused, Written };
+// What map() puts in the pages: the frames' bytes, zeros (views that fill zeros), or nothing:
+// the view holds the page's bytes already (a zero page that was Written), and the frame takes
+// them where they are.
+enum class HwFill : std::uint8_t { Frame, Zero, InPlace };
 
 // Invariant: a page is held by at most one view, and its PTE's hardware bits say which.
 // Locking: callers hold the owning address space's page_table_lock for every call, so that the

@@ -14,12 +14,15 @@ namespace vmemu {
 // UFFDIO_MOVE into a staging pool, from where its bytes go back to the frame. Every VMA's
 // range is registered at every moment, and a page in it is missing or mapped: the kernel holds
 // a VMA in one kernel mapping, whatever its pages.
-// A frame mapped here is this page alone (no sharing, no zero page). A page is mapped with its
-// VMA's protection, or write-protected in a writable VMA (UFFDIO_COPY_MODE_WP, where the kernel
-// has userfaultfd write protection): its first write is then a fault, delivered as a missing
-// page's is, that lifts the protection (UFFDIO_WRITEPROTECT), so that a clean page stays clean
-// until it is written. (Pages that take no write fault are dirty as they are mapped writable:
-// see docs/userfaultfd.md on dirty tracking.)
+// A frame mapped here is this page alone (no sharing). Where the kernel has userfaultfd write
+// protection, a page is mapped with its VMA's protection or write-protected in a writable VMA
+// (UFFDIO_COPY_MODE_WP): its first write is then a fault, delivered as a missing page's is,
+// that lifts the protection (UFFDIO_WRITEPROTECT), so that a clean page stays clean until it
+// is written; and the zero frame is mapped as the kernel's zero page (UFFDIO_ZEROPAGE), then
+// write-protected, so that a read of untouched memory costs no frame. Between those two calls
+// another thread's write is copied on write inside the kernel, unseen: the page is checked for
+// zeros once protected, and one that was written is Written (racy_zero_page). Pages that take
+// no write fault are dirty as they are mapped writable (docs/userfaultfd.md on dirty bits).
 // Locking: as HardwareView's; the pool is the page_table_lock's.
 class UserfaultView final : public HardwareView {
 public:
@@ -44,8 +47,9 @@ public:
 
     HwCapabilities capabilities() const override
     {
-        return HwCapabilities { .shares_frames = false, .zero_page = false, .write_protect = m_uffd.write_protect(),
-            .follows_vmas = true, .holds_bytes = true, .fills_zeros = true };
+        return HwCapabilities { .shares_frames = false, .zero_page = m_uffd.write_protect(),
+            .write_protect = m_uffd.write_protect(), .follows_vmas = true, .holds_bytes = true, .fills_zeros = true,
+            .racy_zero_page = true };
     }
     std::uint64_t pte_tag() const override { return Pte::kHwUserfault; }
     HwMapOutcome map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill fill) override;
@@ -57,6 +61,11 @@ public:
     void forget_mappings() override { }
 
 private:
+    // UFFDIO_ZEROPAGE at start, then its write protection; Written when the page no longer
+    // reads as zeros after that (another thread wrote it in between, and the kernel copied it).
+    HwMapOutcome map_zero_page(VirtAddr start);
+    // Drops [start, end), all zero pages; their PTEs lose the hardware bits.
+    VmResult<void> drop_zero_pages(VirtAddr start, VirtAddr end);
     // Takes [start, start + count pages), at most kPoolPages of one protection, out of the
     // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
     // a read-only one, which nobody can have changed, is copied and dropped. Returns how many

@@ -37,6 +37,10 @@ VmResult<void> map_fixed_shared(VirtAddr address, std::size_t bytes, HwProt prot
 void inject_map_errors(int error, unsigned count) noexcept;
 // The error the next such call is to fail with, counting it; 0 for none.
 int take_injected_map_error() noexcept;
+// Fault injection, for tests: the next count zero pages the userfaultfd view maps are written
+// between UFFDIO_ZEROPAGE and their write protection, as another thread's write could be.
+void inject_zero_page_writes(unsigned count) noexcept;
+bool take_injected_zero_page_write() noexcept;
 // Puts a piece of the reservation back: PROT_NONE anonymous, MAP_FIXED at address.
 VmResult<void> map_fixed_reserved(VirtAddr address, std::size_t bytes) noexcept;
 // The userfaultfd hardware view: mprotect() of part of a reservation; MADV_DONTNEED, which

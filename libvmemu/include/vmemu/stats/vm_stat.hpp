@@ -27,6 +27,7 @@ enum class VmStatItem : unsigned {
     PgFault,
     PgMajFault,
     PgFaultZeroPage,
+    PgFaultZeroPageRaced, // zero pages another thread wrote as they were mapped (userfaultfd view)
     PgFaultAround,
     PgFaultSpurious,
     PgFaultMapLimit,
