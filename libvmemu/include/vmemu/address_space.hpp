@@ -336,11 +336,15 @@ private:
     // does not.
     HardwareView& private_view()
     {
-        return m_userfault_view ? static_cast<HardwareView&>(*m_userfault_view) : m_memfd_view;
+        if (m_userfault_view)
+            return *m_userfault_view;
+        return m_memfd_view;
     }
     const HardwareView& private_view() const
     {
-        return m_userfault_view ? static_cast<const HardwareView&>(*m_userfault_view) : m_memfd_view;
+        if (m_userfault_view)
+            return *m_userfault_view;
+        return m_memfd_view;
     }
     HardwareView& view_for(const Vma& vma);
     // The view that holds the mapped page of pte.

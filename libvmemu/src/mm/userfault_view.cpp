@@ -38,7 +38,7 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
     }
     if (fill == HwFill::InPlace) {
         // The page holds its bytes already; its frame's memfd page must not hold any.
-        VM_ASSERT(count == 1 && holds(Pte(m_page_table.walk(start)->load(std::memory_order_acquire))) == false);
+        VM_ASSERT(count == 1 && !holds(Pte(m_page_table.walk(start)->load(std::memory_order_acquire))));
         PageFrame& frame = m_arena.frame(first);
         if (!frame.test(PageFlag::Zeroed))
             (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), kPageSize);
