@@ -131,25 +131,11 @@ VmResult<void> MemfdView::unmap(VirtAddr start, VirtAddr end)
     // Runs of this view's pages only: the pages around them in the range may be another view's,
     // in registered VMAs whose kernel mapping must stay as it is.
     VmResult<void> result;
-    VirtAddr run_start;
-    VirtAddr run_end;
-    auto flush = [&]() {
-        if (run_end > run_start && result)
+    m_page_table.for_each_run(start, end, [this](Pte pte) { return holds(pte); },
+        [&](VirtAddr run_start, VirtAddr run_end) {
+        if (result)
             result = unmap_frames(run_start, run_end);
-        run_start = run_end = VirtAddr();
-    };
-    m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) {
-        bool mine = holds(Pte(slot.load(std::memory_order_relaxed)));
-        if (!mine || (run_end > run_start && address != run_end)) {
-            flush();
-            if (!mine)
-                return;
-        }
-        if (run_end == run_start)
-            run_start = address;
-        run_end = address.offset(kPageSize);
     });
-    flush();
     return result;
 }
 
@@ -174,10 +160,7 @@ VmResult<void> MemfdView::unmap_frames(VirtAddr start, VirtAddr end)
         os::no_huge_pages(start, end - start);
     m_budget.charge(after - before);
     m_stat.add(VmStatItem::NrKernelMappings, after - before);
-    m_page_table.for_each_slot(start, end, [this](VirtAddr, PageTable::Entry& slot) {
-        if (holds(Pte(slot.load(std::memory_order_relaxed))))
-            slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
-    });
+    forget_held(m_page_table, start, end);
     return {};
 }
 

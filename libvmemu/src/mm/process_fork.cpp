@@ -12,31 +12,17 @@ void AddressSpace::drop_hardware_view_locked()
 {
     // Runs of mapped pages, each ended by an unmapped or a pinned page: a pinned page stays,
     // since a system call in another thread may be using it now.
-    VirtAddr run_start;
-    VirtAddr run_end;
-    auto flush = [&]() VM_REQUIRES(m_page_table_lock) {
-        if (run_end > run_start)
-            (void)unmap_hardware_range_locked(run_start, run_end);
-        run_start = run_end = VirtAddr();
+    auto droppable = [&](Pte pte) {
+        return pte.hw_mapped()
+            && (view_of(pte).capabilities().holds_bytes || m_machine.arena().is_zero_pfn(pte.pfn())
+                || m_machine.arena().frame(pte.pfn()).pincount.load(std::memory_order_acquire) == 0);
     };
     // The walk calls back under this function's page_table_lock, which the analysis cannot
     // see through the template.
-    m_page_table.for_each_slot(m_reservation_start, m_reservation_end,
-        [&](VirtAddr address, PageTable::Entry& slot) VM_NO_THREAD_SAFETY_ANALYSIS {
-        Pte pte(slot.load(std::memory_order_relaxed));
-        bool droppable = pte.hw_mapped()
-            && (view_of(pte).capabilities().holds_bytes || m_machine.arena().is_zero_pfn(pte.pfn())
-                || m_machine.arena().frame(pte.pfn()).pincount.load(std::memory_order_acquire) == 0);
-        if (!droppable || (run_end > run_start && address != run_end)) {
-            flush();
-            if (!droppable)
-                return;
-        }
-        if (run_end == run_start)
-            run_start = address;
-        run_end = address.offset(kPageSize);
+    m_page_table.for_each_run(m_reservation_start, m_reservation_end, droppable,
+        [&](VirtAddr start, VirtAddr end) VM_NO_THREAD_SAFETY_ANALYSIS {
+        (void)unmap_hardware_range_locked(start, end);
     });
-    flush();
 }
 
 VmResult<void> AddressSpace::adopt_in_child()

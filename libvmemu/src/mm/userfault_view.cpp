@@ -37,12 +37,9 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
         }
     }
     if (fill == HwFill::InPlace) {
-        // The page holds its bytes already; its frame's memfd page must not hold any.
+        // The page holds its bytes already.
         VM_ASSERT(count == 1 && !holds(Pte(m_page_table.walk(start)->load(std::memory_order_acquire))));
-        PageFrame& frame = m_arena.frame(first);
-        if (!frame.test(PageFlag::Zeroed))
-            (void)os::punch_hole(m_arena.fd(), m_arena.file_offset(first), kPageSize);
-        frame.set(PageFlag::Zeroed);
+        empty_frames(first, count);
         return HwMapOutcome::Mapped;
     }
     if (m_arena.is_zero_pfn(first)) {
@@ -82,8 +79,13 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
         report_refusal("UFFDIO_COPY", start, error);
         return HwMapOutcome::Refused;
     }
-    // The bytes live in the reservation's page now; the frame's memfd page would hold them
-    // twice. Frames that are holes already (PG_zeroed) need no punch; all of them are after.
+    empty_frames(first, count);
+    return HwMapOutcome::Mapped;
+}
+
+void UserfaultView::empty_frames(Pfn first, std::size_t count)
+{
+    // Frames that are holes already (PG_zeroed) need no punch; all of them are after.
     for (std::size_t i = 0; i < count;) {
         std::size_t run = i;
         while (run < count && !m_arena.frame(first + run).test(PageFlag::Zeroed))
@@ -94,7 +96,6 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
     }
     for (std::size_t i = 0; i < count; ++i)
         m_arena.frame(first + i).set(PageFlag::Zeroed);
-    return HwMapOutcome::Mapped;
 }
 
 // The check reads the program's page, which the kernel's write protection keeps still, and
@@ -124,18 +125,16 @@ __attribute__((no_sanitize("thread"))) HwMapOutcome UserfaultView::map_zero_page
     return any == 0 ? HwMapOutcome::Mapped : HwMapOutcome::Written;
 }
 
-VmResult<void> UserfaultView::drop_zero_pages(VirtAddr start, VirtAddr end)
-{
-    VM_TRY(os::discard(start, end - start));
-    PageTable::Entry* slots = m_page_table.walk(start);
-    for (std::size_t i = 0; i < pages_between(start, end); ++i)
-        slots[i].fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
-    return {};
-}
-
 VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
 {
-    // Runs of neighbouring mapped pages of one protection, at most a pool's worth each.
+    // Zero pages have no frame to go back to: they are dropped first, in runs of their own.
+    VmResult<void> result;
+    m_page_table.for_each_run(start, end, [this](Pte pte) { return holds(pte) && m_arena.is_zero_pfn(pte.pfn()); },
+        [&](VirtAddr run_start, VirtAddr run_end) {
+        if (result)
+            result = discard(run_start, run_end);
+    });
+    // Then runs of neighbouring mapped pages of one protection, at most a pool's worth each.
     Pfn pfns[kPoolPages];
     std::size_t count = 0;
     VirtAddr run_start;
@@ -144,7 +143,6 @@ VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
         return static_cast<os::HwProt>(static_cast<unsigned>(os::HwProt::Read) | (pte.hw_writable() ? 2u : 0u)
             | ((pte.raw() & Pte::kHwExec) ? 4u : 0u));
     };
-    VmResult<void> result;
     auto flush = [&]() {
         if (count == 0 || !result) {
             count = 0;
@@ -159,32 +157,14 @@ VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
             result = std::unexpected(error);
         count = 0;
     };
-    // Zero pages have no frame to go back to: they are dropped, in runs of their own.
-    VirtAddr zero_start;
-    VirtAddr zero_end;
-    auto flush_zero = [&]() {
-        if (zero_end > zero_start && result)
-            result = drop_zero_pages(zero_start, zero_end);
-        zero_start = zero_end = VirtAddr();
-    };
     m_page_table.for_each_slot(start, end, [&](VirtAddr address, PageTable::Entry& slot) {
         Pte pte(slot.load(std::memory_order_relaxed));
-        bool zero = holds(pte) && m_arena.is_zero_pfn(pte.pfn());
-        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
-        if (zero_end > zero_start && (!zero || address != zero_end || table_start))
-            flush_zero();
-        if (zero) {
-            flush();
-            if (zero_end == zero_start)
-                zero_start = address;
-            zero_end = address.offset(kPageSize);
-            return;
-        }
         if (!holds(pte)) {
             flush();
             return;
         }
         // A run stays in one PTE table, whose slots are consecutive in memory.
+        bool table_start = (address.vpn() & (PageTable::kEntries - 1)) == 0;
         if (count > 0 && (count == kPoolPages || prot_of(pte) != run_prot
                 || address != run_start.offset(count << kPageShift) || table_start))
             flush();
@@ -195,7 +175,6 @@ VmResult<void> UserfaultView::unmap(VirtAddr start, VirtAddr end)
         pfns[count++] = pte.pfn();
     });
     flush();
-    flush_zero();
     return result;
 }
 
@@ -244,10 +223,7 @@ std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t
 VmResult<void> UserfaultView::discard(VirtAddr start, VirtAddr end)
 {
     VM_TRY(os::discard(start, end - start));
-    m_page_table.for_each_slot(start, end, [this](VirtAddr, PageTable::Entry& slot) {
-        if (holds(Pte(slot.load(std::memory_order_relaxed))))
-            slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
-    });
+    forget_held(m_page_table, start, end);
     return {};
 }
 

@@ -11,6 +11,7 @@
 #include <vmemu/base/pfn.hpp>
 #include <vmemu/base/virt_addr.hpp>
 #include <vmemu/base/vm_error.hpp>
+#include <vmemu/mm/page_table.hpp>
 #include <vmemu/mm/pte.hpp>
 #include <vmemu/os/memory.hpp>
 
@@ -88,6 +89,14 @@ public:
     }
 
 protected:
+    // The PTEs of this view's pages in [start, end) lose their hardware bits.
+    void forget_held(const PageTable& page_table, VirtAddr start, VirtAddr end) const
+    {
+        page_table.for_each_slot(start, end, [this](VirtAddr, PageTable::Entry& slot) {
+            if (holds(Pte(slot.load(std::memory_order_relaxed))))
+                slot.fetch_and(~Pte::kHwBits, std::memory_order_acq_rel);
+        });
+    }
     // The kernel would not map a frame, for a reason vmemu cannot remedy: the one line that
     // says which call, where and why, before the fault's own report (async-signal-safe).
     static void report_refusal(const char* call, VirtAddr start, int error);

@@ -60,6 +60,10 @@ public:
     // Calls visit(VirtAddr, Entry&) for every slot in [start, end) whose PTE table exists.
     template<typename Visit>
     void for_each_slot(VirtAddr start, VirtAddr end, Visit&& visit) const;
+    // Calls visit(run_start, run_end) for each run of neighbouring pages in [start, end) whose
+    // PTEs satisfy in_run(Pte), in address order; visit may change the PTEs' values.
+    template<typename InRun, typename Visit>
+    void for_each_run(VirtAddr start, VirtAddr end, InRun&& in_run, Visit&& visit) const;
     // The first address >= address whose PTE table exists, or end.
     VirtAddr next_table_or(VirtAddr address, VirtAddr end) const;
 
@@ -105,6 +109,27 @@ void PageTable::for_each_slot(VirtAddr start, VirtAddr end, Visit&& visit) const
         for (; address < stop; address = address.offset(kPageSize))
             visit(address, slots[index_of(address, kLevels - 1)]);
     }
+}
+
+template<typename InRun, typename Visit>
+void PageTable::for_each_run(VirtAddr start, VirtAddr end, InRun&& in_run, Visit&& visit) const
+{
+    VirtAddr run_start;
+    VirtAddr run_end;
+    for_each_slot(start, end, [&](VirtAddr address, Entry& slot) {
+        bool in = in_run(Pte(slot.load(std::memory_order_relaxed)));
+        if (run_end > run_start && (!in || address != run_end)) {
+            visit(run_start, run_end);
+            run_start = run_end = VirtAddr();
+        }
+        if (!in)
+            return;
+        if (run_end == run_start)
+            run_start = address;
+        run_end = address.offset(kPageSize);
+    });
+    if (run_end > run_start)
+        visit(run_start, run_end);
 }
 
 } // namespace vmemu

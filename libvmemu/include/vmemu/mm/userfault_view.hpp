@@ -64,8 +64,9 @@ private:
     // UFFDIO_ZEROPAGE at start, then its write protection; Written when the page no longer
     // reads as zeros after that (another thread wrote it in between, and the kernel copied it).
     HwMapOutcome map_zero_page(VirtAddr start);
-    // Drops [start, end), all zero pages; their PTEs lose the hardware bits.
-    VmResult<void> drop_zero_pages(VirtAddr start, VirtAddr end);
+    // The bytes of frames [first, first + count) live in the view's pages now: the frames'
+    // memfd pages are punched, so that no byte is held twice.
+    void empty_frames(Pfn first, std::size_t count);
     // Takes [start, start + count pages), at most kPoolPages of one protection, out of the
     // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
     // a read-only one, which nobody can have changed, is copied and dropped. Returns how many
