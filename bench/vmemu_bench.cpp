@@ -11,12 +11,18 @@
 //              UFFDIO_ZEROPAGE (whose write then costs the kernel's own copy-on-write fault);
 //   vmemu      a vmemu AddressSpace: VMAs, page tables, buddy allocator, counters;
 //   vmemu_uffd the same on the userfaultfd fault source in SIGBUS mode.
+// Reads of untouched memory (first_read_random), the zero page's mechanism included
+// (sigbus_zeropage_protected: UFFDIO_ZEROPAGE, then UFFDIO_WRITEPROTECT of the page), and the
+// first write of write-protected pages (first_write_protected_random): a SIGBUS handler that
+// lifts the protection, or the kernel itself under UFFD_FEATURE_WP_ASYNC plus the PAGEMAP_SCAN
+// that protects the written pages again.
 // Each in random and in sequential page order. Times are per page (the ns_per_page counter).
 // And fork(2) of a process that holds 16 MiB of written memory, natively and on a Machine
 // (which copies the frames in use for the child), with a child that exits at once: the time
 // from fork() to the end of waitpid().
 #include <algorithm>
 #include <benchmark/benchmark.h>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -211,7 +217,10 @@ void first_touch_uffd(benchmark::State& state, Order order)
 
 // The bare mechanisms of userfaultfd in SIGBUS mode: the faulting thread's SIGBUS handler
 // resolves the missing page itself, with no bookkeeping.
-enum class Resolve { Copy, Move, ZeroPage };
+// Copy, Move, ZeroPage: a missing page. ZeroPageProtected: a missing page read, answered with
+// the zero page write-protected (the userfaultfd view's read fault). Unprotect: a write to a
+// write-protected page, answered by lifting the protection (its write fault on a clean page).
+enum class Resolve { Copy, Move, ZeroPage, ZeroPageProtected, Unprotect };
 struct SigbusMechanism {
     int uffd { -1 };
     Resolve resolve { Resolve::Copy };
@@ -238,19 +247,32 @@ void sigbus_mechanism_handler(int, siginfo_t* info, void*)
         ioctl(g_sigbus.uffd, UFFDIO_MOVE, &move);
         break;
     }
-    case Resolve::ZeroPage: {
+    case Resolve::ZeroPage:
+    case Resolve::ZeroPageProtected: {
         uffdio_zeropage zero { .range = { address, vmemu::kPageSize }, .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
             .zeropage = 0 };
         ioctl(g_sigbus.uffd, UFFDIO_ZEROPAGE, &zero);
+        if (g_sigbus.resolve == Resolve::ZeroPageProtected) {
+            uffdio_writeprotect protect { .range = { address, vmemu::kPageSize }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+            ioctl(g_sigbus.uffd, UFFDIO_WRITEPROTECT, &protect);
+        }
+        break;
+    }
+    case Resolve::Unprotect: {
+        uffdio_writeprotect lift { .range = { address, vmemu::kPageSize }, .mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE };
+        ioctl(g_sigbus.uffd, UFFDIO_WRITEPROTECT, &lift);
         break;
     }
     }
 }
 
-void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
+void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve, Access access = Access::Write)
 {
+    bool write_protect = resolve == Resolve::ZeroPageProtected || resolve == Resolve::Unprotect;
     int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
-    uffdio_api api { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE, .ioctls = 0 };
+    uffdio_api api { .api = UFFD_API,
+        .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE | (write_protect ? UFFD_FEATURE_PAGEFAULT_FLAG_WP : 0),
+        .ioctls = 0 };
     if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
         state.SkipWithError("userfaultfd in SIGBUS mode with UFFDIO_MOVE is not available");
         return;
@@ -266,8 +288,17 @@ void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
         madvise(region, kRegion, MADV_NOHUGEPAGE);
         uffdio_register range {};
         range.range = { reinterpret_cast<std::uint64_t>(region), kRegion };
-        range.mode = UFFDIO_REGISTER_MODE_MISSING;
+        range.mode = UFFDIO_REGISTER_MODE_MISSING | (write_protect ? UFFDIO_REGISTER_MODE_WP : 0);
         bool registered = ioctl(uffd, UFFDIO_REGISTER, &range) == 0;
+        if (registered && resolve == Resolve::Unprotect) {
+            // Every page present and write-protected, as a clean page is (UFFDIO_COPY_MODE_WP).
+            for (std::size_t page = 0; page < kPages; ++page) {
+                uffdio_copy copy { .dst = reinterpret_cast<std::uint64_t>(region) + page * vmemu::kPageSize,
+                    .src = reinterpret_cast<std::uint64_t>(g_zero_page), .len = vmemu::kPageSize,
+                    .mode = UFFDIO_COPY_MODE_WP, .copy = 0 };
+                ioctl(uffd, UFFDIO_COPY, &copy);
+            }
+        }
         void* pool = nullptr;
         if (resolve == Resolve::Move) {
             // The pages a real backend would move in are its frames: populated, outside the timing.
@@ -279,7 +310,7 @@ void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
         }
         state.ResumeTiming();
         if (registered)
-            touch(static_cast<char*>(region), order);
+            touch(static_cast<char*>(region), order, access);
         state.PauseTiming();
         munmap(region, kRegion);
         if (pool)
@@ -293,6 +324,76 @@ void first_touch_sigbus(benchmark::State& state, Order order, Resolve resolve)
     sigaction(SIGBUS, &previous, nullptr);
     close(uffd);
     report_per_page(state);
+}
+
+// Asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7), for kernel headers older
+// than the kernel: the first write to a protected page is resolved by the kernel, and
+// PAGEMAP_SCAN later finds the written pages and protects them again.
+#ifndef PAGEMAP_SCAN
+struct page_region {
+    __u64 start;
+    __u64 end;
+    __u64 categories;
+};
+struct pm_scan_arg {
+    __u64 size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+        category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING (1 << 0)
+#define PM_SCAN_CHECK_WPASYNC (1 << 1)
+#define PAGE_IS_WRITTEN (1 << 1)
+#endif
+constexpr std::uint64_t kFeatureWpUnpopulated = 1 << 13;
+constexpr std::uint64_t kFeatureWpAsync = 1 << 15;
+
+void first_write_async_wp(benchmark::State& state, Order order)
+{
+    int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY));
+    uffdio_api api { .api = UFFD_API,
+        .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | kFeatureWpUnpopulated | kFeatureWpAsync, .ioctls = 0 };
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (uffd < 0 || pagemap < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
+        state.SkipWithError("userfaultfd with WP_ASYNC is not available");
+        return;
+    }
+    std::vector<page_region> regions(kPages);
+    double scan_ns = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        void* region = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        madvise(region, kRegion, MADV_NOHUGEPAGE);
+        std::memset(region, 0, kRegion);
+        uffdio_register range {};
+        range.range = { reinterpret_cast<std::uint64_t>(region), kRegion };
+        range.mode = UFFDIO_REGISTER_MODE_WP;
+        uffdio_writeprotect protect { .range = range.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+        bool registered = ioctl(uffd, UFFDIO_REGISTER, &range) == 0 && ioctl(uffd, UFFDIO_WRITEPROTECT, &protect) == 0;
+        state.ResumeTiming();
+        if (registered)
+            touch(static_cast<char*>(region), order);
+        state.PauseTiming();
+        // The scan that learns of the writes and protects the pages again, timed apart.
+        pm_scan_arg scan { .size = sizeof(pm_scan_arg), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+            .start = range.range.start, .end = range.range.start + kRegion, .walk_end = 0,
+            .vec = reinterpret_cast<std::uint64_t>(regions.data()), .vec_len = regions.size(), .max_pages = 0,
+            .category_inverted = 0, .category_mask = PAGE_IS_WRITTEN, .category_anyof_mask = 0,
+            .return_mask = PAGE_IS_WRITTEN };
+        auto begin = std::chrono::steady_clock::now();
+        long found = registered ? ioctl(pagemap, PAGEMAP_SCAN, &scan) : -1;
+        scan_ns += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now() - begin).count());
+        munmap(region, kRegion);
+        state.ResumeTiming();
+        if (found < 0) {
+            state.SkipWithError("UFFDIO_REGISTER, UFFDIO_WRITEPROTECT or PAGEMAP_SCAN failed");
+            break;
+        }
+    }
+    close(pagemap);
+    close(uffd);
+    report_per_page(state);
+    state.counters["scan_ns_per_page"] = scan_ns / static_cast<double>(state.iterations() * kPages);
 }
 
 void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceKind source,
@@ -399,6 +500,11 @@ BENCHMARK_CAPTURE(first_touch_vmemu, random, Order::Random, vmemu::FaultSourceKi
 BENCHMARK_CAPTURE(first_touch_vmemu, random_uffd, Order::Random, vmemu::FaultSourceKind::Userfault)
     ->Name("first_touch_random/vmemu_uffd");
 BENCHMARK_CAPTURE(first_touch_native, read, Order::Random, Access::Read)->Name("first_read_random/native");
+BENCHMARK_CAPTURE(first_touch_sigbus, read_zeropage_protected, Order::Random, Resolve::ZeroPageProtected, Access::Read)
+    ->Name("first_read_random/sigbus_zeropage_protected");
+BENCHMARK_CAPTURE(first_touch_sigbus, unprotect, Order::Random, Resolve::Unprotect)
+    ->Name("first_write_protected_random/sigbus_unprotect");
+BENCHMARK_CAPTURE(first_write_async_wp, random, Order::Random)->Name("first_write_protected_random/async");
 BENCHMARK_CAPTURE(first_touch_vmemu, read, Order::Random, vmemu::FaultSourceKind::Signal, Access::Read)
     ->Name("first_read_random/vmemu");
 BENCHMARK_CAPTURE(first_touch_vmemu, read_uffd, Order::Random, vmemu::FaultSourceKind::Userfault, Access::Read)
