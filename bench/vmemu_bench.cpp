@@ -17,14 +17,16 @@
 // lifts the protection, or the kernel itself under UFFD_FEATURE_WP_ASYNC plus the PAGEMAP_SCAN
 // that protects the written pages again.
 // Each in random and in sequential page order. Times are per page (the ns_per_page counter).
-// And fork(2) of a process that holds 16 MiB of written memory, natively and on a Machine
-// (which copies the frames in use for the child), with a child that exits at once: the time
+// And fork(2) of a process that holds 16 MiB or 256 MiB of written memory, natively and on a
+// Machine on each view (the SIGSEGV view's child copies the frames in use; the userfaultfd
+// view's inherits the mapped pages copy-on-write), with a child that exits at once: the time
 // from fork() to the end of waitpid().
 #include <algorithm>
 #include <benchmark/benchmark.h>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <string>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <linux/falloc.h>
@@ -440,8 +442,6 @@ void first_touch_vmemu(benchmark::State& state, Order order, vmemu::FaultSourceK
     state.counters["vma_bytes"] = sizeof(vmemu::Vma);
 }
 
-constexpr std::size_t kForkedBytes = std::size_t { 16 } << 20;
-
 void fork_and_wait(benchmark::State& state)
 {
     pid_t child = fork();
@@ -452,25 +452,25 @@ void fork_and_wait(benchmark::State& state)
         state.SkipWithError("fork failed");
 }
 
-void fork_native(benchmark::State& state)
+void fork_native(benchmark::State& state, std::size_t bytes)
 {
-    void* memory = mmap(nullptr, kForkedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    std::memset(memory, 1, kForkedBytes);
+    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    std::memset(memory, 1, bytes);
     for (auto _ : state)
         fork_and_wait(state);
-    munmap(memory, kForkedBytes);
+    munmap(memory, bytes);
 }
 
-void fork_vmemu(benchmark::State& state)
+void fork_vmemu(benchmark::State& state, std::size_t bytes, vmemu::FaultSourceKind source)
 {
-    auto machine = vmemu::Machine::create({ .frames = 2 * kForkedBytes / vmemu::kPageSize });
+    auto machine = vmemu::Machine::create({ .frames = 2 * bytes / vmemu::kPageSize, .fault_source = source });
     if (!machine) {
         state.SkipWithError(machine.error().what());
         return;
     }
     auto space = (*machine)->create_address_space(std::size_t { 1 } << 30);
-    auto memory = (*space)->mmap(vmemu::VirtAddr(), kForkedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    std::memset(memory->ptr<char>(), 1, kForkedBytes);
+    auto memory = (*space)->mmap(vmemu::VirtAddr(), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    std::memset(memory->ptr<char>(), 1, bytes);
     for (auto _ : state) {
         (*machine)->prepare_fork();
         pid_t child = fork();
@@ -485,8 +485,20 @@ void fork_vmemu(benchmark::State& state)
     }
 }
 
-BENCHMARK(fork_native)->Name("fork_16MiB/native")->Unit(benchmark::kMicrosecond);
-BENCHMARK(fork_vmemu)->Name("fork_16MiB/vmemu")->Unit(benchmark::kMicrosecond);
+// fork_16MiB/... and fork_256MiB/...: native, vmemu (SIGSEGV view), vmemu_uffd.
+const bool kForkBenchmarks = [] {
+    for (std::size_t mib : { 16, 256 }) {
+        std::string prefix = "fork_" + std::to_string(mib) + "MiB/";
+        std::size_t bytes = mib << 20;
+        benchmark::RegisterBenchmark((prefix + "native").c_str(), fork_native, bytes)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark((prefix + "vmemu").c_str(), fork_vmemu, bytes, vmemu::FaultSourceKind::Signal)
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark((prefix + "vmemu_uffd").c_str(), fork_vmemu, bytes,
+            vmemu::FaultSourceKind::Userfault)
+            ->Unit(benchmark::kMicrosecond);
+    }
+    return true;
+}();
 
 BENCHMARK_CAPTURE(first_touch_native, random, Order::Random)->Name("first_touch_random/native");
 BENCHMARK_CAPTURE(first_touch_mechanism, random, Order::Random)->Name("first_touch_random/mechanism");
@@ -554,10 +566,15 @@ public:
         ratio("first_touch_random/sigbus_copy", "first_touch_random/sigbus_move", "for reference");
         ratio("first_touch_random/sigbus_zeropage", "first_touch_random/sigbus_move", "for reference");
         ratio("first_touch_sequential/vmemu_uffd", "first_touch_sequential/native", "for reference");
-        if (m_fork_us.count("fork_16MiB/vmemu") && m_fork_us.count("fork_16MiB/native"))
-            std::printf("%-36s / %-34s = %5.3f  (%.0f us / %.0f us)\n", "fork_16MiB/vmemu", "fork_16MiB/native",
-                m_fork_us["fork_16MiB/vmemu"] / m_fork_us["fork_16MiB/native"], m_fork_us["fork_16MiB/vmemu"],
-                m_fork_us["fork_16MiB/native"]);
+        auto fork_ratio = [&](const std::string& a, const std::string& b, const char* target) {
+            if (m_fork_us.count(a) && m_fork_us.count(b))
+                std::printf("%-36s / %-34s = %5.3f  (%.0f us / %.0f us, %s)\n", a.c_str(), b.c_str(),
+                    m_fork_us[a] / m_fork_us[b], m_fork_us[a], m_fork_us[b], target);
+        };
+        fork_ratio("fork_16MiB/vmemu", "fork_16MiB/native", "for reference");
+        fork_ratio("fork_16MiB/vmemu_uffd", "fork_16MiB/native", "for reference");
+        fork_ratio("fork_256MiB/vmemu", "fork_256MiB/native", "for reference");
+        fork_ratio("fork_256MiB/vmemu_uffd", "fork_256MiB/native", "target <= 2.0");
         ratio("first_touch_sequential/mechanism", "first_touch_sequential/native", "for reference");
     }
 

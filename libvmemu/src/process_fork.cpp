@@ -1,9 +1,11 @@
 // fork(2) of the process a Machine runs in. The child inherits every table of the machine
 // (they live in private memory, which fork() copies) but none of its kernel objects: the
-// direct map and the reservations are MADV_DONTFORK, and the memfd, the swap file and the
-// io_uring instances it inherits are the parent's. fork_child() gives it its own, with copies
-// of the frames and slots in use, while the parent waits with every lock held, so that what
-// the child copies is the parent's memory at the instant of fork().
+// direct map is MADV_DONTFORK, and the memfd, the swap file and the io_uring instances it
+// inherits are the parent's. fork_child() gives it its own, with copies of the frames and
+// slots in use, while the parent waits with every lock held, so that what the child copies is
+// the parent's memory at the instant of fork(). The reservations are MADV_DONTFORK too, except
+// where the private view survives fork (AddressSpace::inherited_by_fork()): the child then
+// inherits the pages that view maps, and nothing of theirs is copied.
 #include <cerrno>
 #include <fcntl.h>
 #include <sched.h>
@@ -33,10 +35,15 @@ void Machine::prepare_fork() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_kswapd)
         m_kswapd->pause();
     lock_for_fork();
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->prepare_fork_locked();
+    }
     // Other threads of the program may write to the pages mapped now: take them out of the
     // hardware view, so that those threads fault and wait for the locks until the child has
     // its copy.
-    // Under the userfaultfd view the bytes of mapped pages are not in their frames at all.
+    // Under the userfaultfd view the bytes of mapped pages are not in their frames at all: they
+    // go back, unless the child inherits them with the reservation.
     if (m_userfault || os::thread_count() > 1 + vmemu_thread_count()) {
         for (AddressSpace* space : m_fork_spaces) {
             if (space)
@@ -116,10 +123,19 @@ void Machine::fork_parent()
         ::close(m_fork_pipe[0]);
     }
     m_fork_pipe[0] = m_fork_pipe[1] = -1;
+    end_fork();
     unlock_after_fork();
     if (m_kswapd)
         m_kswapd->resume();
     os::thread_sigmask(SIG_SETMASK, &m_fork_saved_mask, nullptr);
+}
+
+void Machine::end_fork()
+{
+    for (AddressSpace* space : m_fork_spaces) {
+        if (space)
+            space->end_fork();
+    }
 }
 
 VmResult<void> Machine::copy_for_child() VM_NO_THREAD_SAFETY_ANALYSIS
@@ -154,6 +170,16 @@ VmResult<void> Machine::fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
     if (m_fork_pipe[1] >= 0)
         ::close(m_fork_pipe[1]);
     m_fork_pipe[0] = m_fork_pipe[1] = -1;
+    if (!result) {
+        // An inherited reservation without its registrations would fill missing pages with
+        // the kernel's zeros: it goes, so that a touch of it is SIGSEGV, as in any failed copy.
+        for (AddressSpace* space : m_fork_spaces) {
+            if (space && space->inherited_by_fork())
+                (void)os::map_fixed_reserved(space->reservation_start(),
+                    space->reservation_end() - space->reservation_start());
+        }
+    }
+    end_fork();
     // The child's trace is its own to start: the sampler's thread stayed in the parent.
     if (m_sampler) {
         m_sampler->forget_thread_in_child();

@@ -209,6 +209,11 @@ public:
     void use_userfault(os::Userfaultfd& uffd, VirtAddr pool);
     VirtAddr userfault_pool() const { return m_userfault_view ? m_userfault_view->pool() : VirtAddr(); }
 
+    // Whether the fork() of the process under way leaves the reservation to the child
+    // (MADV_DOFORK): only in a fork the Machine prepares, and only where the private view
+    // survives fork (HwCapabilities). Otherwise the child does not inherit it (MADV_DONTFORK).
+    bool inherited_by_fork() const { return m_inherited_by_fork.load(std::memory_order_acquire); }
+
     // folio_lock(): takes PG_locked of page, waiting for it (never with the page_table_lock
     // held). Also for the page cache's writers (fs/read_write.cpp).
     static void lock_page(PageFrame& page);
@@ -379,12 +384,16 @@ private:
 
     // process_fork.cpp: this address space's part in fork(2) of the process. In the parent:
     // takes every page that is not pinned out of the hardware view, so that the program's
-    // other threads fault, and wait, until the child has its copy. In the child: the
-    // reservation again, with no page in the hardware view (the budget is the Machine's).
+    // other threads fault, and wait, until the child has its copy; the pages of a view that
+    // survives fork stay, and the child inherits them with the reservation. In the child: the
+    // reservation again, with no page in the hardware view but those inherited (the budget is
+    // the Machine's).
     // (In a view that holds the bytes, pinned pages go too: their bytes must reach their frames,
     // and the kernel's accesses to them wait instead of failing.)
+    void prepare_fork_locked() VM_REQUIRES(m_page_table_lock);
     void drop_hardware_view_locked() VM_REQUIRES(m_page_table_lock);
     VmResult<void> adopt_in_child() VM_REQUIRES(m_mmap_lock) VM_REQUIRES(m_page_table_lock);
+    void end_fork() { m_inherited_by_fork.store(false, std::memory_order_release); }
 
     // The hardware protection for a page of vma mapped (not) writable.
     static os::HwProt hw_prot(const Vma& vma, bool writable);
@@ -406,6 +415,7 @@ private:
     std::optional<UserfaultView> m_userfault_view;
     // The frame reserve_zero_page_frame() holds back: its number plus one, or 0.
     std::atomic<std::uint64_t> m_zero_page_frame { 0 };
+    std::atomic<bool> m_inherited_by_fork { false };
 };
 
 } // namespace vmemu

@@ -190,8 +190,11 @@ public:
     // pthread_atfork() handlers: prepare_fork() in the parent before fork(), then fork_parent()
     // in the parent or fork_child() in the child. The child gets a machine of its own with an
     // exact private copy of the emulated memory: its own frames (a new memfd holding a copy of
-    // the frames in use), its own private swap file (a copy of the slots in use, in the
-    // directory of the parent's), and its own kswapd and completion threads.
+    // the frames in use that hold bytes), its own private swap file (a copy of the slots in
+    // use, in the directory of the parent's), and its own kswapd and completion threads. Where
+    // the private view survives fork (the userfaultfd view), the pages it maps are the
+    // kernel's own fork's: the child inherits them copy-on-write with the reservation, and
+    // nothing is copied for them.
     // The parent stands still meanwhile: prepare_fork() takes every lock of the machine and
     // pauses reclaim, and, when the program has other threads, takes the pages out of the
     // hardware view so that those threads wait in their faults; fork_parent() returns when the
@@ -215,6 +218,8 @@ private:
     // process_fork.cpp
     void lock_for_fork();
     void unlock_after_fork();
+    // Each address space's fork is over (AddressSpace::inherited_by_fork()).
+    void end_fork();
     // truncate.cpp: zeroes bytes [from, to) of the page at index of inode, when it is cached.
     void zero_cached_segment(Inode& inode, std::uint64_t index, std::size_t from, std::size_t to);
     VmResult<void> copy_for_child();

@@ -39,7 +39,9 @@ void SignalFaultSource::install_fork_handlers()
     installed = true;
     // The hardware view maps frames MAP_SHARED: a child that inherited it would write into the
     // parent's memory. So the reservations are not inherited (MADV_DONTFORK), and in the child
-    // the address spaces are stale until Machine::fork_child() gives them memory of their own.
+    // the address spaces are stale until Machine::fork_child() gives them memory of their own;
+    // but in a fork that the Machine prepared, a space whose view survives fork is inherited
+    // (AddressSpace::inherited_by_fork()).
     pthread_atfork([] { s_source.before_fork(); }, [] { s_source.after_fork(); },
         [] { s_source.after_fork_in_child(); });
 }
@@ -65,8 +67,14 @@ void SignalFaultSource::before_fork() VM_NO_THREAD_SAFETY_ANALYSIS
 {
     m_lock.lock(); // released by after_fork() in the parent and in the child
     for (Slot& slot : m_slots) {
-        if (AddressSpace* space = slot.space.load(std::memory_order_relaxed))
-            os::exclude_from_fork(space->reservation_start(), space->reservation_end() - space->reservation_start());
+        AddressSpace* space = slot.space.load(std::memory_order_relaxed);
+        if (!space)
+            continue;
+        std::size_t bytes = space->reservation_end() - space->reservation_start();
+        if (space->inherited_by_fork())
+            os::include_in_fork(space->reservation_start(), bytes);
+        else
+            os::exclude_from_fork(space->reservation_start(), bytes);
     }
 }
 

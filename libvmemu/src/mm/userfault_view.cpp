@@ -192,13 +192,16 @@ std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t
         std::size_t moved = 0;
         auto result = m_uffd.move(pool, start, count << kPageShift, &moved);
         // EINVAL before any page moved: the run crosses the end of a kernel VMA (two mappings
-        // the kernel did not merge); a page at a time cannot.
-        if (!result && result.error().code() == EINVAL && moved == 0 && count > 1) {
+        // the kernel did not merge); a page at a time cannot. EBUSY: a page that cannot move,
+        // and the pages after it go a page at a time.
+        bool page_at_a_time = !result
+            && ((result.error().code() == EINVAL && moved == 0 && count > 1) || result.error().code() == EBUSY);
+        if (page_at_a_time) {
             result = {};
-            for (std::size_t page = 0; page < count && result; ++page) {
-                std::size_t one = 0;
-                result = m_uffd.move(pool.offset(page << kPageShift), start.offset(page << kPageShift), kPageSize, &one);
-                moved += one;
+            for (std::size_t page = moved >> kPageShift; page < count && result; ++page) {
+                result = move_out(start.offset(page << kPageShift), pool.offset(page << kPageShift), pfns[page]);
+                if (result)
+                    moved += kPageSize;
             }
         }
         if (!result) {
@@ -218,6 +221,23 @@ std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t
         }
     }
     return taken;
+}
+
+VmResult<void> UserfaultView::move_out(VirtAddr page, VirtAddr to, Pfn pfn)
+{
+    std::size_t moved = 0;
+    auto result = m_uffd.move(to, page, kPageSize, &moved);
+    if (result || result.error().code() != EBUSY
+        || m_arena.frame(pfn).pincount.load(std::memory_order_acquire) != 0 || !m_uffd.write_protect())
+        return result;
+    // Busy and not pinned by a system call: the page is shared copy-on-write with another
+    // process (a child of fork(), or its parent). Write-protected first, so that no write of
+    // another thread lands in a copy of its own unseen; then it is copied into the pool (where
+    // a missing page is filled only by UFFDIO_COPY) and dropped, and the other process keeps
+    // the page.
+    VM_TRY(m_uffd.set_write_protect(page, kPageSize, true));
+    VM_TRY(m_uffd.copy(to, page.ptr<const std::byte>(), kPageSize, false));
+    return os::discard(page, kPageSize);
 }
 
 VmResult<void> UserfaultView::discard(VirtAddr start, VirtAddr end)

@@ -140,6 +140,11 @@ void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept
     kernel_madvise(address.ptr(), bytes, MADV_DONTFORK);
 }
 
+void include_in_fork(VirtAddr address, std::size_t bytes) noexcept
+{
+    kernel_madvise(address.ptr(), bytes, MADV_DOFORK);
+}
+
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept
 {
     void* address = kernel_mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

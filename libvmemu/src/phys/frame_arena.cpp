@@ -57,7 +57,8 @@ VmResult<void> FrameArena::reopen_in_child()
     std::size_t bytes = total_frames() << kPageShift;
     int fd = VM_TRY(os::memfd_create("vmemu-frames", bytes));
     // Free frames need no copy: a hole reads as zero, which PG_zeroed may promise. Nor do the
-    // zero frames.
+    // zero frames, nor frames whose memfd page is a hole (PG_zeroed): the bytes of a page that
+    // the userfaultfd view maps live in the view, which the child inherits.
     constexpr std::size_t kBounceBytes = std::size_t { 64 } << kPageShift;
     auto bounce = os::map_anonymous(kBounceBytes);
     if (!bounce) {
@@ -65,13 +66,16 @@ VmResult<void> FrameArena::reopen_in_child()
         return std::unexpected(bounce.error());
     }
     VmResult<void> copied;
+    auto holds_bytes = [this](std::size_t pfn) {
+        return m_mem_map[pfn].refcount.load(std::memory_order_relaxed) != 0 && !m_mem_map[pfn].test(PageFlag::Zeroed);
+    };
     for (std::size_t first = 0; first < m_frame_count && copied;) {
-        if (m_mem_map[first].refcount.load(std::memory_order_relaxed) == 0) {
+        if (!holds_bytes(first)) {
             ++first;
             continue;
         }
         std::size_t end = first + 1;
-        while (end < m_frame_count && m_mem_map[end].refcount.load(std::memory_order_relaxed) != 0)
+        while (end < m_frame_count && holds_bytes(end))
             ++end;
         copied = os::copy_range(m_fd, fd, first << kPageShift, (end - first) << kPageShift, *bounce, kBounceBytes);
         first = end;

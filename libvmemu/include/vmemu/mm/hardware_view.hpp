@@ -41,6 +41,11 @@ struct HwCapabilities {
     // frame then says Written, and the caller gives the page a frame of its own (map() with
     // HwFill::InPlace), which it must have in hand before it maps the zero frame.
     bool racy_zero_page;
+    // The view's pages are private anonymous memory that fork() shares copy-on-write, and it
+    // can write-protect them again in the child (whose kernel drops the parent's protections
+    // and registrations): a child of fork() keeps the mapped pages, and nothing is copied for
+    // them. unmap() of a page that another process shares copy-on-write copies it out.
+    bool survives_fork;
 };
 
 // Mapped; MapLimit: the kernel-mapping budget (or vm.max_map_count) left no room, even after

@@ -38,7 +38,8 @@ public:
     HwCapabilities capabilities() const override
     {
         return HwCapabilities { .shares_frames = true, .zero_page = true, .write_protect = true,
-            .follows_vmas = false, .holds_bytes = false, .fills_zeros = false, .racy_zero_page = false };
+            .follows_vmas = false, .holds_bytes = false, .fills_zeros = false, .racy_zero_page = false,
+            .survives_fork = false };
     }
     std::uint64_t pte_tag() const override { return 0; }
     HwMapOutcome map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill fill) override;

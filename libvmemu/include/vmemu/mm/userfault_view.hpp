@@ -49,7 +49,7 @@ public:
     {
         return HwCapabilities { .shares_frames = false, .zero_page = m_uffd.write_protect(),
             .write_protect = m_uffd.write_protect(), .follows_vmas = true, .holds_bytes = true, .fills_zeros = true,
-            .racy_zero_page = true };
+            .racy_zero_page = true, .survives_fork = m_uffd.write_protect() };
     }
     std::uint64_t pte_tag() const override { return Pte::kHwUserfault; }
     HwMapOutcome map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill fill) override;
@@ -59,6 +59,9 @@ public:
     // mapped frames through the memfd lost its registration).
     void protect(VirtAddr start, VirtAddr end, os::HwProt prot) override;
     void forget_mappings() override { }
+    // Write-protects the mapped pages of [start, end) (in a child of fork(), whose kernel
+    // dropped the parent's protections).
+    VmResult<void> write_protect(VirtAddr start, VirtAddr end) { return m_uffd.set_write_protect(start, end - start, true); }
 
 private:
     // UFFDIO_ZEROPAGE at start, then its write protection; Written when the page no longer
@@ -73,6 +76,10 @@ private:
     // of the first pages it took; fewer than count only with an error in *error (a page pinned
     // by I/O in flight is EBUSY), the others staying mapped.
     std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error);
+    // Moves the writable page at page to to, the pool page for frame pfn; a page that another
+    // process shares copy-on-write (UFFDIO_MOVE says EBUSY, and no system call pins pfn) is
+    // write-protected, copied and dropped instead.
+    VmResult<void> move_out(VirtAddr page, VirtAddr to, Pfn pfn);
 
     PageTable& m_page_table;
     const FrameArena& m_arena;

@@ -52,6 +52,8 @@ void no_huge_pages(VirtAddr address, std::size_t bytes) noexcept;
 VmResult<void> punch_hole(int fd, std::uint64_t offset, std::uint64_t bytes) noexcept;
 // madvise(MADV_DONTFORK): a child of fork() does not inherit [address, address + bytes).
 void exclude_from_fork(VirtAddr address, std::size_t bytes) noexcept;
+// madvise(MADV_DOFORK): a child of fork() inherits [address, address + bytes) again.
+void include_in_fork(VirtAddr address, std::size_t bytes) noexcept;
 // A MAP_SHARED read-write view of a whole file: the direct map of the frame arena.
 VmResult<std::byte*> map_shared(int fd, std::size_t bytes) noexcept;
 // The same, at exactly address (MAP_FIXED_NOREPLACE).

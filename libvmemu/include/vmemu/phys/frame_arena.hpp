@@ -40,7 +40,8 @@ public:
 
     // In a child of fork(), which inherits the parent's memfd but not the direct map
     // (MADV_DONTFORK): the arena gets a memfd of its own, holding a copy of every frame in use
-    // (refcount above 0), mapped where the direct map was. The parent must not change its
+    // (refcount above 0) whose memfd page is not a hole (PG_zeroed), mapped where the direct
+    // map was. The parent must not change its
     // frames until this returns. On failure the arena is unusable.
     VmResult<void> reopen_in_child();
 
