@@ -4,10 +4,14 @@
 // EFAULT.
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "file_support.hpp"
@@ -146,6 +150,56 @@ TEST_P(Userfault, ThrashingKeepsEveryByte)
     EXPECT_GT(machine->stat().value(VmStatItem::PswpIn), 0);
     machine->verify_invariants();
     space->verify_invariants();
+}
+
+TEST_P(Userfault, PagesTakenOutMoveToTheirFramesInAnonymousMemoryAndBack)
+{
+    // With write protection the frames of private pages may keep their bytes in the anonymous
+    // direct map: a writable page taken out moves into its frame's slot there (no copy), and
+    // a write fault moves it back, leaving the slot empty.
+    constexpr std::size_t kPages = 8;
+    auto machine = make_userfault_machine(GetParam(), 1024, 0);
+    REQUIRE_USERFAULT(machine);
+    const FrameArena& arena = machine->arena();
+    if (!arena.has_anon_map())
+        GTEST_SKIP() << "no userfaultfd write protection here, so no anonymous direct map";
+    auto space = test::make_space(*machine);
+    VirtAddr area = map_anon(*space, kPages * kPageSize);
+    for (std::size_t page = 0; page < kPages; ++page)
+        area.offset(page * kPageSize).ptr<std::uint64_t>()[7] = word_of(page, 1);
+    auto slot_of = [&](VirtAddr address) {
+        std::string walk = space->page_walk(address);
+        std::size_t at = walk.find("direct map: ");
+        EXPECT_NE(at, std::string::npos) << walk;
+        return reinterpret_cast<std::byte*>(std::strtoull(walk.c_str() + at + 12, nullptr, 16));
+    };
+    auto in_anon_map = [&](const std::byte* address) {
+        return address >= arena.anon_map() && address < arena.anon_map() + arena.anon_map_bytes();
+    };
+    // mprotect() takes the pages out of the hardware view.
+    ASSERT_TRUE(space->mprotect(area, kPages * kPageSize, PROT_READ));
+    ASSERT_TRUE(space->mprotect(area, kPages * kPageSize, PROT_READ | PROT_WRITE));
+    std::vector<std::byte*> slots;
+    for (std::size_t page = 0; page < kPages; ++page) {
+        VirtAddr address = area.offset(page * kPageSize);
+        EXPECT_NE(space->page_walk(address).find("anon_home"), std::string::npos) << space->page_walk(address);
+        std::byte* slot = slot_of(address);
+        ASSERT_TRUE(in_anon_map(slot));
+        EXPECT_EQ(reinterpret_cast<std::uint64_t*>(slot)[7], word_of(page, 1));
+        slots.push_back(slot);
+    }
+    // A write moves each page back in; its slot is empty again, and its frame back in the memfd.
+    for (std::size_t page = 0; page < kPages; ++page) {
+        auto* words = area.offset(page * kPageSize).ptr<std::uint64_t>();
+        words[8] = word_of(page, 2); // a write fault: mapped writable, so moved
+        EXPECT_EQ(words[7], word_of(page, 1));
+        unsigned char resident = 1;
+        ASSERT_EQ(::mincore(slots[page], kPageSize, &resident), 0);
+        EXPECT_EQ(resident & 1, 0) << page;
+        EXPECT_FALSE(in_anon_map(slot_of(area.offset(page * kPageSize))));
+    }
+    space->verify_invariants();
+    machine->verify_invariants();
 }
 
 TEST_P(Userfault, KernelAccessesWaitForMissingPages)

@@ -19,8 +19,20 @@ VmResult<std::unique_ptr<UserfaultFaultSource>> UserfaultFaultSource::create(Mac
 {
     auto uffd = VM_TRY(os::Userfaultfd::open(delivery));
     std::unique_ptr<UserfaultFaultSource> source(new UserfaultFaultSource(machine, std::move(uffd)));
+    VM_TRY(source->register_anon_map());
     VM_TRY(source->start());
     return source;
+}
+
+VmResult<void> UserfaultFaultSource::register_anon_map()
+{
+    // With write protection the frames of private pages may live in anonymous memory, moved in
+    // and out with UFFDIO_MOVE (FrameArena); the anonymous map must be registered to take moves.
+    if (!m_uffd.write_protect())
+        return {};
+    FrameArena& arena = m_machine.arena();
+    VM_TRY(arena.add_anon_map());
+    return m_uffd.register_move_target(VirtAddr(arena.anon_map()), arena.anon_map_bytes());
 }
 
 UserfaultFaultSource::UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd)
@@ -100,6 +112,9 @@ VmResult<void> UserfaultFaultSource::reopen_in_child()
     m_stop_fd = -1;
     new (&m_thread) std::thread();
     m_uffd = VM_TRY(os::Userfaultfd::open(m_uffd.delivery()));
+    // The anonymous map is inherited with the bytes the parent kept there, copy-on-write, but
+    // not its registration.
+    VM_TRY(register_anon_map());
     for (auto& slot : m_spaces) {
         if (AddressSpace* space = slot.load(std::memory_order_relaxed))
             VM_TRY(register_space(*space, space->userfault_pool()));

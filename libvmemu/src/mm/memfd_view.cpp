@@ -81,6 +81,9 @@ std::int64_t MemfdView::boundaries_around(VirtAddr start, VirtAddr end) const
 
 HwMapOutcome MemfdView::map(VirtAddr start, Pfn first, std::size_t count, os::HwProt prot, HwFill)
 {
+    // This view maps the memfd: frames whose bytes are in the anonymous map bring them over.
+    if (m_arena.has_anon_map() && !m_arena.is_zero_pfn(first))
+        m_arena.move_home_to_memfd(first, count);
     VirtAddr end = start.page_offset(static_cast<std::int64_t>(count));
     HwState first_state { hw_bits(prot), first.get() };
     HwState last_state { hw_bits(prot), first.get() + count - 1 };

@@ -46,11 +46,15 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
         VM_ASSERT(count == 1);
         return map_zero_page(start);
     }
+    // Frames whose bytes are in the anonymous map move in, with no copy; a protected page is
+    // copied in instead, because a move would leave it writable.
+    std::size_t moved = fill == HwFill::Frame && !protect && prot == os::HwProt::ReadWrite ? move_in(start, first, count) : 0;
+    if (moved == count)
+        return HwMapOutcome::Mapped;
     // Zeros come from pages nobody writes, which read as the kernel's zero page: copying
     // them costs no page of the memfd, as reading a punched frame would.
     static constexpr std::size_t kZeroPages = 64;
     alignas(kPageSize) static const std::byte zeros[kZeroPages << kPageShift] {};
-    std::size_t bytes = count << kPageShift;
     // The errno of a copy, or 0.
     auto copy = [&](std::size_t from, std::size_t pages) {
         const void* bytes_from = fill == HwFill::Frame ? static_cast<const void*>(m_arena.direct_map(first + from))
@@ -59,8 +63,18 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
         return copied ? 0 : copied.error().code();
     };
     int error = 0;
-    for (std::size_t done = 0; done < count && error == 0; done += kZeroPages) {
-        std::size_t pages = std::min(kZeroPages, count - done);
+    // A copy reads one run of the direct map: frames whose bytes are in one place.
+    auto same_home = [&](std::size_t from, std::size_t limit) {
+        if (fill != HwFill::Frame)
+            return limit;
+        bool anon = m_arena.frame(first + from).test(PageFlag::AnonHome);
+        std::size_t pages = 1;
+        while (pages < limit && m_arena.frame(first + from + pages).test(PageFlag::AnonHome) == anon)
+            ++pages;
+        return pages;
+    };
+    for (std::size_t done = moved, pages = 0; done < count && error == 0; done += pages) {
+        pages = same_home(done, std::min(kZeroPages, count - done));
         error = copy(done, pages);
         // ENOENT: the range crosses the end of a kernel VMA (two registered mappings the
         // kernel did not merge), before anything was copied; a page at a time cannot.
@@ -72,20 +86,56 @@ HwMapOutcome UserfaultView::map(VirtAddr start, Pfn first, std::size_t count, os
     }
     if (error != 0) {
         // All of the range was missing: whatever part came goes again, so that no page is
-        // mapped that no PTE records.
-        (void)os::discard(start, bytes);
+        // mapped that no PTE records, and the pages moved in go back to their frames.
+        VirtAddr copied_from = start.offset(moved << kPageShift);
+        (void)os::discard(copied_from, (count - moved) << kPageShift);
+        if (moved > 0)
+            move_back(start, first, moved);
         if (error == ENOMEM)
             return HwMapOutcome::OutOfMemory;
         report_refusal("UFFDIO_COPY", start, error);
         return HwMapOutcome::Refused;
     }
-    empty_frames(first, count);
+    empty_frames(first + moved, count - moved);
     return HwMapOutcome::Mapped;
+}
+
+std::size_t UserfaultView::move_in(VirtAddr start, Pfn first, std::size_t count)
+{
+    std::size_t run = 0;
+    while (run < count && m_arena.frame(first + run).test(PageFlag::AnonHome))
+        ++run;
+    if (run == 0)
+        return 0;
+    // Part way is fine: the rest is copied. (EBUSY: a page another process shares since a
+    // fork, or one pinned by I/O in flight; EINVAL: the run crosses the end of a kernel VMA.)
+    std::size_t moved = 0;
+    (void)m_uffd.move(start, VirtAddr(m_arena.anon_slot(first)), run << kPageShift, &moved);
+    moved >>= kPageShift;
+    // Both places of these frames are empty now: the slot, and the memfd page, a hole.
+    for (std::size_t i = 0; i < moved; ++i) {
+        m_arena.frame(first + i).clear(PageFlag::AnonHome);
+        m_arena.frame(first + i).set(PageFlag::Zeroed);
+    }
+    return moved;
+}
+
+void UserfaultView::move_back(VirtAddr start, Pfn first, std::size_t count)
+{
+    std::size_t moved = 0;
+    auto result = m_uffd.move(VirtAddr(m_arena.anon_slot(first)), start, count << kPageShift, &moved);
+    VM_ASSERT(result.has_value()); // the pages just came from there, and nobody else has them
+    for (std::size_t i = 0; i < count; ++i) {
+        m_arena.frame(first + i).set(PageFlag::AnonHome);
+        m_arena.frame(first + i).clear(PageFlag::Zeroed);
+    }
 }
 
 void UserfaultView::empty_frames(Pfn first, std::size_t count)
 {
-    // Frames that are holes already (PG_zeroed) need no punch; all of them are after.
+    // Slots of the anonymous map are emptied; memfd pages that are holes already (PG_zeroed)
+    // need no punch; all of them are after.
+    m_arena.drop_anon_home(first, count);
     for (std::size_t i = 0; i < count;) {
         std::size_t run = i;
         while (run < count && !m_arena.frame(first + run).test(PageFlag::Zeroed))
@@ -186,6 +236,8 @@ std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t
     VirtAddr pool = (bits & 4) ? m_pool.offset(kPoolPages << kPageShift) : m_pool;
     // A writable page may be written by another thread at any moment: it leaves the
     // reservation first, atomically, and is copied from where nobody else can reach it.
+    if (writable && !(bits & 4) && m_arena.has_anon_map())
+        return take_out_to_anon_map(start, pfns, count, error);
     VirtAddr from = start;
     std::size_t taken = count;
     if (writable) {
@@ -223,6 +275,41 @@ std::size_t UserfaultView::take_out(VirtAddr start, const Pfn* pfns, std::size_t
     return taken;
 }
 
+std::size_t UserfaultView::take_out_to_anon_map(VirtAddr start, const Pfn* pfns, std::size_t count, VmError* error)
+{
+    // One move for each run of consecutive frames, straight into their slots.
+    VmResult<void> result;
+    std::size_t taken = 0;
+    while (taken < count && result) {
+        std::size_t run = 1;
+        while (taken + run < count && pfns[taken + run] == pfns[taken] + run)
+            ++run;
+        std::size_t moved = 0;
+        VirtAddr from = start.offset(taken << kPageShift);
+        result = m_uffd.move(VirtAddr(m_arena.anon_slot(pfns[taken])), from, run << kPageShift, &moved);
+        std::size_t pages = moved >> kPageShift;
+        // EINVAL: the run crosses the end of a kernel VMA; EBUSY: a page that cannot move.
+        // The rest of the run goes a page at a time.
+        if (!result && (result.error().code() == EINVAL || result.error().code() == EBUSY)) {
+            result = {};
+            for (; pages < run && result; ++pages) {
+                Pfn pfn = pfns[taken + pages];
+                result = move_out(from.offset(pages << kPageShift), VirtAddr(m_arena.anon_slot(pfn)), pfn);
+                if (!result)
+                    break;
+            }
+        }
+        for (std::size_t i = taken; i < taken + pages; ++i) {
+            m_arena.frame(pfns[i]).set(PageFlag::AnonHome);
+            m_arena.frame(pfns[i]).clear(PageFlag::Zeroed);
+        }
+        taken += pages;
+    }
+    if (!result)
+        *error = result.error();
+    return taken;
+}
+
 VmResult<void> UserfaultView::move_out(VirtAddr page, VirtAddr to, Pfn pfn)
 {
     std::size_t moved = 0;
@@ -232,9 +319,9 @@ VmResult<void> UserfaultView::move_out(VirtAddr page, VirtAddr to, Pfn pfn)
         return result;
     // Busy and not pinned by a system call: the page is shared copy-on-write with another
     // process (a child of fork(), or its parent). Write-protected first, so that no write of
-    // another thread lands in a copy of its own unseen; then it is copied into the pool (where
-    // a missing page is filled only by UFFDIO_COPY) and dropped, and the other process keeps
-    // the page.
+    // another thread lands in a copy of its own unseen; then it is copied to (where, in the
+    // pool, a missing page is filled only by UFFDIO_COPY) and dropped, and the other process
+    // keeps the page.
     VM_TRY(m_uffd.set_write_protect(page, kPageSize, true));
     VM_TRY(m_uffd.copy(to, page.ptr<const std::byte>(), kPageSize, false));
     return os::discard(page, kPageSize);

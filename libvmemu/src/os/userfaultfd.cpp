@@ -60,15 +60,30 @@ Userfaultfd::~Userfaultfd()
         ::close(m_fd);
 }
 
-VmResult<void> Userfaultfd::register_range(VirtAddr start, std::size_t bytes) noexcept
+namespace {
+VmResult<void> register_with_mode(int fd, VirtAddr start, std::size_t bytes, std::uint64_t mode) noexcept
 {
     uffdio_register range {};
     range.range.start = start.get();
     range.range.len = bytes;
-    range.mode = UFFDIO_REGISTER_MODE_MISSING | (m_write_protect ? UFFDIO_REGISTER_MODE_WP : 0);
-    if (ioctl(m_fd, UFFDIO_REGISTER, &range) != 0)
+    range.mode = mode;
+    if (ioctl(fd, UFFDIO_REGISTER, &range) != 0)
         return vm_fail(errno, "UFFDIO_REGISTER failed");
     return {};
+}
+} // namespace
+
+VmResult<void> Userfaultfd::register_range(VirtAddr start, std::size_t bytes) noexcept
+{
+    return register_with_mode(m_fd, start, bytes,
+        UFFDIO_REGISTER_MODE_MISSING | (m_write_protect ? UFFDIO_REGISTER_MODE_WP : 0));
+}
+
+VmResult<void> Userfaultfd::register_move_target(VirtAddr start, std::size_t bytes) noexcept
+{
+    if (!m_write_protect)
+        return vm_fail(EINVAL, "a UFFDIO_MOVE target is registered for write protection, which this kernel lacks");
+    return register_with_mode(m_fd, start, bytes, UFFDIO_REGISTER_MODE_WP);
 }
 
 namespace {

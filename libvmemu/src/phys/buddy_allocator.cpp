@@ -146,8 +146,10 @@ void BuddyAllocator::free_range(Pfn first, std::size_t count)
         frame.set_type(PageType::None);
         frame.set_page_mapping(nullptr);
         frame.set_page_index(0);
-        // Only the knowledge that the frame is still zero survives freeing.
-        frame.flags.fetch_and(static_cast<std::uint32_t>(PageFlag::Zeroed), std::memory_order_relaxed);
+        // Only the knowledge that the frame is still zero survives freeing, and where its bytes
+        // are (the allocator moves them home, PageAllocator::alloc_contig()).
+        frame.flags.fetch_and(static_cast<std::uint32_t>(PageFlag::Zeroed) | static_cast<std::uint32_t>(PageFlag::AnonHome),
+            std::memory_order_relaxed);
     }
     ScopedLock guard(m_lock);
     // Free in maximal aligned pieces so that a whole block costs one merge walk.

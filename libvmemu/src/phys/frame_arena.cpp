@@ -49,7 +49,52 @@ FrameArena::~FrameArena()
         m_mem_map[i].~PageFrame();
     (void)os::unmap(m_mem_map, total_frames() * sizeof(PageFrame));
     (void)os::unmap(m_direct_map, total_frames() << kPageShift);
+    if (m_anon_map)
+        (void)os::unmap(m_anon_map, anon_map_bytes());
     os::close_fd(m_fd);
+}
+
+VmResult<void> FrameArena::add_anon_map()
+{
+    if (m_anon_map)
+        return {};
+    auto memory = VM_TRY(os::map_anonymous(anon_map_bytes()));
+    // A page moved into a huge page's range would be split; moves are of single pages.
+    os::no_huge_pages(VirtAddr(memory), anon_map_bytes());
+    m_anon_map = static_cast<std::byte*>(memory);
+    return {};
+}
+
+void FrameArena::move_home_to_memfd(Pfn first, std::size_t count) const
+{
+    for (std::size_t i = 0; i < count; ++i) {
+        PageFrame& page = frame(first + i);
+        if (!page.test(PageFlag::AnonHome))
+            continue;
+        std::memcpy(m_direct_map + ((first + i).get() << kPageShift), anon_slot(first + i), kPageSize);
+        (void)os::discard(VirtAddr(anon_slot(first + i)), kPageSize);
+        page.clear(PageFlag::AnonHome);
+        page.clear(PageFlag::Zeroed);
+    }
+}
+
+void FrameArena::drop_anon_home(Pfn first, std::size_t count) const
+{
+    for (std::size_t i = 0; i < count;) {
+        if (!frame(first + i).test(PageFlag::AnonHome)) {
+            ++i;
+            continue;
+        }
+        std::size_t end = i + 1;
+        while (end < count && frame(first + end).test(PageFlag::AnonHome))
+            ++end;
+        (void)os::discard(VirtAddr(anon_slot(first + i)), (end - i) << kPageShift);
+        for (std::size_t j = i; j < end; ++j) {
+            frame(first + j).clear(PageFlag::AnonHome);
+            frame(first + j).set(PageFlag::Zeroed);
+        }
+        i = end;
+    }
 }
 
 VmResult<void> FrameArena::reopen_in_child()
@@ -66,8 +111,11 @@ VmResult<void> FrameArena::reopen_in_child()
         return std::unexpected(bounce.error());
     }
     VmResult<void> copied;
+    // Nor frames whose bytes are in the anonymous map, which the child inherits.
     auto holds_bytes = [this](std::size_t pfn) {
-        return m_mem_map[pfn].refcount.load(std::memory_order_relaxed) != 0 && !m_mem_map[pfn].test(PageFlag::Zeroed);
+        const PageFrame& page = m_mem_map[pfn];
+        return page.refcount.load(std::memory_order_relaxed) != 0 && !page.test(PageFlag::Zeroed)
+            && !page.test(PageFlag::AnonHome);
     };
     for (std::size_t first = 0; first < m_frame_count && copied;) {
         if (!holds_bytes(first)) {

@@ -30,7 +30,7 @@ std::optional<Pfn> PageAllocator::take(std::size_t count, std::optional<Pfn> pre
 }
 
 std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero,
-    MayReclaim reclaim)
+    MayReclaim reclaim, FrameHome home)
 {
     if (count == 0 || count > (std::size_t { 1 } << BuddyAllocator::kMaxOrder))
         return std::nullopt;
@@ -70,6 +70,8 @@ std::optional<Pfn> PageAllocator::alloc_contig(std::size_t count, std::optional<
         return std::nullopt;
     if (m_hooks.wake_kswapd && m_buddy.nr_free() < m_watermarks.low)
         m_hooks.wake_kswapd(m_hooks.context);
+    if (home == FrameHome::Memfd && zero != ZeroFill::ByMapper && m_arena.has_anon_map())
+        m_arena.drop_anon_home(*first, count);
     if (zero == ZeroFill::Yes) {
         m_arena.zero_frames(*first, count);
     } else if (zero == ZeroFill::No) {

@@ -207,7 +207,7 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
     SwapSlots& slots = m_device->slots();
     if (!slots.take_cache(entry.offset()))
         return nullptr; // another fault reads it, or it is being freed
-    auto pfn = m_machine.page_allocator().alloc_page(ZeroFill::No);
+    auto pfn = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::Yes, FrameHome::Any);
     if (!pfn) {
         slots.drop_cache(entry.offset());
         *no_memory = true;
@@ -223,7 +223,7 @@ PageFrame* SwapState::read_swap_page(SwapEntry entry, bool* no_memory)
     for (std::uint32_t slot = base; window > 1 && slot < base + window && slot <= slots.last_page(); ++slot) {
         if (slot == 0 || slot == entry.offset() || m_cache->lookup(slot) || !slots.take_cache(slot))
             continue;
-        auto frame = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::No);
+        auto frame = m_machine.page_allocator().alloc_page(ZeroFill::No, MayReclaim::No, FrameHome::Any);
         if (!frame) {
             slots.drop_cache(slot);
             break;
@@ -269,7 +269,7 @@ std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count,
     PageAllocator& allocator = m_machine.page_allocator();
     // Entries for neighbouring pages get neighbouring frames when a block is free, so that a
     // fault can map them together; the frames of entries that need no read go back.
-    std::optional<Pfn> contiguous = count > 1 ? allocator.alloc_contig(count, hint, ZeroFill::No, MayReclaim::No) : std::nullopt;
+    std::optional<Pfn> contiguous = count > 1 ? allocator.alloc_contig(count, hint, ZeroFill::No, MayReclaim::No, FrameHome::Any) : std::nullopt;
     bool in_block = contiguous.has_value();
     Pfn block = contiguous.value_or(Pfn());
     std::size_t queued = 0;
@@ -281,7 +281,7 @@ std::size_t SwapState::swapin_async(const SwapEntry* entries, std::size_t count,
                 allocator.free_page(block + i);
             continue;
         }
-        std::optional<Pfn> frame = in_block ? std::optional<Pfn>(block + i) : allocator.alloc_page(ZeroFill::No, MayReclaim::No);
+        std::optional<Pfn> frame = in_block ? std::optional<Pfn>(block + i) : allocator.alloc_page(ZeroFill::No, MayReclaim::No, FrameHome::Any);
         if (!frame) {
             m_device->slots().drop_cache(slot);
             break;

@@ -36,7 +36,7 @@ void append_page_flags(std::string& out, std::uint32_t flags)
 {
     static constexpr const char* kNames[] = { "locked", "referenced", "uptodate", "dirty", "lru", "active",
         "workingset", "slab", "reserved", "private", "writeback", "head", "swapcache", "swapbacked",
-        "unevictable", "mlocked", "zeroed", "error", "readahead", "waiters" };
+        "unevictable", "mlocked", "zeroed", "error", "readahead", "waiters", "anon_home" };
     append_format(out, "flags: %#x(", flags);
     bool first = true;
     for (unsigned bit = 0; bit < std::size(kNames); ++bit) {

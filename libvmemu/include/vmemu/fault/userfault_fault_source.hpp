@@ -45,6 +45,9 @@ private:
     UserfaultFaultSource(Machine& machine, os::Userfaultfd uffd);
     // With Delivery::Message: the thread that reads the events, and its stop eventfd.
     VmResult<void> start();
+    // Gives the arena its anonymous map (FrameArena::add_anon_map()) where the userfaultfd can
+    // write-protect, and registers it as a UFFDIO_MOVE target.
+    VmResult<void> register_anon_map();
     // Registers space's pool (pool, or a new one when empty).
     VmResult<void> register_space(AddressSpace& space, VirtAddr pool);
     void run();

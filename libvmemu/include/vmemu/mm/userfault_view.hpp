@@ -8,12 +8,15 @@
 namespace vmemu {
 
 // The hardware view through userfaultfd (docs/userfaultfd.md): a VMA's range of the
-// reservation is anonymous memory with the VMA's protection, registered for missing pages; a
+// reservation is anonymous memory with the VMA's protection, registered for missing pages.
+// Where the arena has an anonymous map (FrameArena::add_anon_map(), with write protection), a
+// writable page is taken out by UFFDIO_MOVE into its frame's slot there, and mapped again by
+// UFFDIO_MOVE from the slot: no copy either way. Otherwise, and for pages it cannot move, a
 // frame is mapped by UFFDIO_COPY of its bytes (or of zeros, for a new page) into the page, and
-// its memfd page is punched meanwhile, so that memory is not held twice; a page is taken out by
-// UFFDIO_MOVE into a staging pool, from where its bytes go back to the frame. Every VMA's
-// range is registered at every moment, and a page in it is missing or mapped: the kernel holds
-// a VMA in one kernel mapping, whatever its pages.
+// its memfd page punched (or slot emptied) meanwhile, so that memory is not held twice; and a
+// page is taken out by UFFDIO_MOVE into a staging pool, from where its bytes are copied to the
+// frame. Every VMA's range is registered at every moment, and a page in it is missing or
+// mapped: the kernel holds a VMA in one kernel mapping, whatever its pages.
 // A frame mapped here is this page alone (no sharing). Where the kernel has userfaultfd write
 // protection, a page is mapped with its VMA's protection or write-protected in a writable VMA
 // (UFFDIO_COPY_MODE_WP): its first write is then a fault, delivered as a missing page's is,
@@ -68,7 +71,7 @@ private:
     // reads as zeros after that (another thread wrote it in between, and the kernel copied it).
     HwMapOutcome map_zero_page(VirtAddr start);
     // The bytes of frames [first, first + count) live in the view's pages now: the frames'
-    // memfd pages are punched, so that no byte is held twice.
+    // memfd pages are punched and their slots emptied, so that no byte is held twice.
     void empty_frames(Pfn first, std::size_t count);
     // Takes [start, start + count pages), at most kPoolPages of one protection, out of the
     // reservation, the bytes of page i back into frame pfns[i]. A writable page is moved out;
@@ -76,7 +79,15 @@ private:
     // of the first pages it took; fewer than count only with an error in *error (a page pinned
     // by I/O in flight is EBUSY), the others staying mapped.
     std::size_t take_out(VirtAddr start, const Pfn* pfns, std::size_t count, os::HwProt prot, VmError* error);
-    // Moves the writable page at page to to, the pool page for frame pfn; a page that another
+    // take_out() of writable pages into their frames' slots in the anonymous map, moved there
+    // with no copy (FrameArena::anon_slot()), which become their frames' homes.
+    std::size_t take_out_to_anon_map(VirtAddr start, const Pfn* pfns, std::size_t count, VmError* error);
+    // Moves the leading frames of [first, first + count) whose bytes are in the anonymous map
+    // into the pages from start, with no copy; returns how many moved (the rest are copied).
+    std::size_t move_in(VirtAddr start, Pfn first, std::size_t count);
+    // Undoes move_in() of count pages from start, when the copy of the rest failed.
+    void move_back(VirtAddr start, Pfn first, std::size_t count);
+    // Moves the writable page at page to to, the pool page or slot for frame pfn; a page that another
     // process shares copy-on-write (UFFDIO_MOVE says EBUSY, and no system call pins pfn) is
     // write-protected, copied and dropped instead.
     VmResult<void> move_out(VirtAddr page, VirtAddr to, Pfn pfn);

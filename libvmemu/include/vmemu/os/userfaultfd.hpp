@@ -47,6 +47,10 @@ public:
 
     // UFFDIO_REGISTER for missing pages, and for write-protect faults where the kernel has them.
     VmResult<void> register_range(VirtAddr start, std::size_t bytes) noexcept;
+    // UFFDIO_REGISTER for write-protect faults only, of memory that is to be a UFFDIO_MOVE
+    // destination (which must be registered) and whose missing pages must not fault: nothing
+    // there is ever write-protected. Needs write_protect().
+    VmResult<void> register_move_target(VirtAddr start, std::size_t bytes) noexcept;
     // UFFDIO_COPY of bytes from source to the missing pages at destination, without waking
     // the threads that wait there; write-protected with protect.
     VmResult<void> copy(VirtAddr destination, const void* source, std::size_t bytes, bool protect = false) noexcept;

@@ -13,6 +13,10 @@ namespace vmemu {
 // zeros as it maps them (the userfaultfd view), and PG_zeroed is left as it was, saying which
 // frames hold no bytes at all.
 enum class ZeroFill : std::uint8_t { No, Yes, ByMapper };
+// Where the frames' bytes may live (FrameArena): in the memfd, for every user that maps frames
+// from it or does not care; or also in the anonymous direct map, for a swap-in, whose page the
+// userfaultfd view then moves in from there. ZeroFill::ByMapper takes frames wherever they are.
+enum class FrameHome : bool { Memfd, Any };
 // Whether an allocation may reclaim (GFP_KERNEL) or must not (GFP_NOWAIT): callers that hold a
 // page_table_lock, and readahead, must not.
 enum class MayReclaim : bool { No, Yes };
@@ -35,15 +39,15 @@ class PageAllocator {
 public:
     PageAllocator(FrameArena& arena, VmStat& stat);
 
-    std::optional<Pfn> alloc_page(ZeroFill zero, MayReclaim reclaim = MayReclaim::Yes)
+    std::optional<Pfn> alloc_page(ZeroFill zero, MayReclaim reclaim = MayReclaim::Yes, FrameHome home = FrameHome::Memfd)
     {
-        return alloc_contig(1, std::nullopt, zero, reclaim);
+        return alloc_contig(1, std::nullopt, zero, reclaim, home);
     }
     // count physically contiguous frames, starting at preferred when those frames are free,
     // else wherever a block of the next power of two is free. With MayReclaim::Yes an
     // allocation that would take free frames below the min watermark reclaims first.
     std::optional<Pfn> alloc_contig(std::size_t count, std::optional<Pfn> preferred, ZeroFill zero,
-        MayReclaim reclaim = MayReclaim::Yes);
+        MayReclaim reclaim = MayReclaim::Yes, FrameHome home = FrameHome::Memfd);
     void set_reclaim_hooks(const ReclaimHooks& hooks) { m_hooks = hooks; }
     void free_page(Pfn pfn) { free_contig(pfn, 1); }
     void free_contig(Pfn first, std::size_t count);

@@ -31,6 +31,11 @@ enum class PageFlag : std::uint32_t {
     Error = 1u << 17,     // PG_error: the last I/O of the page failed
     Readahead = 1u << 18, // PG_readahead: read by swap readahead, not yet faulted on
     Waiters = 1u << 19,   // PG_waiters: someone sleeps on this page's flags word
+    // vmemu's own: the frame's bytes live in its slot of the anonymous direct map
+    // (FrameArena::anon_slot()), where the userfaultfd view moved the page out of the
+    // reservation or a swap-in read it, and its memfd page is a hole. Without it the slot is
+    // empty. PG_zeroed then says whether the slot reads as zero.
+    AnonHome = 1u << 20,
 };
 
 // What a frame is used for, like Linux's page_type (PageBuddy, PageTable) for frames that are
