@@ -51,13 +51,17 @@ int set_mask(int how, const sigset_t* set, sigset_t* old_set)
         }
     }
     if (set) {
+        unsigned named = 0;
         for (std::size_t i = 0; i < std::size(kFaultSignals); ++i) {
-            bool member = sigismember(set, kFaultSignals[i]) == 1;
-            if (how == SIG_SETMASK)
-                believed = member ? believed | (1u << i) : believed & ~(1u << i);
-            else if (member)
-                believed = how == SIG_BLOCK ? believed | (1u << i) : believed & ~(1u << i);
+            if (sigismember(set, kFaultSignals[i]) == 1)
+                named |= 1u << i;
         }
+        if (how == SIG_SETMASK)
+            believed = named;
+        else if (how == SIG_BLOCK)
+            believed |= named;
+        else
+            believed &= ~named;
         t_believed_blocked = believed;
     }
     return 0;

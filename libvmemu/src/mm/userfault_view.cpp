@@ -292,7 +292,7 @@ std::size_t UserfaultView::take_out_to_anon_map(VirtAddr start, const Pfn* pfns,
         // The rest of the run goes a page at a time.
         if (!result && (result.error().code() == EINVAL || result.error().code() == EBUSY)) {
             result = {};
-            for (; pages < run && result; ++pages) {
+            for (; pages < run; ++pages) {
                 Pfn pfn = pfns[taken + pages];
                 result = move_out(from.offset(pages << kPageShift), VirtAddr(m_arena.anon_slot(pfn)), pfn);
                 if (!result)
