@@ -1,26 +1,60 @@
+#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <liburing.h>
+#include <vmemu/base/log.hpp>
 #include <vmemu/os/io_ring.hpp>
 #include <vmemu/sync/scoped_lock.hpp>
 
 namespace vmemu::os {
 
-VmResult<std::unique_ptr<IoRing>> IoRing::create(unsigned entries)
+namespace {
+bool io_uring_refused(int error) { return error == ENOMEM || error == EPERM || error == ENOSYS; }
+
+void log_fallback(int error)
 {
-    auto ring = std::make_unique<io_uring>();
-    int result = io_uring_queue_init(entries, ring.get(), 0);
-    if (result < 0)
-        return vm_fail(-result, "io_uring_queue_init failed");
-    return std::unique_ptr<IoRing>(new IoRing(std::move(ring)));
+    static std::atomic<bool> logged { false };
+    if (!logged.exchange(true))
+        log().warn("io_uring is unavailable ({}{}): I/O runs synchronously, and swap writes no longer overlap "
+                   "with reclaim",
+            std::strerror(error), error == ENOMEM ? "; RLIMIT_MEMLOCK is too small for its rings" : "");
+}
+} // namespace
+
+VmResult<std::unique_ptr<IoRing>> IoRing::create(unsigned entries, Backend backend)
+{
+    if (entries == 0)
+        return vm_fail(EINVAL, "an I/O ring needs at least one entry");
+    if (backend == Backend::Auto) {
+        auto ring = std::make_unique<io_uring>();
+        int result = io_uring_queue_init(entries, ring.get(), 0);
+        if (result == 0)
+            return std::unique_ptr<IoRing>(new IoRing(std::move(ring), nullptr));
+        if (!io_uring_refused(-result))
+            return vm_fail(-result, "io_uring_queue_init failed");
+        log_fallback(-result);
+    }
+    return std::unique_ptr<IoRing>(new IoRing(nullptr, SyncRing::create(entries)));
 }
 
-IoRing::IoRing(std::unique_ptr<io_uring> ring)
+IoRing::IoRing(std::unique_ptr<io_uring> ring, std::unique_ptr<SyncRing> sync)
     : m_ring(std::move(ring))
+    , m_sync(std::move(sync))
 {
 }
 
-IoRing::~IoRing() { io_uring_queue_exit(m_ring.get()); }
+IoRing::~IoRing()
+{
+    if (m_ring)
+        io_uring_queue_exit(m_ring.get());
+}
+
+bool IoRing::queue_sync(SyncRing::Op op, int fd, const iovec* buffers, unsigned count, std::uint64_t offset,
+    std::uint64_t user_data)
+{
+    return m_sync->queue(SyncRing::Request { op, fd, iovec {}, buffers, count, offset, user_data });
+}
 
 bool IoRing::take_injection(std::atomic<unsigned>& counter)
 {
@@ -67,6 +101,8 @@ bool IoRing::queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t o
 {
     if (take_injection(m_read_errors) && queue_failure(user_data, -m_read_error.load()))
         return true;
+    if (m_sync)
+        return m_sync->queue(SyncRing::Request { SyncRing::Op::Read, fd, iovec { buffer, bytes }, nullptr, 1, offset, user_data });
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -81,6 +117,10 @@ bool IoRing::queue_write(int fd, const void* buffer, std::size_t bytes, std::uin
         return true;
     if (take_injection(m_short_writes))
         bytes /= 2; // a real write of half the bytes
+    if (m_sync) {
+        return m_sync->queue(SyncRing::Request {
+            SyncRing::Op::Write, fd, iovec { const_cast<void*>(buffer), bytes }, nullptr, 1, offset, user_data });
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -93,6 +133,8 @@ bool IoRing::queue_readv(int fd, const iovec* buffers, unsigned count, std::uint
 {
     if (take_injection(m_read_errors) && queue_failure(user_data, -m_read_error.load()))
         return true;
+    if (m_sync)
+        return queue_sync(SyncRing::Op::Read, fd, buffers, count, offset, user_data);
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -107,6 +149,13 @@ bool IoRing::queue_writev(int fd, const iovec* buffers, unsigned count, std::uin
         return true;
     // A short write transfers the first half of the request's buffers, or half of one.
     bool short_write = take_injection(m_short_writes);
+    if (m_sync) {
+        if (short_write && count == 1) {
+            return m_sync->queue(SyncRing::Request { SyncRing::Op::Write, fd,
+                iovec { buffers[0].iov_base, buffers[0].iov_len / 2 }, nullptr, 1, offset, user_data });
+        }
+        return queue_sync(SyncRing::Op::Write, fd, buffers, short_write ? count / 2 : count, offset, user_data);
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -120,6 +169,8 @@ bool IoRing::queue_writev(int fd, const iovec* buffers, unsigned count, std::uin
 
 bool IoRing::queue_nop(std::uint64_t user_data)
 {
+    if (m_sync)
+        return queue_sync(SyncRing::Op::Nop, -1, nullptr, 0, 0, user_data);
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -145,8 +196,12 @@ int IoRing::enter(unsigned wait_for)
     if (take_injection(m_submit_errors))
         return -m_submit_error.load();
     m_enters.fetch_add(1, std::memory_order_release);
+    if (m_sync)
+        return m_sync->submit(); // each request is done when it returns: nothing to wait for
     return wait_for ? io_uring_submit_and_wait(m_ring.get(), wait_for) : io_uring_submit(m_ring.get());
 }
+
+unsigned IoRing::queued() const { return m_sync ? m_sync->queued() : io_uring_sq_ready(m_ring.get()); }
 
 int IoRing::submit()
 {
@@ -155,7 +210,7 @@ int IoRing::submit()
         int result = enter(0);
         if (result >= 0) {
             total += result;
-            if (io_uring_sq_ready(m_ring.get()) == 0)
+            if (queued() == 0)
                 return total;
         } else if (!transient(result)) {
             return result;
@@ -180,8 +235,10 @@ void IoRing::inject_submit_errors(int error, unsigned count)
     m_submit_errors.store(count);
 }
 
-int IoRing::wait_completions(Completion* out, unsigned max)
+int IoRing::take_completions(Completion* out, unsigned max)
 {
+    if (m_sync)
+        return m_sync->wait_completions(out, max);
     io_uring_cqe* cqe = nullptr;
     int result = io_uring_wait_cqe(m_ring.get(), &cqe);
     if (result < 0)
@@ -195,6 +252,15 @@ int IoRing::wait_completions(Completion* out, unsigned max)
         out[taken++] = Completion { io_uring_cqe_get_data64(cqe), cqe->res };
     }
     io_uring_cq_advance(m_ring.get(), taken);
+    return static_cast<int>(taken);
+}
+
+int IoRing::wait_completions(Completion* out, unsigned max)
+{
+    int result = take_completions(out, max);
+    if (result < 0)
+        return result;
+    auto taken = static_cast<unsigned>(result);
     // After the last completion taken: each was submitted by an io_uring_enter that released
     // m_enters before it (the loop may take completions posted after io_uring_wait_cqe()).
     (void)m_enters.load(std::memory_order_acquire);

@@ -1,11 +1,13 @@
 #pragma once
-// io_uring, through liburing: the only place vmemu submits asynchronous I/O.
+// io_uring, through liburing: the only place vmemu submits asynchronous I/O. Where the process
+// cannot have io_uring, the same requests are carried out synchronously (os/sync_ring.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <array>
 #include <atomic>
 #include <vmemu/base/vm_error.hpp>
+#include <vmemu/os/sync_ring.hpp>
 #include <vmemu/sync/spinlock.hpp>
 
 struct io_uring;
@@ -18,15 +20,22 @@ namespace vmemu::os {
 // are async-signal-safe (no allocation; io_uring_enter is a system call).
 class IoRing {
 public:
-    struct Completion {
-        std::uint64_t user_data;
-        int result; // bytes transferred, or -errno
-    };
+    using Completion = SyncRing::Completion; // user_data, and bytes transferred or -errno
 
-    static VmResult<std::unique_ptr<IoRing>> create(unsigned entries);
+    enum class Backend : std::uint8_t {
+        // io_uring, or the synchronous ring when io_uring_setup() fails for want of locked
+        // memory (ENOMEM), permission (EPERM) or support (ENOSYS); the first fallback in a
+        // process logs one line saying so.
+        Auto,
+        Sync, // always the synchronous ring
+    };
+    static VmResult<std::unique_ptr<IoRing>> create(unsigned entries, Backend backend = Backend::Auto);
     ~IoRing();
     IoRing(const IoRing&) = delete;
     IoRing& operator=(const IoRing&) = delete;
+
+    // Whether requests go through io_uring (false: the synchronous ring).
+    bool is_io_uring() const { return m_ring != nullptr; }
 
     // Queue one request; false when the submission queue is full (submit, then queue again).
     bool queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t offset, std::uint64_t user_data);
@@ -58,14 +67,19 @@ public:
     void inject_submit_errors(int error, unsigned count);
 
 private:
-    explicit IoRing(std::unique_ptr<io_uring> ring);
+    IoRing(std::unique_ptr<io_uring> ring, std::unique_ptr<SyncRing> sync);
     // A request that fails by injection: queued as a NOP whose completion takes this result.
     bool queue_failure(std::uint64_t user_data, int result);
     bool take_injection(std::atomic<unsigned>& counter);
+    bool queue_sync(SyncRing::Op op, int fd, const iovec* buffers, unsigned count, std::uint64_t offset,
+        std::uint64_t user_data);
+    unsigned queued() const;
+    int take_completions(Completion* out, unsigned max);
     // One io_uring_enter (or an injected failure).
     int enter(unsigned wait_for);
 
-    std::unique_ptr<io_uring> m_ring;
+    std::unique_ptr<io_uring> m_ring; // null when m_sync does the I/O
+    std::unique_ptr<SyncRing> m_sync;
     // Released by each io_uring_enter, acquired by each reap: the edge, which the kernel's ring
     // gives and ThreadSanitizer cannot see, from what a submitter wrote before a request to
     // what the thread handling its completion reads.
