@@ -3,6 +3,7 @@
 #include <ucontext.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/fault/signal_stack.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/memory.hpp>
 #include <vmemu/os/signals.hpp>
@@ -98,6 +99,8 @@ VmResult<void> SignalFaultSource::install_handler_locked(int signal, void (*hand
 
 VmResult<void> SignalFaultSource::attach(AddressSpace& space, MissingPages missing)
 {
+    // Threads started later get theirs from vmemu's pthread_create().
+    SignalStack::install_for_current_thread();
     os::ScopedAsyncSignalBlock signals;
     ScopedLock guard(m_lock);
     Slot* free_slot = nullptr;

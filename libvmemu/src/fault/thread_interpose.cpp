@@ -1,0 +1,61 @@
+// vmemu's pthread_create(): every thread the program starts runs its start routine with vmemu's
+// alternate signal stack installed (fault/signal_stack.hpp), and gives the stack back when the
+// routine returns or the thread exits with pthread_exit().
+// Not under ThreadSanitizer: its own pthread_create() calls this one with a start routine that
+// must run first in the new thread, before any instrumented code.
+#include <cerrno>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <vmemu/fault/signal_stack.hpp>
+
+#if !defined(__SANITIZE_THREAD__)
+namespace {
+
+using vmemu::SignalStack;
+using StartRoutine = void* (*)(void*);
+using CreateFunction = int (*)(pthread_t*, const pthread_attr_t*, StartRoutine, void*);
+
+struct Start {
+    StartRoutine routine;
+    void* argument;
+};
+
+void release_stack(void*) { SignalStack::release_for_current_thread(); }
+
+void* run_thread(void* raw)
+{
+    SignalStack::install_for_current_thread();
+    // Read after the stack is there: the block may lie in emulated memory (vmemu's malloc).
+    Start start = *static_cast<Start*>(raw);
+    std::free(raw);
+    void* result;
+    pthread_cleanup_push(release_stack, nullptr);
+    result = start.routine(start.argument);
+    pthread_cleanup_pop(1);
+    return result;
+}
+
+CreateFunction next_create()
+{
+    static CreateFunction next = reinterpret_cast<CreateFunction>(dlsym(RTLD_NEXT, "pthread_create"));
+    return next;
+}
+
+} // namespace
+
+extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, StartRoutine routine, void* argument)
+{
+    CreateFunction create = next_create();
+    if (!create)
+        return ENOSYS;
+    auto* start = static_cast<Start*>(std::malloc(sizeof(Start)));
+    if (!start)
+        return EAGAIN; // as pthread_create() when it cannot allocate the thread's resources
+    *start = Start { routine, argument };
+    int error = create(thread, attributes, run_thread, start);
+    if (error != 0)
+        std::free(start);
+    return error;
+}
+#endif
