@@ -377,6 +377,33 @@ TEST(Reclaim, MapLockedFaultsInLockedPages)
     machine->verify_invariants();
 }
 
+// memtester's way: lock more than the frames can hold, get EAGAIN (as Linux's mlock() in a
+// memory cgroup), unlock, and lock a smaller buffer. Nobody is killed, and memory works after.
+TEST(Reclaim, MlockOfMoreThanTheFramesIsEagainAndASmallerLockSucceeds)
+{
+    if (!os::can_lock_without_limit())
+        GTEST_SKIP() << "locking more than RLIMIT_MEMLOCK needs CAP_IPC_LOCK (run as root)";
+    auto machine = make_swapping_machine(512, 16 * test::kMiB);
+    auto space = test::make_space(*machine);
+    VirtAddr big = map_anon(*space, 1024 * kPageSize);
+    EXPECT_EQ(test::error_of(space->mlock(big, 1024 * kPageSize)), EAGAIN);
+    EXPECT_EQ(machine->stat().value(VmStatItem::OomKill), 0);
+    // Locked as far as it could be faulted in, as Linux leaves it.
+    EXPECT_NE(space->smaps().find(" lo "), std::string::npos) << space->smaps();
+    ASSERT_TRUE(space->munlock(big, 1024 * kPageSize));
+    ASSERT_TRUE(space->munmap(big, 1024 * kPageSize));
+    VirtAddr small = map_anon(*space, 256 * kPageSize);
+    ASSERT_TRUE(space->mlock(small, 256 * kPageSize));
+    auto* words = small.ptr<std::uint32_t>();
+    for (std::size_t page = 0; page < 256; ++page)
+        write_page(words, page, 3);
+    for (std::size_t page = 0; page < 256; ++page)
+        ASSERT_TRUE(page_is(words, page, 3));
+    EXPECT_EQ(machine->stat().value(VmStatItem::NrMlock), 256);
+    space->verify_invariants();
+    machine->verify_invariants();
+}
+
 TEST(Reclaim, MlockRejectsBadArguments)
 {
     auto machine = make_swapping_machine(512, 4 * test::kMiB, false);

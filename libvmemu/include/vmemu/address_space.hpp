@@ -105,7 +105,8 @@ public:
     // mlock(2) and munlock(2): the range (widened to whole pages) is faulted in, its pages go to
     // the unevictable list and never to swap, and later faults in it are locked too.
     // ENOMEM (a hole, or over RLIMIT_MEMLOCK without CAP_IPC_LOCK), EPERM (RLIMIT_MEMLOCK is 0
-    // without CAP_IPC_LOCK), EINVAL (overflow).
+    // without CAP_IPC_LOCK), EINVAL (overflow), EAGAIN (more than the frames can hold: the range
+    // stays locked, faulted in as far as it could be, as Linux's mlock() in a memory cgroup).
     VmResult<void> mlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
     VmResult<void> munlock(VirtAddr address, std::size_t length) VM_EXCLUDES(m_mmap_lock);
 
@@ -247,7 +248,9 @@ private:
     // mm_populate(): faults [start, end) in; with no access given, writes where the VMA is
     // writable and reads elsewhere. Stops at the first fault that fails, or at a PROT_NONE VMA
     // (which __mm_populate() refuses, -EFAULT), and returns where it stopped: end when it did not.
-    VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access) VM_EXCLUDES(m_mmap_lock);
+    // *failure, when given, says what the failed fault returned (Handled for a PROT_NONE VMA).
+    VirtAddr populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access,
+        FaultResult* failure = nullptr) VM_EXCLUDES(m_mmap_lock);
     // mremap.cpp. vma_to_resize(): whether [old, old + old_size), which starts in vma, may
     // become new_size long: EFAULT (it leaves vma), EINVAL (old_size 0 duplicates a mapping,
     // which only a shared one may), EAGAIN (a locked VMA past RLIMIT_MEMLOCK).

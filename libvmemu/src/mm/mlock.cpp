@@ -107,8 +107,13 @@ VmResult<void> AddressSpace::mlock(VirtAddr address, std::size_t length)
         return vm_fail(ENOMEM, "mlock: range is not mapped");
     // __mm_populate(): every page in, so that a locked range never waits for swap. A PROT_NONE
     // VMA stops it (the range stays locked), and mlock(2) says ENOMEM, as Linux's does.
-    if (populate(range->start, range->end, std::nullopt) != range->end)
+    // __mlock_posix_error_return(): a fault that found no memory is EAGAIN.
+    FaultResult failure;
+    if (populate(range->start, range->end, std::nullopt, &failure) != range->end) {
+        if (failure == FaultResult::OutOfMemory)
+            return vm_fail(EAGAIN, "mlock: the frames cannot hold the range");
         return vm_fail(ENOMEM, "mlock: part of the range could not be faulted in");
+    }
     return {};
 }
 

@@ -257,8 +257,10 @@ void AddressSpace::uncharge(std::uint32_t vm_flags, std::size_t pages)
         m_machine.uncommit(pages);
 }
 
-VirtAddr AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access)
+VirtAddr AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<FaultAccess> access, FaultResult* failure)
 {
+    if (failure)
+        *failure = FaultResult::Handled;
     // mm_populate(): fault the range in as the first touches would, fault-around included.
     for (VirtAddr page = start; page < end; page = page.offset(kPageSize)) {
         bool mapped;
@@ -275,8 +277,13 @@ VirtAddr AddressSpace::populate(VirtAddr start, VirtAddr end, std::optional<Faul
             Pte pte = m_page_table.lookup(page);
             mapped = pte.present() && pte.hw_mapped() && (wanted != FaultAccess::Write || pte.hw_writable());
         }
-        if (!mapped && handle_mm_fault(page, wanted) != FaultResult::Handled)
+        if (mapped)
+            continue;
+        if (FaultResult result = handle_mm_fault(page, wanted); result != FaultResult::Handled) {
+            if (failure)
+                *failure = result;
             return page;
+        }
     }
     return end;
 }
