@@ -103,7 +103,10 @@ void AddressSpace::deactivate_range_locked(VirtAddr start, VirtAddr end)
         Pte pte(slot.load(std::memory_order_acquire));
         if (!pte.present() || arena.is_zero_pfn(pte.pfn()))
             return;
-        if (pte.accessed()) {
+        // A pinned page is in use by a system call: it keeps its place in the kernel's view,
+        // and its accessed bit (pins are taken under this lock).
+        bool pinned = arena.frame(pte.pfn()).pincount.load(std::memory_order_acquire) != 0;
+        if (pte.accessed() && !pinned) {
             if (pte.hw_mapped() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
                 return;
             slot.fetch_and(~Pte::kAccessed, std::memory_order_acq_rel);

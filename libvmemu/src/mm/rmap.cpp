@@ -80,8 +80,16 @@ void AddressSpace::page_referenced_batch(const ReferencedTarget* targets, std::s
         }
     }
     std::sort(mapped, mapped + nr_mapped, [](const Mapped& a, const Mapped& b) { return a.vpn < b.vpn; });
+    // Still mapped where it was, and still unpinned: a system call may have pinned the page
+    // since the first look (pins are taken under this lock), and then it stays in the kernel's
+    // view, counted as referenced.
     auto still_there = [&](const Mapped& entry) VM_REQUIRES(m_page_table_lock) {
-        return pte_mapping_page_locked(*targets[entry.target].page, entry.vpn) != nullptr;
+        PageFrame& page = *targets[entry.target].page;
+        if (page.pincount.load(std::memory_order_acquire) != 0) {
+            referenced[entry.target] = true;
+            return false;
+        }
+        return pte_mapping_page_locked(page, entry.vpn) != nullptr;
     };
     // ptep_clear_flush_young() for each run of neighbouring pages at once: one system call per
     // run, with the lock held for that run only, so that faults get through in between.
