@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::size_t kGuardBytes = kPageSize;
 // <linux/signal.h>'s, which glibc's headers do not give, and the kernel's MINSIGSTKSZ on x86-64.
-constexpr int kAutoDisarm = 1 << 31;
+constexpr int kAutoDisarm = static_cast<int>(0x80000000u);
 constexpr std::size_t kMinStackBytes = 2048;
 
 int kernel_sigaltstack(const stack_t* stack, stack_t* old)
