@@ -474,8 +474,9 @@ void read_racing_pageout(Machine& machine, AddressSpace& space, bool pin, int ad
     evicter.join();
     EXPECT_EQ(failed_reads.load(), 0) << "a read(2) into the buffer failed (EFAULT)";
     EXPECT_EQ(wrong.load(), 0);
-    if (advice == MADV_PAGEOUT)
+    if (advice == MADV_PAGEOUT) {
         EXPECT_GT(test::stat_of(machine, VmStatItem::PswpOut), 0);
+    }
     check_invariants(machine, space);
 }
 

@@ -70,8 +70,9 @@ TEST(SignalStack, ThreadsWithSmallStacksOfTheirOwnFaultOnVmemusStack)
         ASSERT_EQ(mprotect(mapping, kPageSize, PROT_NONE), 0);
         // A new thread believes it has no alternate stack, as on Linux (AddressSanitizer
         // gives each thread one).
-        if (!test::kAddressSanitizer)
+        if (!test::kAddressSanitizer) {
             EXPECT_EQ(query().ss_flags, SS_DISABLE);
+        }
         stack_t small { mapping + kPageSize, 0, kSmall };
         ASSERT_EQ(sigaltstack(&small, nullptr), 0);
         for (std::size_t page = first; page < 1024; page += 2)
@@ -96,8 +97,9 @@ TEST(SignalStack, SigaltstackKeepsWhatTheProgramSetAndRefusesWhatTheKernelRefuse
     auto space = test::make_space(*machine);
     std::thread([] {
         static char stack_bytes[65536];
-        if (!test::kAddressSanitizer)
+        if (!test::kAddressSanitizer) {
             EXPECT_EQ(query().ss_flags, SS_DISABLE);
+        }
         stack_t mine { stack_bytes, 0, sizeof stack_bytes };
         ASSERT_EQ(sigaltstack(&mine, nullptr), 0);
         stack_t now = query();

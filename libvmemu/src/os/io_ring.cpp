@@ -56,6 +56,13 @@ bool IoRing::queue_sync(SyncRing::Op op, int fd, const iovec* buffers, unsigned 
     return m_sync->queue(SyncRing::Request { op, fd, iovec {}, buffers, count, offset, user_data });
 }
 
+bool IoRing::queue_sync_buffer(SyncRing::Op op, int fd, const void* buffer, std::size_t bytes, std::uint64_t offset,
+    std::uint64_t user_data)
+{
+    iovec single { const_cast<void*>(buffer), bytes };
+    return m_sync->queue(SyncRing::Request { op, fd, single, nullptr, 1, offset, user_data });
+}
+
 bool IoRing::take_injection(std::atomic<unsigned>& counter)
 {
     unsigned value = counter.load(std::memory_order_relaxed);
@@ -102,7 +109,7 @@ bool IoRing::queue_read(int fd, void* buffer, std::size_t bytes, std::uint64_t o
     if (take_injection(m_read_errors) && queue_failure(user_data, -m_read_error.load()))
         return true;
     if (m_sync)
-        return m_sync->queue(SyncRing::Request { SyncRing::Op::Read, fd, iovec { buffer, bytes }, nullptr, 1, offset, user_data });
+        return queue_sync_buffer(SyncRing::Op::Read, fd, buffer, bytes, offset, user_data);
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -117,10 +124,8 @@ bool IoRing::queue_write(int fd, const void* buffer, std::size_t bytes, std::uin
         return true;
     if (take_injection(m_short_writes))
         bytes /= 2; // a real write of half the bytes
-    if (m_sync) {
-        return m_sync->queue(SyncRing::Request {
-            SyncRing::Op::Write, fd, iovec { const_cast<void*>(buffer), bytes }, nullptr, 1, offset, user_data });
-    }
+    if (m_sync)
+        return queue_sync_buffer(SyncRing::Op::Write, fd, buffer, bytes, offset, user_data);
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());
     if (!sqe)
         return false;
@@ -150,10 +155,8 @@ bool IoRing::queue_writev(int fd, const iovec* buffers, unsigned count, std::uin
     // A short write transfers the first half of the request's buffers, or half of one.
     bool short_write = take_injection(m_short_writes);
     if (m_sync) {
-        if (short_write && count == 1) {
-            return m_sync->queue(SyncRing::Request { SyncRing::Op::Write, fd,
-                iovec { buffers[0].iov_base, buffers[0].iov_len / 2 }, nullptr, 1, offset, user_data });
-        }
+        if (short_write && count == 1)
+            return queue_sync_buffer(SyncRing::Op::Write, fd, buffers[0].iov_base, buffers[0].iov_len / 2, offset, user_data);
         return queue_sync(SyncRing::Op::Write, fd, buffers, short_write ? count / 2 : count, offset, user_data);
     }
     io_uring_sqe* sqe = io_uring_get_sqe(m_ring.get());

@@ -71,7 +71,10 @@ private:
     // A request that fails by injection: queued as a NOP whose completion takes this result.
     bool queue_failure(std::uint64_t user_data, int result);
     bool take_injection(std::atomic<unsigned>& counter);
+    // A request for the synchronous ring: of an iovec array, or of one buffer.
     bool queue_sync(SyncRing::Op op, int fd, const iovec* buffers, unsigned count, std::uint64_t offset,
+        std::uint64_t user_data);
+    bool queue_sync_buffer(SyncRing::Op op, int fd, const void* buffer, std::size_t bytes, std::uint64_t offset,
         std::uint64_t user_data);
     unsigned queued() const;
     int take_completions(Completion* out, unsigned max);
