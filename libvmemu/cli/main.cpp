@@ -8,7 +8,7 @@
 namespace {
 void usage(std::FILE* out)
 {
-    std::fputs("usage: vmemu run [--frames SIZE] [--swap PATH] [--swap-size SIZE] [--backend auto|uffd|signal]\n"
+    std::fputs("usage: vmemu run [--frames SIZE] [--swap PATH] [--swap-size SIZE] [--backend auto|uffd|signal] [--syscall-guard on|off]\n"
                "                 [--stats FILE] [--trace FILE[.json]] [--trace-events LIST] -- PROGRAM [ARGS...]\n"
                "       vmemu report TRACE [-o REPORT.html] [--svg FRAME_MAP.svg [--at SECONDS]]\n"
                "       vmemu top [-d SECONDS] [-n COUNT]\n",

@@ -81,6 +81,7 @@ int run_command(int argc, char** argv)
     const char* frames = nullptr;
     const char* swap_size = nullptr;
     const char* backend = nullptr;
+    const char* syscall_guard = nullptr;
     int program_at = -1;
     for (int i = 0; i < argc; ++i) {
         std::string option = argv[i];
@@ -89,7 +90,7 @@ int run_command(int argc, char** argv)
             break;
         }
         bool known = option == "--frames" || option == "--swap" || option == "--swap-size" || option == "--backend"
-            || option == "--stats" || option == "--trace" || option == "--trace-events";
+            || option == "--syscall-guard" || option == "--stats" || option == "--trace" || option == "--trace-events";
         if (!known)
             return bad_input(option.starts_with("-") ? "unknown option " + option
                                                      : "expected -- before the program (" + option + ")");
@@ -106,6 +107,9 @@ int run_command(int argc, char** argv)
         } else if (option == "--backend") {
             error = preload::set_backend(settings, value);
             backend = value;
+        } else if (option == "--syscall-guard") {
+            error = preload::set_syscall_guard(settings, value);
+            syscall_guard = value;
         } else if (option == "--swap") {
             settings.swap_path = value;
             if (!*value || !can_write(value))
@@ -148,6 +152,7 @@ int run_command(int argc, char** argv)
     export_variable("VMEMU_FRAMES", frames);
     export_variable("VMEMU_SWAP_SIZE", swap_size);
     export_variable("VMEMU_BACKEND", backend);
+    export_variable("VMEMU_SYSCALL_GUARD", syscall_guard);
     export_variable("VMEMU_SWAP", settings.swap_path);
     export_variable("VMEMU_STATS", settings.stats);
     export_variable("VMEMU_TRACE", settings.trace);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <pthread.h>
 #include <unistd.h>
+#include <vmemu/fault/syscall_user_dispatch.hpp>
 #include <vmemu/os/signals.hpp>
 #include <string_view>
 #include <vmemu/trace/latency.hpp>
@@ -129,6 +130,12 @@ void start()
         fail("cannot map the slab area", nullptr);
     __atomic_store_n(&g_runtime, state, __ATOMIC_RELEASE);
     pthread_atfork(prepare_fork, fork_parent, fork_child);
+    // Last: from here on this thread's calls outside vmemu are diverted.
+    if (state->settings.syscall_guard == SyscallGuard::On) {
+        if (auto enabled = SyscallUserDispatch::enable(*state->space); !enabled)
+            std::fprintf(stderr, "vmemu: system calls go to the kernel unguarded: %s: %s\n", enabled.error().what(),
+                std::strerror(enabled.error().code()));
+    }
 }
 
 // The file named by a setting, or stderr for "-"; nullptr, after one line on stderr, when it

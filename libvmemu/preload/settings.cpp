@@ -37,6 +37,17 @@ const char* set_backend(RunSettings& settings, const char* text)
     return nullptr;
 }
 
+const char* set_syscall_guard(RunSettings& settings, const char* text)
+{
+    if (std::strcmp(text, "on") == 0)
+        settings.syscall_guard = SyscallGuard::On;
+    else if (std::strcmp(text, "off") == 0)
+        settings.syscall_guard = SyscallGuard::Off;
+    else
+        return "unknown syscall guard (on or off)";
+    return nullptr;
+}
+
 const char* read_environment(RunSettings& settings, char** environment)
 {
     auto value_of = [&](const char* name) -> const char* {
@@ -55,6 +66,9 @@ const char* read_environment(RunSettings& settings, char** environment)
             return error;
     if (const char* backend = value_of("VMEMU_BACKEND"); backend && *backend)
         if (const char* error = set_backend(settings, backend))
+            return error;
+    if (const char* guard = value_of("VMEMU_SYSCALL_GUARD"); guard && *guard)
+        if (const char* error = set_syscall_guard(settings, guard))
             return error;
     if (const char* swap = value_of("VMEMU_SWAP"); swap && *swap)
         settings.swap_path = swap;

@@ -5,6 +5,9 @@
 namespace vmemu::preload {
 
 enum class Backend : unsigned char { Auto, Signal, Uffd };
+// Whether the program's system calls are diverted and their memory pinned at the boundary
+// (fault/syscall_user_dispatch.hpp).
+enum class SyscallGuard : unsigned char { On, Off };
 
 // What `vmemu run` and the VMEMU_* variables set. Strings point into the environment or argv,
 // which outlive the program; nothing here allocates, so the shim can read it before any heap.
@@ -17,6 +20,7 @@ struct RunSettings {
     const char* swap_path { nullptr }; // nullptr: a private unnamed file
     std::size_t swap_bytes { 0 };      // 0: four times the frames, and at least 256 MiB
     Backend backend { Backend::Auto };
+    SyscallGuard syscall_guard { SyscallGuard::On };
     const char* stats { nullptr }; // "-": stderr
     const char* trace { nullptr };        // FILE.json: the Chrome trace format; otherwise ftrace's
     const char* trace_events { nullptr }; // set_event_filter()'s list; nullptr: all
@@ -35,5 +39,6 @@ const char* read_environment(RunSettings& settings, char** environment);
 const char* set_frames(RunSettings& settings, const char* text);
 const char* set_swap_size(RunSettings& settings, const char* text);
 const char* set_backend(RunSettings& settings, const char* text);
+const char* set_syscall_guard(RunSettings& settings, const char* text);
 
 } // namespace vmemu::preload

@@ -3,6 +3,7 @@
 #include <ucontext.h>
 #include <vmemu/address_space.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
+#include <vmemu/fault/syscall_user_dispatch.hpp>
 #include <vmemu/fault/signal_stack.hpp>
 #include <vmemu/machine.hpp>
 #include <vmemu/os/memory.hpp>
@@ -266,6 +267,7 @@ void SignalFaultSource::finish_fault(FaultResult result, AddressSpace& space, st
 
 void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* context)
 {
+    SyscallsAllowed allowed;
     int saved_errno = errno;
     SignalFaultSource& self = s_source;
     auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
@@ -286,6 +288,7 @@ void SignalFaultSource::handle_sigsegv(int signal, siginfo_t* info, void* contex
 
 void SignalFaultSource::handle_sigbus(int signal, siginfo_t* info, void* context)
 {
+    SyscallsAllowed allowed;
     int saved_errno = errno;
     SignalFaultSource& self = s_source;
     auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);

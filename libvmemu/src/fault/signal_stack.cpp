@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <vmemu/base/page.hpp>
 #include <vmemu/fault/signal_stack.hpp>
+#include <vmemu/fault/syscall_user_dispatch.hpp>
 #include <vmemu/os/memory.hpp>
 
 namespace vmemu {
@@ -50,6 +51,7 @@ bool mapped(const void* address, std::size_t bytes)
 
 bool SignalStack::install_for_current_thread() noexcept
 {
+    SyscallsAllowed allowed;
     ThreadStack& mine = t_stack;
     if (mine.base)
         return true;
@@ -75,6 +77,7 @@ bool SignalStack::install_for_current_thread() noexcept
 
 void SignalStack::release_for_current_thread() noexcept
 {
+    SyscallsAllowed allowed;
     ThreadStack& mine = t_stack;
     if (!mine.base)
         return;
@@ -88,6 +91,7 @@ void SignalStack::release_for_current_thread() noexcept
 
 int SignalStack::program_sigaltstack(const stack_t* stack, stack_t* old) noexcept
 {
+    SyscallsAllowed allowed;
     ThreadStack& mine = t_stack;
     // A thread that vmemu's pthread_create() did not start (the first thread before an address
     // space attached, a ThreadSanitizer build) gets vmemu's stack when the program sets its own.

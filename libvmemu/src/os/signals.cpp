@@ -1,20 +1,52 @@
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vmemu/os/signals.hpp>
 #include <vmemu/os/syscall.hpp>
-
-// glibc exports its implementation under this name too; calling it directly bypasses the
-// sigaction() that vmemu interposes.
-extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
+#include <vmemu/os/syscall_gate.hpp>
 
 namespace vmemu::os {
+namespace {
+
+constexpr unsigned long kSaRestorer = 0x04000000; // SA_RESTORER, which glibc's headers keep to themselves
+
+// The kernel's struct sigaction on x86-64 (arch/x86/include/uapi/asm/signal.h).
+struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+};
+
+} // namespace
 
 int real_sigaction(int signal, const struct sigaction* action, struct sigaction* old_action) noexcept
 {
-    return __sigaction(signal, action, old_action);
+    KernelSigaction next {};
+    if (action) {
+        next.handler = reinterpret_cast<void*>(action->sa_handler);
+        next.flags = static_cast<unsigned long>(action->sa_flags) | kSaRestorer;
+        next.restorer = vmemu_gate_restorer;
+        std::memcpy(&next.mask, &action->sa_mask, sizeof next.mask);
+    }
+    KernelSigaction previous {};
+    long result = gate_syscall(SYS_rt_sigaction, signal, action ? reinterpret_cast<long>(&next) : 0,
+        old_action ? reinterpret_cast<long>(&previous) : 0, sizeof previous.mask, 0, 0);
+    if (result < 0) {
+        errno = static_cast<int>(-result);
+        return -1;
+    }
+    if (old_action) {
+        *old_action = {};
+        old_action->sa_handler = reinterpret_cast<sighandler_t>(previous.handler);
+        old_action->sa_flags = static_cast<int>(previous.flags);
+        old_action->sa_restorer = previous.restorer;
+        std::memcpy(&old_action->sa_mask, &previous.mask, sizeof previous.mask);
+    }
+    return 0;
 }
 
 int queue_signal_to_self(int signal, siginfo_t* info) noexcept
@@ -30,7 +62,7 @@ int thread_sigmask(int how, const sigset_t* set, sigset_t* old_set) noexcept
 void fill_async_signals(sigset_t* set) noexcept
 {
     sigfillset(set);
-    for (int synchronous : { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP })
+    for (int synchronous : { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS })
         sigdelset(set, synchronous);
 }
 

@@ -55,6 +55,8 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::FileWriteError: return "file_write_error";
     case VmStatItem::SegvMapErr: return "segv_maperr";
     case VmStatItem::SegvAccErr: return "segv_accerr";
+    case VmStatItem::SyscallDiverted: return "syscall_diverted";
+    case VmStatItem::SyscallDivertedPinned: return "syscall_diverted_pinned";
     case VmStatItem::Count: break;
     }
     return "unknown";

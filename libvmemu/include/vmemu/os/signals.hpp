@@ -4,13 +4,15 @@
 
 namespace vmemu::os {
 
-// libc's sigaction, bypassing vmemu's own interposed sigaction().
+// sigaction(2) as libc's, bypassing vmemu's own interposed sigaction(), with the gate's
+// restorer (os/syscall_gate.hpp) in place of libc's.
 int real_sigaction(int signal, const struct sigaction* action, struct sigaction* old_action) noexcept;
 // Queues signal with info to the calling thread (rt_tgsigqueueinfo).
 int queue_signal_to_self(int signal, siginfo_t* info) noexcept;
 int thread_sigmask(int how, const sigset_t* set, sigset_t* old_set) noexcept;
 // The signals a program's own code cannot trigger synchronously in one thread are the
-// asynchronous ones: every signal but SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP.
+// asynchronous ones: every signal but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP and SIGSYS
+// (which Syscall User Dispatch raises at a system call).
 void fill_async_signals(sigset_t* set) noexcept;
 
 // Blocks the asynchronous signals in the calling thread while it lives. vmemu holds one

@@ -58,6 +58,8 @@ enum class VmStatItem : unsigned {
     FileWriteError,
     SegvMapErr,
     SegvAccErr,
+    SyscallDiverted,       // system calls Syscall User Dispatch brought to vmemu's SIGSYS handler
+    SyscallDivertedPinned, // of them, those with memory in the reservation, pinned for the call
     Count,
 };
 
