@@ -680,9 +680,9 @@ int sigmask_mode()
 // futex(2) calls inline, where no wrapper of vmemu's reaches, and aborts on any EFAULT. Each
 // thread holds a lock while it writes a few pages of its own 4 MiB, so that the others wait
 // in the kernel, and the mutexes' pages go cold in between.
-// No ctest runs this mode yet: with 8 MiB of frames about one run in four ends in glibc's "The
-// futex facility returned an unexpected error code", on both views, until system calls are
-// served at the system-call boundary (README, "System calls on emulated memory").
+// With --syscall-guard off, about one run in four to eight with 8 MiB of frames ends in glibc's
+// "The futex facility returned an unexpected error code", on both views; the system-call
+// boundary (fault/syscall_user_dispatch.hpp) pins the futex word for each of those calls.
 int mutex_mode()
 {
     struct alignas(64) Guarded {

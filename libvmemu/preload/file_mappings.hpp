@@ -17,7 +17,7 @@
 #include <vmemu/fs/inode_cache.hpp>
 #include "libc_heap.hpp"
 #include "runtime.hpp"
-#include "user_pins.hpp"
+#include "user_call.hpp"
 
 namespace vmemu::preload {
 

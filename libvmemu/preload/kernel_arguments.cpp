@@ -1,18 +1,9 @@
-// System calls that take paths and small structures. Under the SIGSEGV fault source the
-// kernel cannot fault emulated memory in, so a path in a heap block that reclaim has swapped
-// out, or taken out of the kernel's view to watch its accessed bit, would make open(2) fail
-// with EFAULT. The wrappers copy each path onto their own stack (reading it faults it in, as
-// any read does; a path longer than PATH_MAX is cut there, and the kernel says ENAMETOOLONG
-// as it would), and pin the structures the kernel reads or writes for the length of the call.
-// Calls that libc makes internally on a path it was given (fopen(), opendir(), realpath(),
-// dlopen()) are wrapped at their entry.
-#include <cerrno>
-#include <climits>
+// The libc functions that hand the kernel paths and small structures, at the fast entry to the
+// system-call boundary (user_call.hpp): each pins what the syscall table says its system call
+// reads and writes, then calls libc's function undiverted. Each is named with the system call
+// whose table entry describes its arguments.
 #include <cstdarg>
-#include <cstdio>
-#include <cstring>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -20,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -29,77 +21,10 @@
 #include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
-#include "user_pins.hpp"
+#include "user_call.hpp"
 
 namespace vmemu::preload {
 namespace {
-
-// A path the kernel reads, on this stack when it lies in emulated memory.
-class KernelPath {
-public:
-    explicit KernelPath(const char* path)
-        : m_path(path)
-    {
-        if (!in_emulated_memory(path))
-            return;
-        std::size_t length = strnlen(path, PATH_MAX);
-        std::memcpy(m_copy, path, length);
-        m_copy[length] = '\0';
-        m_path = m_copy;
-    }
-    KernelPath(const KernelPath&) = delete;
-    KernelPath& operator=(const KernelPath&) = delete;
-    operator const char*() const { return m_path; }
-
-private:
-    const char* m_path;
-    char m_copy[PATH_MAX + 1];
-};
-
-// Pins an object of the program's that the kernel reads or writes (nothing outside emulated
-// memory, and nothing for a null pointer). A pointer vmemu cannot fault in is left to the
-// kernel, which fails the call with EFAULT as it would without vmemu.
-template<typename T>
-void pin_object(Pins& pins, T* object, std::size_t count = 1)
-{
-    if (object && count)
-        (void)pins.pin(object, sizeof(T) * count, Access::Write);
-}
-
-void pin_bytes(Pins& pins, const void* buffer, std::size_t bytes)
-{
-    if (buffer && bytes)
-        (void)pins.pin(buffer, bytes, Access::Write);
-}
-
-// recvmsg() and sendmsg(): the kernel gets a copy of the header and of its iovec array on
-// this stack, with the name, the control data and the buffers pinned (a buffer beyond the
-// pins' room ends the vector there: a short transfer, which a stream socket may give).
-// Returns nullptr, and the call goes as it is, for a header it cannot take.
-struct PinnedMessage {
-    msghdr header;
-    iovec vectors[kMaxVectors];
-};
-
-msghdr* pin_message(Pins& pins, const msghdr* message, PinnedMessage& pinned, Access access)
-{
-    if (!message || !runtime())
-        return nullptr;
-    pinned.header = *message;
-    if (pinned.header.msg_iovlen > kMaxVectors || (pinned.header.msg_iovlen && !pinned.header.msg_iov))
-        return nullptr;
-    pin_bytes(pins, pinned.header.msg_name, pinned.header.msg_namelen);
-    pin_bytes(pins, pinned.header.msg_control, pinned.header.msg_controllen);
-    pinned.header.msg_iovlen = pin_vectors(pins, message->msg_iov, pinned.header.msg_iovlen, pinned.vectors, access);
-    pinned.header.msg_iov = pinned.vectors;
-    return &pinned.header;
-}
-
-template<typename Function>
-Function real(const char* name)
-{
-    return next_symbol<Function>(name);
-}
 
 // open()'s mode, which is there only with O_CREAT or O_TMPFILE.
 mode_t mode_of(int flags, va_list list)
@@ -112,23 +37,17 @@ mode_t mode_of(int flags, va_list list)
 
 using namespace vmemu::preload;
 
-// One path argument, int result.
-#define VMEMU_PATH_CALL(name, params, args, types)                                                \
-    int name params                                                                                \
+#define VMEMU_UNPARENTHESIZE(...) __VA_ARGS__
+// name(params) calls libc's name(args) as system call nr with the arguments nr_args.
+#define VMEMU_USER_CALL(result, name, params, args, nr, nr_args)                                 \
+    result name params                                                                             \
     {                                                                                              \
-        static auto call = real<int(*) types>(#name);                                              \
-        KernelPath path_copy(path);                                                                \
-        return call args;                                                                          \
+        static auto real = next_symbol<result(*) params>(#name);                                  \
+        UserCall call(nr, VMEMU_UNPARENTHESIZE nr_args);                                          \
+        return real args;                                                                          \
     }
-// Two paths, int result.
-#define VMEMU_TWO_PATH_CALL(name, params, args, types)                                            \
-    int name params                                                                                \
-    {                                                                                              \
-        static auto call = real<int(*) types>(#name);                                              \
-        KernelPath from_copy(from);                                                                \
-        KernelPath to_copy(to);                                                                    \
-        return call args;                                                                          \
-    }
+// The common case: the arguments are the system call's.
+#define VMEMU_SAME_CALL(result, name, params, args, nr) VMEMU_USER_CALL(result, name, params, args, nr, args)
 
 extern "C" {
 
@@ -141,425 +60,190 @@ extern "C" {
 
 int open(const char* path, int flags, ...)
 {
-    static auto call = real<int (*)(const char*, int, ...)>("open");
+    static auto real = next_symbol<int (*)(const char*, int, ...)>("open");
     VMEMU_OPEN_MODE(flags, mode);
-    return call(KernelPath(path), flags, mode);
+    UserCall call(SYS_open, path, flags, mode);
+    return real(path, flags, mode);
 }
 
 int open64(const char* path, int flags, ...)
 {
-    static auto call = real<int (*)(const char*, int, ...)>("open64");
+    static auto real = next_symbol<int (*)(const char*, int, ...)>("open64");
     VMEMU_OPEN_MODE(flags, mode);
-    return call(KernelPath(path), flags, mode);
+    UserCall call(SYS_open, path, flags, mode);
+    return real(path, flags, mode);
 }
 
 int openat(int directory, const char* path, int flags, ...)
 {
-    static auto call = real<int (*)(int, const char*, int, ...)>("openat");
+    static auto real = next_symbol<int (*)(int, const char*, int, ...)>("openat");
     VMEMU_OPEN_MODE(flags, mode);
-    return call(directory, KernelPath(path), flags, mode);
+    UserCall call(SYS_openat, directory, path, flags, mode);
+    return real(directory, path, flags, mode);
 }
 
 int openat64(int directory, const char* path, int flags, ...)
 {
-    static auto call = real<int (*)(int, const char*, int, ...)>("openat64");
+    static auto real = next_symbol<int (*)(int, const char*, int, ...)>("openat64");
     VMEMU_OPEN_MODE(flags, mode);
-    return call(directory, KernelPath(path), flags, mode);
+    UserCall call(SYS_openat, directory, path, flags, mode);
+    return real(directory, path, flags, mode);
 }
 
-VMEMU_PATH_CALL(creat, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
-VMEMU_PATH_CALL(creat64, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
-VMEMU_PATH_CALL(access, (const char* path, int mode), (path_copy, mode), (const char*, int))
-VMEMU_PATH_CALL(faccessat, (int directory, const char* path, int mode, int flags),
-    (directory, path_copy, mode, flags), (int, const char*, int, int))
-VMEMU_PATH_CALL(unlink, (const char* path), (path_copy), (const char*))
-VMEMU_PATH_CALL(unlinkat, (int directory, const char* path, int flags), (directory, path_copy, flags),
-    (int, const char*, int))
-VMEMU_PATH_CALL(rmdir, (const char* path), (path_copy), (const char*))
-VMEMU_PATH_CALL(chdir, (const char* path), (path_copy), (const char*))
-VMEMU_PATH_CALL(mkdir, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
-VMEMU_PATH_CALL(mkdirat, (int directory, const char* path, mode_t mode), (directory, path_copy, mode),
-    (int, const char*, mode_t))
-VMEMU_PATH_CALL(chmod, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
-VMEMU_PATH_CALL(fchmodat, (int directory, const char* path, mode_t mode, int flags),
-    (directory, path_copy, mode, flags), (int, const char*, mode_t, int))
-VMEMU_PATH_CALL(chown, (const char* path, uid_t user, gid_t group), (path_copy, user, group),
-    (const char*, uid_t, gid_t))
-VMEMU_PATH_CALL(lchown, (const char* path, uid_t user, gid_t group), (path_copy, user, group),
-    (const char*, uid_t, gid_t))
-VMEMU_PATH_CALL(fchownat, (int directory, const char* path, uid_t user, gid_t group, int flags),
-    (directory, path_copy, user, group, flags), (int, const char*, uid_t, gid_t, int))
+// The fortified forms (_FORTIFY_SOURCE) that Debian's programs call.
+int __open_2(const char* path, int flags) { return open(path, flags); }
+int __open64_2(const char* path, int flags) { return open64(path, flags); }
+int __openat_2(int directory, const char* path, int flags) { return openat(directory, path, flags); }
+int __openat64_2(int directory, const char* path, int flags) { return openat64(directory, path, flags); }
+
+// Calls with no memory of the program's in them, which would otherwise be diverted for nothing.
+VMEMU_SAME_CALL(int, close, (int fd), (fd), SYS_close)
+VMEMU_SAME_CALL(off_t, lseek, (int fd, off_t offset, int whence), (fd, offset, whence), SYS_lseek)
+VMEMU_SAME_CALL(off64_t, lseek64, (int fd, off64_t offset, int whence), (fd, offset, whence), SYS_lseek)
+VMEMU_SAME_CALL(int, dup, (int fd), (fd), SYS_dup)
+VMEMU_SAME_CALL(int, dup2, (int fd, int to), (fd, to), SYS_dup2)
+VMEMU_SAME_CALL(int, dup3, (int fd, int to, int flags), (fd, to, flags), SYS_dup3)
+
+// fcntl() and ioctl() take one more argument, an integer or a pointer, read as libc reads it.
+#define VMEMU_VARIADIC_CALL(name, nr)                                                              \
+    int name(int fd, int command, ...)                                                             \
+    {                                                                                              \
+        static auto real = next_symbol<int (*)(int, int, ...)>(#name);                            \
+        va_list list;                                                                              \
+        va_start(list, command);                                                                   \
+        void* argument = va_arg(list, void*);                                                      \
+        va_end(list);                                                                              \
+        UserCall call(nr, fd, command, argument);                                                  \
+        return real(fd, command, argument);                                                        \
+    }
+VMEMU_VARIADIC_CALL(fcntl, SYS_fcntl)
+VMEMU_VARIADIC_CALL(fcntl64, SYS_fcntl)
+
+int ioctl(int fd, unsigned long request, ...)
+{
+    static auto real = next_symbol<int (*)(int, unsigned long, ...)>("ioctl");
+    va_list list;
+    va_start(list, request);
+    void* argument = va_arg(list, void*);
+    va_end(list);
+    UserCall call(SYS_ioctl, fd, request, argument);
+    return real(fd, request, argument);
+}
+
+VMEMU_SAME_CALL(int, creat, (const char* path, mode_t mode), (path, mode), SYS_creat)
+VMEMU_SAME_CALL(int, creat64, (const char* path, mode_t mode), (path, mode), SYS_creat)
+VMEMU_SAME_CALL(int, access, (const char* path, int mode), (path, mode), SYS_access)
+VMEMU_SAME_CALL(int, faccessat, (int directory, const char* path, int mode, int flags),
+    (directory, path, mode, flags), SYS_faccessat)
+VMEMU_SAME_CALL(int, unlink, (const char* path), (path), SYS_unlink)
+VMEMU_SAME_CALL(int, unlinkat, (int directory, const char* path, int flags), (directory, path, flags), SYS_unlinkat)
+VMEMU_SAME_CALL(int, rmdir, (const char* path), (path), SYS_rmdir)
+VMEMU_SAME_CALL(int, chdir, (const char* path), (path), SYS_chdir)
+VMEMU_SAME_CALL(int, mkdir, (const char* path, mode_t mode), (path, mode), SYS_mkdir)
+VMEMU_SAME_CALL(int, mkdirat, (int directory, const char* path, mode_t mode), (directory, path, mode), SYS_mkdirat)
+VMEMU_SAME_CALL(int, chmod, (const char* path, mode_t mode), (path, mode), SYS_chmod)
+VMEMU_SAME_CALL(int, fchmodat, (int directory, const char* path, mode_t mode, int flags),
+    (directory, path, mode, flags), SYS_fchmodat)
+VMEMU_SAME_CALL(int, chown, (const char* path, uid_t user, gid_t group), (path, user, group), SYS_chown)
+VMEMU_SAME_CALL(int, lchown, (const char* path, uid_t user, gid_t group), (path, user, group), SYS_lchown)
+VMEMU_SAME_CALL(int, fchownat, (int directory, const char* path, uid_t user, gid_t group, int flags),
+    (directory, path, user, group, flags), SYS_fchownat)
+VMEMU_SAME_CALL(int, mkfifo, (const char* path, mode_t mode), (path, mode), SYS_mknod)
+VMEMU_SAME_CALL(int, mknod, (const char* path, mode_t mode, dev_t device), (path, mode, device), SYS_mknod)
+VMEMU_SAME_CALL(int, rename, (const char* from, const char* to), (from, to), SYS_rename)
+VMEMU_SAME_CALL(int, renameat, (int from_directory, const char* from, int to_directory, const char* to),
+    (from_directory, from, to_directory, to), SYS_renameat)
+VMEMU_SAME_CALL(int, renameat2,
+    (int from_directory, const char* from, int to_directory, const char* to, unsigned flags),
+    (from_directory, from, to_directory, to, flags), SYS_renameat2)
+VMEMU_SAME_CALL(int, link, (const char* from, const char* to), (from, to), SYS_link)
+VMEMU_SAME_CALL(int, linkat, (int from_directory, const char* from, int to_directory, const char* to, int flags),
+    (from_directory, from, to_directory, to, flags), SYS_linkat)
+VMEMU_SAME_CALL(int, symlink, (const char* from, const char* to), (from, to), SYS_symlink)
+VMEMU_SAME_CALL(int, symlinkat, (const char* from, int directory, const char* to), (from, directory, to),
+    SYS_symlinkat)
+
 // truncate(2) of a file vmemu maps goes by its page cache (file_mappings.hpp).
 int truncate(const char* path, off_t length)
 {
-    static auto call = real<int (*)(const char*, off_t)>("truncate");
-    KernelPath path_copy(path);
-    if (auto result = truncate_mapped_file(path_copy, length, __builtin_return_address(0)))
+    static auto real = next_symbol<int (*)(const char*, off_t)>("truncate");
+    UserCall call(SYS_truncate, path, length);
+    if (auto result = truncate_mapped_file(path, length, __builtin_return_address(0)))
         return *result;
-    return call(path_copy, length);
+    return real(path, length);
 }
 int truncate64(const char* path, off64_t length) { return truncate(path, length); }
-VMEMU_PATH_CALL(mkfifo, (const char* path, mode_t mode), (path_copy, mode), (const char*, mode_t))
-VMEMU_PATH_CALL(mknod, (const char* path, mode_t mode, dev_t device), (path_copy, mode, device),
-    (const char*, mode_t, dev_t))
-VMEMU_TWO_PATH_CALL(rename, (const char* from, const char* to), (from_copy, to_copy), (const char*, const char*))
-VMEMU_TWO_PATH_CALL(renameat, (int from_directory, const char* from, int to_directory, const char* to),
-    (from_directory, from_copy, to_directory, to_copy), (int, const char*, int, const char*))
-VMEMU_TWO_PATH_CALL(renameat2,
-    (int from_directory, const char* from, int to_directory, const char* to, unsigned flags),
-    (from_directory, from_copy, to_directory, to_copy, flags), (int, const char*, int, const char*, unsigned))
-VMEMU_TWO_PATH_CALL(link, (const char* from, const char* to), (from_copy, to_copy), (const char*, const char*))
-VMEMU_TWO_PATH_CALL(linkat, (int from_directory, const char* from, int to_directory, const char* to, int flags),
-    (from_directory, from_copy, to_directory, to_copy, flags), (int, const char*, int, const char*, int))
-VMEMU_TWO_PATH_CALL(symlink, (const char* from, const char* to), (from_copy, to_copy), (const char*, const char*))
-VMEMU_TWO_PATH_CALL(symlinkat, (const char* from, int directory, const char* to), (from_copy, directory, to_copy),
-    (const char*, int, const char*))
 
-int utimensat(int directory, const char* path, const struct timespec times[2], int flags)
-{
-    static auto call = real<int (*)(int, const char*, const struct timespec*, int)>("utimensat");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_object(pins, times, 2);
-    return call(directory, path_copy, times, flags);
-}
-
-#define VMEMU_STAT_CALL(name, buffer_type)                                                        \
-    int name(const char* path, buffer_type* buffer)                                               \
-    {                                                                                              \
-        static auto call = real<int (*)(const char*, buffer_type*)>(#name);                      \
-        KernelPath path_copy(path);                                                                \
-        Pins pins;                                                                                 \
-        pin_object(pins, buffer);                                                                  \
-        return call(path_copy, buffer);                                                            \
-    }
-VMEMU_STAT_CALL(stat, struct stat)
-VMEMU_STAT_CALL(stat64, struct stat64)
-VMEMU_STAT_CALL(lstat, struct stat)
-VMEMU_STAT_CALL(lstat64, struct stat64)
-VMEMU_STAT_CALL(statfs, struct statfs)
-VMEMU_STAT_CALL(statfs64, struct statfs64)
-
-int fstatat(int directory, const char* path, struct stat* buffer, int flags)
-{
-    static auto call = real<int (*)(int, const char*, struct stat*, int)>("fstatat");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_object(pins, buffer);
-    return call(directory, path_copy, buffer, flags);
-}
-
-int fstatat64(int directory, const char* path, struct stat64* buffer, int flags)
-{
-    static auto call = real<int (*)(int, const char*, struct stat64*, int)>("fstatat64");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_object(pins, buffer);
-    return call(directory, path_copy, buffer, flags);
-}
-
-int statx(int directory, const char* path, int flags, unsigned mask, struct statx* buffer)
-{
-    static auto call = real<int (*)(int, const char*, int, unsigned, struct statx*)>("statx");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_object(pins, buffer);
-    return call(directory, path_copy, flags, mask, buffer);
-}
-
-int fstat(int fd, struct stat* buffer)
-{
-    static auto call = real<int (*)(int, struct stat*)>("fstat");
-    Pins pins;
-    pin_object(pins, buffer);
-    return call(fd, buffer);
-}
-
-int fstat64(int fd, struct stat64* buffer)
-{
-    static auto call = real<int (*)(int, struct stat64*)>("fstat64");
-    Pins pins;
-    pin_object(pins, buffer);
-    return call(fd, buffer);
-}
-
-ssize_t readlink(const char* path, char* buffer, std::size_t size)
-{
-    static auto call = real<ssize_t (*)(const char*, char*, std::size_t)>("readlink");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_bytes(pins, buffer, size);
-    return call(path_copy, buffer, size);
-}
-
-ssize_t readlinkat(int directory, const char* path, char* buffer, std::size_t size)
-{
-    static auto call = real<ssize_t (*)(int, const char*, char*, std::size_t)>("readlinkat");
-    KernelPath path_copy(path);
-    Pins pins;
-    pin_bytes(pins, buffer, size);
-    return call(directory, path_copy, buffer, size);
-}
-
-char* getcwd(char* buffer, std::size_t size)
-{
-    static auto call = real<char* (*)(char*, std::size_t)>("getcwd");
-    Pins pins;
-    pin_bytes(pins, buffer, size);
-    return call(buffer, size);
-}
-
-char* realpath(const char* path, char* resolved)
-{
-    static auto call = real<char* (*)(const char*, char*)>("realpath");
-    KernelPath path_copy(path);
-    return call(path_copy, resolved);
-}
-
-FILE* fopen(const char* path, const char* mode)
-{
-    static auto call = real<FILE* (*)(const char*, const char*)>("fopen");
-    KernelPath path_copy(path);
-    return call(path_copy, mode);
-}
-
-FILE* fopen64(const char* path, const char* mode)
-{
-    static auto call = real<FILE* (*)(const char*, const char*)>("fopen64");
-    KernelPath path_copy(path);
-    return call(path_copy, mode);
-}
-
-FILE* freopen(const char* path, const char* mode, FILE* stream)
-{
-    static auto call = real<FILE* (*)(const char*, const char*, FILE*)>("freopen");
-    KernelPath path_copy(path);
-    return call(path_copy, mode, stream);
-}
-
-FILE* freopen64(const char* path, const char* mode, FILE* stream)
-{
-    static auto call = real<FILE* (*)(const char*, const char*, FILE*)>("freopen64");
-    KernelPath path_copy(path);
-    return call(path_copy, mode, stream);
-}
-
-DIR* opendir(const char* path)
-{
-    static auto call = real<DIR* (*)(const char*)>("opendir");
-    KernelPath path_copy(path);
-    return call(path_copy);
-}
-
-void* dlopen(const char* path, int flags)
-{
-    static auto call = real<void* (*)(const char*, int)>("dlopen");
-    KernelPath path_copy(path);
-    return call(path_copy, flags);
-}
-
-int pipe(int fds[2])
-{
-    static auto call = real<int (*)(int*)>("pipe");
-    Pins pins;
-    pin_object(pins, fds, 2);
-    return call(fds);
-}
-
-int pipe2(int fds[2], int flags)
-{
-    static auto call = real<int (*)(int*, int)>("pipe2");
-    Pins pins;
-    pin_object(pins, fds, 2);
-    return call(fds, flags);
-}
-
-int socketpair(int domain, int type, int protocol, int fds[2])
-{
-    static auto call = real<int (*)(int, int, int, int*)>("socketpair");
-    Pins pins;
-    pin_object(pins, fds, 2);
-    return call(domain, type, protocol, fds);
-}
-
-int poll(struct pollfd* fds, nfds_t count, int timeout)
-{
-    static auto call = real<int (*)(struct pollfd*, nfds_t, int)>("poll");
-    Pins pins;
-    pin_object(pins, fds, count);
-    return call(fds, count, timeout);
-}
-
-int ppoll(struct pollfd* fds, nfds_t count, const struct timespec* timeout, const sigset_t* mask)
-{
-    static auto call = real<int (*)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*)>("ppoll");
-    Pins pins;
-    pin_object(pins, fds, count);
-    pin_object(pins, timeout);
-    pin_object(pins, mask);
-    return call(fds, count, timeout, mask);
-}
-
-int select(int count, fd_set* readable, fd_set* writable, fd_set* failed, struct timeval* timeout)
-{
-    static auto call = real<int (*)(int, fd_set*, fd_set*, fd_set*, struct timeval*)>("select");
-    Pins pins;
-    pin_object(pins, readable);
-    pin_object(pins, writable);
-    pin_object(pins, failed);
-    pin_object(pins, timeout);
-    return call(count, readable, writable, failed, timeout);
-}
-
-int epoll_wait(int epoll, struct epoll_event* events, int count, int timeout)
-{
-    static auto call = real<int (*)(int, struct epoll_event*, int, int)>("epoll_wait");
-    Pins pins;
-    if (count > 0)
-        pin_object(pins, events, static_cast<std::size_t>(count));
-    return call(epoll, events, count, timeout);
-}
-
-int epoll_ctl(int epoll, int operation, int fd, struct epoll_event* event)
-{
-    static auto call = real<int (*)(int, int, int, struct epoll_event*)>("epoll_ctl");
-    Pins pins;
-    pin_object(pins, event);
-    return call(epoll, operation, fd, event);
-}
-
-int nanosleep(const struct timespec* request, struct timespec* remaining)
-{
-    static auto call = real<int (*)(const struct timespec*, struct timespec*)>("nanosleep");
-    Pins pins;
-    pin_object(pins, request);
-    pin_object(pins, remaining);
-    return call(request, remaining);
-}
-
-int clock_nanosleep(clockid_t clock, int flags, const struct timespec* request, struct timespec* remaining)
-{
-    static auto call = real<int (*)(clockid_t, int, const struct timespec*, struct timespec*)>("clock_nanosleep");
-    Pins pins;
-    pin_object(pins, request);
-    pin_object(pins, remaining);
-    return call(clock, flags, request, remaining);
-}
-
-pid_t waitpid(pid_t pid, int* status, int options)
-{
-    static auto call = real<pid_t (*)(pid_t, int*, int)>("waitpid");
-    Pins pins;
-    pin_object(pins, status);
-    return call(pid, status, options);
-}
-
-pid_t wait(int* status)
-{
-    static auto call = real<pid_t (*)(int*)>("wait");
-    Pins pins;
-    pin_object(pins, status);
-    return call(status);
-}
-
-pid_t wait4(pid_t pid, int* status, int options, struct rusage* usage)
-{
-    static auto call = real<pid_t (*)(pid_t, int*, int, struct rusage*)>("wait4");
-    Pins pins;
-    pin_object(pins, status);
-    pin_object(pins, usage);
-    return call(pid, status, options, usage);
-}
-
-int uname(struct utsname* name)
-{
-    static auto call = real<int (*)(struct utsname*)>("uname");
-    Pins pins;
-    pin_object(pins, name);
-    return call(name);
-}
+VMEMU_SAME_CALL(int, utimensat, (int directory, const char* path, const struct timespec* times, int flags),
+    (directory, path, times, flags), SYS_utimensat)
+VMEMU_SAME_CALL(int, stat, (const char* path, struct stat* buffer), (path, buffer), SYS_stat)
+VMEMU_SAME_CALL(int, stat64, (const char* path, struct stat64* buffer), (path, buffer), SYS_stat)
+VMEMU_SAME_CALL(int, lstat, (const char* path, struct stat* buffer), (path, buffer), SYS_lstat)
+VMEMU_SAME_CALL(int, lstat64, (const char* path, struct stat64* buffer), (path, buffer), SYS_lstat)
+VMEMU_SAME_CALL(int, statfs, (const char* path, struct statfs* buffer), (path, buffer), SYS_statfs)
+VMEMU_SAME_CALL(int, statfs64, (const char* path, struct statfs64* buffer), (path, buffer), SYS_statfs)
+VMEMU_SAME_CALL(int, fstatat, (int directory, const char* path, struct stat* buffer, int flags),
+    (directory, path, buffer, flags), SYS_newfstatat)
+VMEMU_SAME_CALL(int, fstatat64, (int directory, const char* path, struct stat64* buffer, int flags),
+    (directory, path, buffer, flags), SYS_newfstatat)
+VMEMU_SAME_CALL(int, statx, (int directory, const char* path, int flags, unsigned mask, struct statx* buffer),
+    (directory, path, flags, mask, buffer), SYS_statx)
+VMEMU_SAME_CALL(int, fstat, (int fd, struct stat* buffer), (fd, buffer), SYS_fstat)
+VMEMU_SAME_CALL(int, fstat64, (int fd, struct stat64* buffer), (fd, buffer), SYS_fstat)
+VMEMU_SAME_CALL(ssize_t, readlink, (const char* path, char* buffer, std::size_t size), (path, buffer, size),
+    SYS_readlink)
+VMEMU_SAME_CALL(ssize_t, readlinkat, (int directory, const char* path, char* buffer, std::size_t size),
+    (directory, path, buffer, size), SYS_readlinkat)
+VMEMU_SAME_CALL(char*, getcwd, (char* buffer, std::size_t size), (buffer, size), SYS_getcwd)
+VMEMU_SAME_CALL(int, pipe, (int* fds), (fds), SYS_pipe)
+VMEMU_SAME_CALL(int, pipe2, (int* fds, int flags), (fds, flags), SYS_pipe2)
+VMEMU_SAME_CALL(int, socketpair, (int domain, int type, int protocol, int* fds), (domain, type, protocol, fds),
+    SYS_socketpair)
+VMEMU_SAME_CALL(int, poll, (struct pollfd* fds, nfds_t count, int timeout), (fds, count, timeout), SYS_poll)
+VMEMU_USER_CALL(int, ppoll, (struct pollfd* fds, nfds_t count, const struct timespec* timeout, const sigset_t* mask),
+    (fds, count, timeout, mask), SYS_ppoll, (fds, count, timeout, mask, sizeof(std::uint64_t)))
+VMEMU_SAME_CALL(int, select, (int count, fd_set* readable, fd_set* writable, fd_set* failed, struct timeval* timeout),
+    (count, readable, writable, failed, timeout), SYS_select)
+VMEMU_SAME_CALL(int, epoll_wait, (int epoll, struct epoll_event* events, int count, int timeout),
+    (epoll, events, count, timeout), SYS_epoll_wait)
+VMEMU_SAME_CALL(int, epoll_ctl, (int epoll, int operation, int fd, struct epoll_event* event),
+    (epoll, operation, fd, event), SYS_epoll_ctl)
+VMEMU_SAME_CALL(int, nanosleep, (const struct timespec* request, struct timespec* remaining), (request, remaining),
+    SYS_nanosleep)
+VMEMU_SAME_CALL(int, clock_nanosleep,
+    (clockid_t clock, int flags, const struct timespec* request, struct timespec* remaining),
+    (clock, flags, request, remaining), SYS_clock_nanosleep)
+VMEMU_USER_CALL(pid_t, waitpid, (pid_t pid, int* status, int options), (pid, status, options), SYS_wait4,
+    (pid, status, options, nullptr))
+VMEMU_USER_CALL(pid_t, wait, (int* status), (status), SYS_wait4, (-1, status, 0, nullptr))
+VMEMU_SAME_CALL(pid_t, wait4, (pid_t pid, int* status, int options, struct rusage* usage),
+    (pid, status, options, usage), SYS_wait4)
+VMEMU_SAME_CALL(int, uname, (struct utsname* name), (name), SYS_uname)
+VMEMU_SAME_CALL(int, connect, (int fd, const struct sockaddr* address, socklen_t length), (fd, address, length),
+    SYS_connect)
+VMEMU_SAME_CALL(int, bind, (int fd, const struct sockaddr* address, socklen_t length), (fd, address, length),
+    SYS_bind)
+VMEMU_SAME_CALL(int, accept, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length),
+    SYS_accept)
+VMEMU_SAME_CALL(int, accept4, (int fd, struct sockaddr* address, socklen_t* length, int flags),
+    (fd, address, length, flags), SYS_accept4)
+VMEMU_SAME_CALL(int, getsockname, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length),
+    SYS_getsockname)
+VMEMU_SAME_CALL(int, getpeername, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length),
+    SYS_getpeername)
+VMEMU_SAME_CALL(int, getsockopt, (int fd, int level, int option, void* value, socklen_t* length),
+    (fd, level, option, value, length), SYS_getsockopt)
+VMEMU_SAME_CALL(int, setsockopt, (int fd, int level, int option, const void* value, socklen_t length),
+    (fd, level, option, value, length), SYS_setsockopt)
+VMEMU_SAME_CALL(ssize_t, recvmsg, (int fd, struct msghdr* message, int flags), (fd, message, flags), SYS_recvmsg)
+VMEMU_SAME_CALL(ssize_t, sendmsg, (int fd, const struct msghdr* message, int flags), (fd, message, flags),
+    SYS_sendmsg)
 
 ssize_t getrandom(void* buffer, std::size_t bytes, unsigned flags)
 {
-    static auto call = real<ssize_t (*)(void*, std::size_t, unsigned)>("getrandom");
-    Pins pins;
-    std::size_t usable = bytes ? pins.pin(buffer, bytes, Access::Write) : 0;
-    return call(buffer, usable ? usable : bytes, flags);
-}
-
-int connect(int fd, const struct sockaddr* address, socklen_t length)
-{
-    static auto call = real<int (*)(int, const struct sockaddr*, socklen_t)>("connect");
-    Pins pins;
-    pin_bytes(pins, address, length);
-    return call(fd, address, length);
-}
-
-int bind(int fd, const struct sockaddr* address, socklen_t length)
-{
-    static auto call = real<int (*)(int, const struct sockaddr*, socklen_t)>("bind");
-    Pins pins;
-    pin_bytes(pins, address, length);
-    return call(fd, address, length);
-}
-
-#define VMEMU_ADDRESS_OUT_CALL(name, params, args)                                                \
-    int name params                                                                                \
-    {                                                                                              \
-        static auto call = real<int (*) params>(#name);                                           \
-        Pins pins;                                                                                 \
-        pin_object(pins, length);                                                                  \
-        if (address && length)                                                                     \
-            pin_bytes(pins, address, *length);                                                     \
-        return call args;                                                                          \
-    }
-VMEMU_ADDRESS_OUT_CALL(accept, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length))
-VMEMU_ADDRESS_OUT_CALL(accept4, (int fd, struct sockaddr* address, socklen_t* length, int flags),
-    (fd, address, length, flags))
-VMEMU_ADDRESS_OUT_CALL(getsockname, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length))
-VMEMU_ADDRESS_OUT_CALL(getpeername, (int fd, struct sockaddr* address, socklen_t* length), (fd, address, length))
-
-int getsockopt(int fd, int level, int option, void* value, socklen_t* length)
-{
-    static auto call = real<int (*)(int, int, int, void*, socklen_t*)>("getsockopt");
-    Pins pins;
-    pin_object(pins, length);
-    if (value && length)
-        pin_bytes(pins, value, *length);
-    return call(fd, level, option, value, length);
-}
-
-int setsockopt(int fd, int level, int option, const void* value, socklen_t length)
-{
-    static auto call = real<int (*)(int, int, int, const void*, socklen_t)>("setsockopt");
-    Pins pins;
-    pin_bytes(pins, value, length);
-    return call(fd, level, option, value, length);
-}
-
-ssize_t recvmsg(int fd, struct msghdr* message, int flags)
-{
-    static auto call = real<ssize_t (*)(int, struct msghdr*, int)>("recvmsg");
-    Pins pins;
-    PinnedMessage pinned;
-    msghdr* copy = pin_message(pins, message, pinned, Access::Write);
-    if (!copy)
-        return call(fd, message, flags);
-    ssize_t result = call(fd, copy, flags);
-    // What the kernel writes back into the header.
-    message->msg_namelen = copy->msg_namelen;
-    message->msg_controllen = copy->msg_controllen;
-    message->msg_flags = copy->msg_flags;
-    return result;
-}
-
-ssize_t sendmsg(int fd, const struct msghdr* message, int flags)
-{
-    static auto call = real<ssize_t (*)(int, const struct msghdr*, int)>("sendmsg");
-    Pins pins;
-    PinnedMessage pinned;
-    msghdr* copy = pin_message(pins, message, pinned, Access::Read);
-    return call(fd, copy ? copy : message, flags);
+    static auto real = next_symbol<ssize_t (*)(void*, std::size_t, unsigned)>("getrandom");
+    UserCall call(SYS_getrandom, buffer, bytes, flags);
+    return real(buffer, call.length(1), flags);
 }
 
 } // extern "C"

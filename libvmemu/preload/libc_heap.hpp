@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <dlfcn.h>
+#include <vmemu/fault/syscall_user_dispatch.hpp>
 
 namespace vmemu::preload {
 
@@ -23,6 +24,7 @@ struct LibcHeap {
 // own objects (VMAs, strings) never live in the heap it emulates. Every call from the shim
 // into vmemu holds one; a VMA allocated in emulated memory under the mmap_lock would fault
 // on that very lock.
+// vmemu's code under one makes its system calls undiverted (SyscallsAllowed).
 class ScopedLibcAllocations {
 public:
     ScopedLibcAllocations() { ++t_depth; }
@@ -32,6 +34,7 @@ public:
     static bool active() { return t_depth > 0; }
 
 private:
+    SyscallsAllowed m_allowed;
     static inline thread_local int t_depth = 0;
 };
 

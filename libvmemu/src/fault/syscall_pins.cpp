@@ -43,7 +43,9 @@ SyscallPins::~SyscallPins()
 {
     if (m_count == 0)
         return;
-    os::ScopedAsyncSignalBlock signals;
+    std::optional<os::ScopedAsyncSignalBlock> signals;
+    if (m_block_signals)
+        signals.emplace();
     m_space.unpin_user_pages(m_pages, m_count);
 }
 
@@ -144,7 +146,7 @@ void SyscallPins::pin_call(long nr, long* args) noexcept
     // Faults and pins take vmemu's locks: no handler of the program may run in between.
     std::optional<os::ScopedAsyncSignalBlock> signals;
     auto block = [&] {
-        if (!signals)
+        if (!signals && m_block_signals)
             signals.emplace();
     };
     const SyscallSpec* spec = syscall_spec(nr);

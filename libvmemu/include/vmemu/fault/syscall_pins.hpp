@@ -21,7 +21,16 @@ class SyscallPins {
 public:
     static constexpr std::size_t kMaxPages = 480;
 
-    explicit SyscallPins(AddressSpace& space) noexcept : m_space(space) {}
+    // Whether faults and pins run with the asynchronous signals blocked, so that no handler of
+    // the program can run while vmemu's locks are held (the SIGSYS handler, whose mask is the
+    // program's), or as the rest of the thread's vmemu code runs.
+    enum class Signals : bool { Block, AsTheyAre };
+
+    explicit SyscallPins(AddressSpace& space, Signals signals = Signals::Block) noexcept
+        : m_space(space)
+        , m_block_signals(signals == Signals::Block)
+    {
+    }
     ~SyscallPins();
     SyscallPins(const SyscallPins&) = delete;
     SyscallPins& operator=(const SyscallPins&) = delete;
@@ -51,6 +60,7 @@ private:
     PageFrame* m_pages[kMaxPages];
     std::size_t m_count { 0 };
     bool m_emulated { false };
+    bool m_block_signals;
 };
 
 } // namespace vmemu
