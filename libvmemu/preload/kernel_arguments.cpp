@@ -37,13 +37,14 @@ mode_t mode_of(int flags, va_list list)
 
 using namespace vmemu::preload;
 
-#define VMEMU_UNPARENTHESIZE(...) __VA_ARGS__
+// (a, b) as ", a, b"; () as nothing.
+#define VMEMU_MORE_ARGUMENTS(...) __VA_OPT__(, ) __VA_ARGS__
 // name(params) calls libc's name(args) as system call nr with the arguments nr_args.
 #define VMEMU_USER_CALL(result, name, params, args, nr, nr_args)                                 \
     result name params                                                                             \
     {                                                                                              \
         static auto real = next_symbol<result(*) params>(#name);                                  \
-        UserCall call(nr, VMEMU_UNPARENTHESIZE nr_args);                                          \
+        UserCall call(nr VMEMU_MORE_ARGUMENTS nr_args);                                           \
         return real args;                                                                          \
     }
 // The common case: the arguments are the system call's.
@@ -103,6 +104,23 @@ VMEMU_SAME_CALL(off64_t, lseek64, (int fd, off64_t offset, int whence), (fd, off
 VMEMU_SAME_CALL(int, dup, (int fd), (fd), SYS_dup)
 VMEMU_SAME_CALL(int, dup2, (int fd, int to), (fd, to), SYS_dup2)
 VMEMU_SAME_CALL(int, dup3, (int fd, int to, int flags), (fd, to, flags), SYS_dup3)
+VMEMU_SAME_CALL(int, fchown, (int fd, uid_t user, gid_t group), (fd, user, group), SYS_fchown)
+VMEMU_SAME_CALL(int, fchmod, (int fd, mode_t mode), (fd, mode), SYS_fchmod)
+VMEMU_SAME_CALL(int, fchdir, (int fd), (fd), SYS_fchdir)
+VMEMU_SAME_CALL(int, flock, (int fd, int operation), (fd, operation), SYS_flock)
+VMEMU_SAME_CALL(int, shutdown, (int fd, int how), (fd, how), SYS_shutdown)
+VMEMU_SAME_CALL(int, listen, (int fd, int backlog), (fd, backlog), SYS_listen)
+VMEMU_SAME_CALL(int, socket, (int domain, int type, int protocol), (domain, type, protocol), SYS_socket)
+VMEMU_SAME_CALL(int, kill, (pid_t pid, int signal), (pid, signal), SYS_kill)
+VMEMU_SAME_CALL(mode_t, umask, (mode_t mask), (mask), SYS_umask)
+VMEMU_SAME_CALL(int, sched_yield, (), (), SYS_sched_yield)
+VMEMU_SAME_CALL(pid_t, getpid, (), (), SYS_getpid)
+VMEMU_SAME_CALL(pid_t, getppid, (), (), SYS_getppid)
+VMEMU_SAME_CALL(pid_t, gettid, (), (), SYS_gettid)
+VMEMU_SAME_CALL(uid_t, getuid, (), (), SYS_getuid)
+VMEMU_SAME_CALL(uid_t, geteuid, (), (), SYS_geteuid)
+VMEMU_SAME_CALL(gid_t, getgid, (), (), SYS_getgid)
+VMEMU_SAME_CALL(gid_t, getegid, (), (), SYS_getegid)
 
 // fcntl() and ioctl() take one more argument, an integer or a pointer, read as libc reads it.
 #define VMEMU_VARIADIC_CALL(name, nr)                                                              \
