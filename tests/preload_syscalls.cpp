@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -308,6 +309,24 @@ int main(int argc, char** argv)
             n = call(way, [&] { return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 4, nullptr, nullptr, 0); }, SYS_futex,
                 (long)word, FUTEX_WAIT_PRIVATE, 4, 0, 0, 0);
             report("futex wait", way, n, 0);
+            // Memory the kernel keeps using after the call: pinned while it is registered, so
+            // that reclaim leaves it in memory (mincore says so natively too).
+            auto* head = fresh<long>(3 * sizeof(long));
+            head[0] = reinterpret_cast<long>(head);
+            head[1] = 0;
+            head[2] = 0;
+            long* libc_head = nullptr;
+            std::size_t libc_length = 0;
+            syscall(SYS_get_robust_list, 0, &libc_head, &libc_length);
+            n = call(way, [&] { return syscall(SYS_set_robust_list, head, 3 * sizeof(long)); }, SYS_set_robust_list,
+                (long)head, 3 * sizeof(long));
+            evict();
+            unsigned char resident = 0;
+            mincore(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(head) & ~std::uintptr_t { 4095 }), 4096,
+                &resident);
+            report("set_robust_list", way, n, resident & 1);
+            syscall(SYS_set_robust_list, libc_head, libc_length);
+            std::free(head);
             std::free(names);
             std::free(cwd);
             std::free(resolution);

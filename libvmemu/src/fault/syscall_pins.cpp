@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <iterator>
 #include <cstring>
 #include <optional>
 #include <sys/socket.h>
@@ -73,24 +74,26 @@ std::size_t SyscallPins::pin(std::uintptr_t address, std::size_t bytes, bool wri
     return pinned * kPageSize > offset ? pinned * kPageSize - offset : 0;
 }
 
+bool SyscallPins::copy_in(std::uintptr_t address, void* into, std::size_t bytes) noexcept
+{
+    if (in_reservation(address)) {
+        // Pinned, the pages are mapped in the kernel's view and stay so: read where the
+        // program reads them. (On the userfaultfd view that mapping is the frame's only one
+        // while it lasts: UFFDIO_MOVE took the page out of the direct map.)
+        std::memcpy(into, reinterpret_cast<const void*>(address), bytes);
+        return true;
+    }
+    // Not vmemu's memory: read as the kernel would, EFAULT and not a crash for a bad pointer.
+    iovec local { into, bytes };
+    iovec remote { reinterpret_cast<void*>(address), bytes };
+    long pid = os::gate_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    return os::gate_syscall(SYS_process_vm_readv, pid, reinterpret_cast<long>(&local), 1, reinterpret_cast<long>(&remote), 1, 0)
+        == static_cast<long>(bytes);
+}
+
 bool SyscallPins::read_user(std::uintptr_t address, void* into, std::size_t bytes) noexcept
 {
-    if (!in_reservation(address)) {
-        // Not vmemu's memory: read as the kernel would, EFAULT and not a crash for a bad pointer.
-        iovec local { into, bytes };
-        iovec remote { reinterpret_cast<void*>(address), bytes };
-        long pid = os::gate_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
-        return os::gate_syscall(SYS_process_vm_readv, pid, reinterpret_cast<long>(&local), 1,
-                   reinterpret_cast<long>(&remote), 1, 0)
-            == static_cast<long>(bytes);
-    }
-    // Pinned, the pages are mapped in the kernel's view and stay so: read where the program
-    // reads them. (On the userfaultfd view that mapping is the frame's only one while it lasts:
-    // UFFDIO_MOVE took the page out of the direct map.)
-    if (pin(address, bytes, false) != bytes)
-        return false;
-    std::memcpy(into, reinterpret_cast<const void*>(address), bytes);
-    return true;
+    return pin(address, bytes, false) == bytes && copy_in(address, into, bytes);
 }
 
 void SyscallPins::pin_string(std::uintptr_t address) noexcept
@@ -109,9 +112,18 @@ void SyscallPins::pin_string(std::uintptr_t address) noexcept
 
 void SyscallPins::pin_string_vector(std::uintptr_t address) noexcept
 {
+    std::uintptr_t pinned_page = 0; // the page of the array pinned last, or 0
     for (std::size_t i = 0; address && i < kMaxVectorEntries * 128; ++i) {
+        std::uintptr_t entry = address + i * sizeof(std::uintptr_t);
+        std::uintptr_t page = entry & ~(kPageSize - 1);
+        if (in_reservation(entry) && page != pinned_page) {
+            // An entry is 8-byte aligned in any array of pointers, so never across two pages.
+            if (pin(entry, sizeof(std::uintptr_t), false) != sizeof(std::uintptr_t))
+                return;
+            pinned_page = page;
+        }
         std::uintptr_t string = 0;
-        if (!read_user(address + i * sizeof string, &string, sizeof string) || !string)
+        if (!copy_in(entry, &string, sizeof string) || !string)
             return;
         pin_string(string);
     }
@@ -120,15 +132,20 @@ void SyscallPins::pin_string_vector(std::uintptr_t address) noexcept
 std::size_t SyscallPins::pin_iovecs(std::uintptr_t address, std::size_t count, bool write) noexcept
 {
     count = std::min(count, kMaxVectorEntries);
-    for (std::size_t i = 0; i < count; ++i) {
-        iovec vector {};
-        if (!read_user(address + i * sizeof vector, &vector, sizeof vector))
-            return i;
-        auto base = reinterpret_cast<std::uintptr_t>(vector.iov_base);
-        if (pin(base, vector.iov_len, write) != vector.iov_len)
-            return i;
+    // The array once, then its entries a few at a time.
+    std::size_t readable = pin(address, count * sizeof(iovec), false) / sizeof(iovec);
+    iovec vectors[32];
+    for (std::size_t first = 0; first < readable; first += std::size(vectors)) {
+        std::size_t batch = std::min(readable - first, std::size(vectors));
+        if (!copy_in(address + first * sizeof(iovec), vectors, batch * sizeof(iovec)))
+            return first;
+        for (std::size_t i = 0; i < batch; ++i) {
+            auto base = reinterpret_cast<std::uintptr_t>(vectors[i].iov_base);
+            if (pin(base, vectors[i].iov_len, write) != vectors[i].iov_len)
+                return first + i;
+        }
     }
-    return count;
+    return readable;
 }
 
 void SyscallPins::pin_msghdr(std::uintptr_t address, bool write) noexcept

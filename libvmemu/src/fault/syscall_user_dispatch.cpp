@@ -49,6 +49,17 @@ std::atomic<void*> s_program_handler { reinterpret_cast<void*>(SIG_DFL) };
 std::atomic<unsigned long> s_program_flags { 0 };
 std::atomic<std::uint64_t> s_program_mask { 0 };
 
+// Memory the kernel writes on its own long after the call that registered it (the robust list
+// head at exit, the rseq area at every preemption, clear_child_tid at exit), one registration
+// of each kind per thread: its pages stay pinned until the thread registers another. A thread
+// that exits keeps its pins (the kernel writes clear_child_tid after its last instruction).
+struct Registration {
+    PageFrame* pages[2];
+    std::size_t count;
+};
+constexpr int kRegistrationKinds = 3;
+thread_local Registration t_registrations[kRegistrationKinds] __attribute__((tls_model("initial-exec"))) = {};
+
 constexpr std::uint64_t bit(int signal) { return std::uint64_t { 1 } << (signal - 1); }
 // Signals no handler of the program may block while vmemu needs them (sigmask_interpose.cpp).
 constexpr std::uint64_t kFaultSignalBits = bit(SIGSEGV) | bit(SIGBUS) | bit(SIGSYS);
@@ -204,6 +215,10 @@ long SyscallUserDispatch::dispatch(long nr, long* args, void* context)
         // Their buffers are the kernel's to use long after the call returns, past any pin a
         // call can hold: refused as by a kernel built without them.
         return failed(ENOSYS);
+    case SYS_set_robust_list:
+    case SYS_rseq:
+    case SYS_set_tid_address:
+        return register_kernel_memory(nr, args);
     default:
         break;
     }
@@ -216,6 +231,36 @@ long SyscallUserDispatch::dispatch(long nr, long* args, void* context)
     t_syscall_selector = kSyscallBlock;
     long result = os::gate_syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
     t_syscall_selector = kSyscallAllow;
+    return result;
+}
+
+long SyscallUserDispatch::register_kernel_memory(long nr, long* args)
+{
+    // rseq(area, length, flags, signature); set_robust_list(head, length); set_tid_address(word).
+    constexpr unsigned kRseqUnregister = 1;
+    int kind = nr == SYS_set_robust_list ? 0 : nr == SYS_rseq ? 1 : 2;
+    auto start = static_cast<std::uintptr_t>(args[0]);
+    std::size_t bytes = nr == SYS_set_tid_address ? sizeof(int) : static_cast<std::size_t>(args[1]);
+    bool unregister = nr == SYS_rseq && (static_cast<unsigned long>(args[2]) & kRseqUnregister);
+    AddressSpace& space = *s_space.load(std::memory_order_acquire);
+    Registration next {};
+    if (!unregister && start && bytes && bytes <= kPageSize && space.in_reservation(VirtAddr(start))) {
+        os::ScopedAsyncSignalBlock signals;
+        next.count = space.pin_user_pages(VirtAddr(start), bytes, true, next.pages);
+    }
+    t_syscall_selector = kSyscallBlock;
+    long result = os::gate_syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+    t_syscall_selector = kSyscallAllow;
+    // set_tid_address() cannot fail; a refused registration leaves the old one in force.
+    bool registered = result >= 0 || nr == SYS_set_tid_address;
+    Registration& current = t_registrations[kind];
+    Registration stale = registered ? current : next;
+    if (registered)
+        current = next;
+    if (stale.count) {
+        os::ScopedAsyncSignalBlock signals;
+        space.unpin_user_pages(stale.pages, stale.count);
+    }
     return result;
 }
 

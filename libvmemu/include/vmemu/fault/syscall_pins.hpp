@@ -55,6 +55,8 @@ private:
     void pin_msghdr(std::uintptr_t address, bool write) noexcept;
     // Copies bytes at address, pinning them first when they are emulated memory.
     bool read_user(std::uintptr_t address, void* into, std::size_t bytes) noexcept;
+    // Copies bytes at address, already pinned when they are emulated memory.
+    bool copy_in(std::uintptr_t address, void* into, std::size_t bytes) noexcept;
 
     AddressSpace& m_space;
     PageFrame* m_pages[kMaxPages];

@@ -68,6 +68,8 @@ private:
     static void handle_sigsys(int signal, siginfo_t* info, void* context);
     static long dispatch(long nr, long* args, void* context);
     static long redirect_clone(long nr, long* args, void* context);
+    // set_robust_list(), rseq() and set_tid_address(): pinned for as long as registered.
+    static long register_kernel_memory(long nr, long* args);
     static long program_rt_sigaction(long* args);
     static void deliver_to_program(int signal, siginfo_t* info, void* context);
 
