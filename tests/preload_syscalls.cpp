@@ -15,7 +15,11 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <string>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
@@ -58,7 +62,7 @@ long call(Way way, const std::function<long()>& libc, long nr, long a0 = 0, long
     return result < 0 ? -errno : result;
 }
 
-constexpr std::size_t kEvictBytes = std::size_t { 24 } << 20;
+constexpr std::size_t kEvictBytes = std::size_t { 16 } << 20;
 char* g_evict;
 
 // Writes more memory than vmemu's frames hold, so that the buffers touched before are swapped out.
@@ -332,6 +336,179 @@ int main(int argc, char** argv)
             std::free(resolution);
             std::free(random);
             std::free(word);
+        }
+        {
+            // Paths and the structures the kernel fills in.
+            std::string dir_path = prefix + ".dir";
+            char* dir = fresh(dir_path.size() + 1);
+            std::memcpy(dir, dir_path.c_str(), dir_path.size() + 1);
+            std::string link_path = prefix + ".link";
+            char* link = fresh(link_path.size() + 1);
+            std::memcpy(link, link_path.c_str(), link_path.size() + 1);
+            char* data_name = fresh(data_path.size() + 1);
+            std::memcpy(data_name, data_path.c_str(), data_path.size() + 1);
+            evict();
+            long n = call(way, [&] { return mkdir(dir, 0700); }, SYS_mkdir, (long)dir, 0700);
+            report("mkdir", way, n, 0);
+            for (const char* name : { "/a", "/bb", "/ccc" })
+                close(open((dir_path + name).c_str(), O_CREAT | O_WRONLY, 0600));
+            evict();
+            n = call(way, [&] { return symlink(data_name, link); }, SYS_symlink, (long)data_name, (long)link);
+            report("symlink", way, n, 0);
+            char* target = fresh(4096);
+            evict();
+            n = call(way, [&] { return readlink(link, target, 4096); }, SYS_readlink, (long)link, (long)target, 4096);
+            report("readlink", way, n, checksum(target, n > 0 ? static_cast<std::size_t>(n) : 0));
+            auto* st = fresh<struct stat>(sizeof(struct stat));
+            evict();
+            n = call(way, [&] { return stat(link, st); }, SYS_stat, (long)link, (long)st);
+            report("stat", way, n, static_cast<std::uint64_t>(st->st_size));
+            evict();
+            n = call(way, [&] { return lstat(link, st); }, SYS_lstat, (long)link, (long)st);
+            report("lstat", way, n, static_cast<std::uint64_t>(S_ISLNK(st->st_mode)));
+            evict();
+            n = call(way, [&] { return access(link, R_OK); }, SYS_access, (long)link, R_OK);
+            report("access", way, n, 0);
+            int directory = open(dir_path.c_str(), O_RDONLY | O_DIRECTORY);
+            char* entries = fresh(8192);
+            evict();
+            n = call(way, [&] { return getdents64(directory, entries, 8192); }, SYS_getdents64, directory,
+                (long)entries, 8192);
+            // The names, in any order: the inode numbers and offsets are the file system's.
+            std::uint64_t names = 0;
+            for (long at = 0; at < n;) {
+                auto* entry = reinterpret_cast<dirent64*>(entries + at);
+                names ^= checksum(entry->d_name, std::strlen(entry->d_name));
+                at += entry->d_reclen;
+            }
+            report("getdents64", way, n > 0 ? 0 : n, names);
+            close(directory);
+            for (const char* name : { "/a", "/bb", "/ccc" })
+                unlink((dir_path + name).c_str());
+            evict();
+            n = call(way, [&] { return unlink(link); }, SYS_unlink, (long)link);
+            report("unlink", way, n, 0);
+            evict();
+            n = call(way, [&] { return rmdir(dir); }, SYS_rmdir, (long)dir);
+            report("rmdir", way, n, 0);
+            std::free(dir);
+            std::free(link);
+            std::free(data_name);
+            std::free(target);
+            std::free(st);
+        }
+        {
+            // Events, sockets and limits.
+            int fds[2];
+            pipe(fds);
+            write(fds[1], "e", 1);
+            int epoll = epoll_create1(0);
+            auto* event = fresh<epoll_event>(sizeof(epoll_event));
+            event->events = EPOLLIN;
+            event->data.u64 = 77;
+            evict();
+            long n = call(way, [&] { return epoll_ctl(epoll, EPOLL_CTL_ADD, fds[0], event); }, SYS_epoll_ctl, epoll,
+                EPOLL_CTL_ADD, fds[0], (long)event);
+            report("epoll_ctl", way, n, 0);
+            auto* ready = fresh<epoll_event>(4 * sizeof(epoll_event));
+            evict();
+            n = call(way, [&] { return epoll_wait(epoll, ready, 4, 0); }, SYS_epoll_wait, epoll, (long)ready, 4, 0);
+            report("epoll_wait", way, n, ready[0].data.u64);
+            auto* readable = fresh<fd_set>(sizeof(fd_set));
+            FD_ZERO(readable);
+            FD_SET(fds[0], readable);
+            auto* zero = fresh<timeval>(sizeof(timeval));
+            *zero = { 0, 0 };
+            evict();
+            n = call(way, [&] { return select(fds[0] + 1, readable, nullptr, nullptr, zero); }, SYS_select, fds[0] + 1,
+                (long)readable, 0, 0, (long)zero);
+            report("select", way, n, static_cast<std::uint64_t>(FD_ISSET(fds[0], readable) ? 1 : 0));
+            close(epoll);
+            close(fds[0]);
+            close(fds[1]);
+            int pair[2];
+            socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
+            auto* value = fresh<int>(sizeof(int));
+            auto* length = fresh<socklen_t>(sizeof(socklen_t));
+            *length = sizeof(int);
+            evict();
+            n = call(way, [&] { return getsockopt(pair[0], SOL_SOCKET, SO_TYPE, value, length); }, SYS_getsockopt,
+                pair[0], SOL_SOCKET, SO_TYPE, (long)value, (long)length);
+            report("getsockopt", way, n, static_cast<std::uint64_t>(*value) * 100 + *length);
+            auto* address = fresh<sockaddr_storage>(sizeof(sockaddr_storage));
+            *length = sizeof(sockaddr_storage);
+            evict();
+            n = call(way, [&] { return getsockname(pair[0], reinterpret_cast<sockaddr*>(address), length); },
+                SYS_getsockname, pair[0], (long)address, (long)length);
+            report("getsockname", way, n, static_cast<std::uint64_t>(address->ss_family) * 100 + *length);
+            char* datagram = fresh(1500);
+            evict();
+            n = call(way, [&] { return sendto(pair[0], datagram, 1500, 0, nullptr, 0); }, SYS_sendto, pair[0],
+                (long)datagram, 1500, 0, 0, 0);
+            report("sendto", way, n, 0);
+            std::memset(datagram, 0, 1500);
+            evict();
+            n = call(way, [&] { return recvfrom(pair[1], datagram, 1500, 0, nullptr, nullptr); }, SYS_recvfrom, pair[1],
+                (long)datagram, 1500, 0, 0, 0);
+            report("recvfrom", way, n, checksum(datagram, 1500));
+            close(pair[0]);
+            close(pair[1]);
+            auto* limit = fresh<rlimit>(sizeof(rlimit));
+            evict();
+            n = call(way, [&] { return prlimit(0, RLIMIT_STACK, nullptr, limit); }, SYS_prlimit64, 0, RLIMIT_STACK, 0,
+                (long)limit);
+            report("prlimit64", way, n, static_cast<std::uint64_t>(limit->rlim_max));
+            auto* request = fresh<timespec>(2 * sizeof(timespec));
+            request[0] = { 0, 1000 };
+            evict();
+            n = call(way, [&] { return nanosleep(&request[0], &request[1]); }, SYS_nanosleep, (long)&request[0],
+                (long)&request[1]);
+            report("nanosleep", way, n, 0);
+            std::free(event);
+            std::free(ready);
+            std::free(readable);
+            std::free(zero);
+            std::free(value);
+            std::free(length);
+            std::free(address);
+            std::free(datagram);
+            std::free(limit);
+            std::free(request);
+        }
+        {
+            // A child's status, and a program started with its path, argv and environment in
+            // the heap.
+            char* shell = fresh(8);
+            std::strcpy(shell, "/bin/sh");
+            auto** argv = fresh<char*>(4 * sizeof(char*));
+            argv[0] = shell;
+            argv[1] = fresh(3);
+            std::strcpy(argv[1], "-c");
+            argv[2] = fresh(16);
+            std::strcpy(argv[2], "exit $CODE");
+            argv[3] = nullptr;
+            auto** envp = fresh<char*>(2 * sizeof(char*));
+            envp[0] = fresh(8);
+            std::strcpy(envp[0], "CODE=7");
+            envp[1] = nullptr;
+            std::fflush(stdout);
+            pid_t child = fork();
+            if (child == 0) {
+                evict();
+                call(way, [&] { return execve(shell, argv, envp); }, SYS_execve, (long)shell, (long)argv, (long)envp);
+                _exit(99);
+            }
+            auto* status = fresh<int>(sizeof(int));
+            evict();
+            long n = call(way, [&] { return waitpid(child, status, 0); }, SYS_wait4, child, (long)status, 0, 0);
+            report("execve wait4", way, n == child ? 0 : n, static_cast<std::uint64_t>(WEXITSTATUS(*status)));
+            std::free(argv[1]);
+            std::free(argv[2]);
+            std::free(envp[0]);
+            std::free(shell);
+            std::free(argv);
+            std::free(envp);
+            std::free(status);
         }
     }
     // Inside libc: stdio's reads into a buffer of the program's, from libc's own code.
