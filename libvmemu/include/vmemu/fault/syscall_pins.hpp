@@ -26,6 +26,7 @@ public:
     // program's), or as the rest of the thread's vmemu code runs.
     enum class Signals : bool { Block, AsTheyAre };
 
+    // cppcheck-suppress uninitMemberVar ; m_pages[0, m_count) is all that is read, and zeroing 4 KiB on every call would cost more than most calls
     explicit SyscallPins(AddressSpace& space, Signals signals = Signals::Block) noexcept
         : m_space(space)
         , m_block_signals(signals == Signals::Block)
