@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -65,6 +66,34 @@ TEST(FileMmap, SharedMappingReadsTheFileAndWritesBackOnMsync)
     EXPECT_EQ(machine->inodes().in_use(), 0u);
     EXPECT_GT(stat_of(*machine, VmStatItem::PgPgOut), 0);
     EXPECT_GT(stat_of(*machine, VmStatItem::PgPgIn), 0);
+    machine->verify_invariants();
+}
+
+TEST(FileMmap, WritebackLeavesAPinnedPageWritableInTheKernelsView)
+{
+    // A read(2) into a shared file mapping, pinned for the call, while writeback cleans the
+    // page: the kernel's writes must not meet a write-protected page (EFAULT).
+    auto machine = make_file_machine(4096);
+    auto space = make_space(*machine);
+    TempFile file(2 * kPageSize);
+    VirtAddr base = map_file(*space, file.fd(), 2 * kPageSize, MAP_SHARED);
+    auto* bytes = base.ptr<char>();
+    bytes[0] = 'd';
+    PageFrame* pinned[2];
+    ASSERT_EQ(space->pin_user_pages(base, kPageSize, true, pinned), 1u);
+    ASSERT_TRUE(space->msync(base, 2 * kPageSize, MS_SYNC));
+    EXPECT_EQ(file.contents()[0], 'd');
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    ASSERT_EQ(write(fds[1], "pinned", 6), 6);
+    EXPECT_EQ(syscall(SYS_read, fds[0], bytes + 100, 6), 6) << "the pinned page was write-protected";
+    EXPECT_EQ(stat_of(*machine, VmStatItem::NrDirty), 1) << "the page stays dirty for the next writeback";
+    space->unpin_user_pages(pinned, 1);
+    ASSERT_TRUE(space->msync(base, 2 * kPageSize, MS_SYNC));
+    EXPECT_EQ(std::memcmp(file.contents().data() + 100, "pinned", 6), 0);
+    close(fds[0]);
+    close(fds[1]);
+    ASSERT_TRUE(space->munmap(base, 2 * kPageSize));
     machine->verify_invariants();
 }
 

@@ -205,6 +205,11 @@ AddressSpace::MkcleanResult AddressSpace::page_mkclean_one(PageFrame& page, std:
     Pte pte(slot->load(std::memory_order_acquire));
     if (!pte.writable() && !pte.dirty())
         return MkcleanResult::Clean;
+    // A page pinned for a system call stays writable in the kernel's view, which may be
+    // writing it this moment (a read(2) into the mapping): it is written back now and stays
+    // dirty, to be written again (folio_maybe_dma_pinned()).
+    if (page.pincount.load(std::memory_order_acquire) > 0)
+        return MkcleanResult::Failed;
     // The kernel's writable view goes first: a write from now on faults.
     VirtAddr address(vpn << kPageShift);
     if (pte.hw_writable() && !unmap_hardware_range_locked(address, address.offset(kPageSize)))
