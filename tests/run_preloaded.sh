@@ -3,13 +3,19 @@
 # and end the same way, and, with --swaps, that the vmemu run did swap; with --file-pages,
 # that it read file pages through vmemu's page cache (pgpgin). The command must succeed
 # natively.
-#   run_preloaded.sh VMEMU FRAMES [--swaps] [--file-pages] [--traces] [--uffd] -- COMMAND [ARGS...]
+#   run_preloaded.sh VMEMU FRAMES [--swaps [--no-heap]] [--file-pages] [--traces] [--uffd] -- COMMAND [ARGS...]
 vmemu=$1
 frames=$2
 shift 2
 want_swap=no
 if [ "$1" = "--swaps" ]; then
     want_swap=yes
+    shift
+fi
+# --no-heap: the program swaps without a heap of small objects (one big buffer).
+want_slabs=$want_swap
+if [ "$1" = "--no-heap" ]; then
+    want_slabs=no
     shift
 fi
 want_file_pages=no
@@ -65,7 +71,7 @@ require_counter() {
 # The heap's slab caches, as /proc/slabinfo shows them at the end: never more objects in use
 # than the slabs hold, and, for a program that swapped, slabs (a tidy program has freed its
 # objects by then, but not every slab).
-if ! awk -v want_slabs="$want_swap" '/^slabinfo - version: 2.1$/ { header = 1 }
+if ! awk -v want_slabs="$want_slabs" '/^slabinfo - version: 2.1$/ { header = 1 }
           /^kmalloc-/ { caches++; slabs += $15; if ($2 > $3 || $3 != $15 * $5 || $14 > $15) bad = bad " " $1 }
           END { exit !(header && caches == 19 && (slabs > 0 || want_slabs != "yes") && bad == "") }' "$work/stats"; then
     echo "FAIL: the statistics have no consistent slabinfo"
