@@ -49,6 +49,14 @@ using namespace vmemu::preload;
     }
 // The common case: the arguments are the system call's.
 #define VMEMU_SAME_CALL(result, name, params, args, nr) VMEMU_USER_CALL(result, name, params, args, nr, args)
+// A call with no memory in it: nothing to pin (and no room for pins on the caller's stack).
+#define VMEMU_PLAIN_CALL(result, name, params, args)                                              \
+    result name params                                                                             \
+    {                                                                                              \
+        static auto real = next_symbol<result(*) params>(#name);                                  \
+        vmemu::SyscallsAllowed allowed;                                                            \
+        return real args;                                                                          \
+    }
 
 extern "C" {
 
@@ -98,29 +106,29 @@ int __openat_2(int directory, const char* path, int flags) { return openat(direc
 int __openat64_2(int directory, const char* path, int flags) { return openat64(directory, path, flags); }
 
 // Calls with no memory of the program's in them, which would otherwise be diverted for nothing.
-VMEMU_SAME_CALL(int, close, (int fd), (fd), SYS_close)
-VMEMU_SAME_CALL(off_t, lseek, (int fd, off_t offset, int whence), (fd, offset, whence), SYS_lseek)
-VMEMU_SAME_CALL(off64_t, lseek64, (int fd, off64_t offset, int whence), (fd, offset, whence), SYS_lseek)
-VMEMU_SAME_CALL(int, dup, (int fd), (fd), SYS_dup)
-VMEMU_SAME_CALL(int, dup2, (int fd, int to), (fd, to), SYS_dup2)
-VMEMU_SAME_CALL(int, dup3, (int fd, int to, int flags), (fd, to, flags), SYS_dup3)
-VMEMU_SAME_CALL(int, fchown, (int fd, uid_t user, gid_t group), (fd, user, group), SYS_fchown)
-VMEMU_SAME_CALL(int, fchmod, (int fd, mode_t mode), (fd, mode), SYS_fchmod)
-VMEMU_SAME_CALL(int, fchdir, (int fd), (fd), SYS_fchdir)
-VMEMU_SAME_CALL(int, flock, (int fd, int operation), (fd, operation), SYS_flock)
-VMEMU_SAME_CALL(int, shutdown, (int fd, int how), (fd, how), SYS_shutdown)
-VMEMU_SAME_CALL(int, listen, (int fd, int backlog), (fd, backlog), SYS_listen)
-VMEMU_SAME_CALL(int, socket, (int domain, int type, int protocol), (domain, type, protocol), SYS_socket)
-VMEMU_SAME_CALL(int, kill, (pid_t pid, int signal), (pid, signal), SYS_kill)
-VMEMU_SAME_CALL(mode_t, umask, (mode_t mask), (mask), SYS_umask)
-VMEMU_SAME_CALL(int, sched_yield, (), (), SYS_sched_yield)
-VMEMU_SAME_CALL(pid_t, getpid, (), (), SYS_getpid)
-VMEMU_SAME_CALL(pid_t, getppid, (), (), SYS_getppid)
-VMEMU_SAME_CALL(pid_t, gettid, (), (), SYS_gettid)
-VMEMU_SAME_CALL(uid_t, getuid, (), (), SYS_getuid)
-VMEMU_SAME_CALL(uid_t, geteuid, (), (), SYS_geteuid)
-VMEMU_SAME_CALL(gid_t, getgid, (), (), SYS_getgid)
-VMEMU_SAME_CALL(gid_t, getegid, (), (), SYS_getegid)
+VMEMU_PLAIN_CALL(int, close, (int fd), (fd))
+VMEMU_PLAIN_CALL(off_t, lseek, (int fd, off_t offset, int whence), (fd, offset, whence))
+VMEMU_PLAIN_CALL(off64_t, lseek64, (int fd, off64_t offset, int whence), (fd, offset, whence))
+VMEMU_PLAIN_CALL(int, dup, (int fd), (fd))
+VMEMU_PLAIN_CALL(int, dup2, (int fd, int to), (fd, to))
+VMEMU_PLAIN_CALL(int, dup3, (int fd, int to, int flags), (fd, to, flags))
+VMEMU_PLAIN_CALL(int, fchown, (int fd, uid_t user, gid_t group), (fd, user, group))
+VMEMU_PLAIN_CALL(int, fchmod, (int fd, mode_t mode), (fd, mode))
+VMEMU_PLAIN_CALL(int, fchdir, (int fd), (fd))
+VMEMU_PLAIN_CALL(int, flock, (int fd, int operation), (fd, operation))
+VMEMU_PLAIN_CALL(int, shutdown, (int fd, int how), (fd, how))
+VMEMU_PLAIN_CALL(int, listen, (int fd, int backlog), (fd, backlog))
+VMEMU_PLAIN_CALL(int, socket, (int domain, int type, int protocol), (domain, type, protocol))
+VMEMU_PLAIN_CALL(int, kill, (pid_t pid, int signal), (pid, signal))
+VMEMU_PLAIN_CALL(mode_t, umask, (mode_t mask), (mask))
+VMEMU_PLAIN_CALL(int, sched_yield, (), ())
+VMEMU_PLAIN_CALL(pid_t, getpid, (), ())
+VMEMU_PLAIN_CALL(pid_t, getppid, (), ())
+VMEMU_PLAIN_CALL(pid_t, gettid, (), ())
+VMEMU_PLAIN_CALL(uid_t, getuid, (), ())
+VMEMU_PLAIN_CALL(uid_t, geteuid, (), ())
+VMEMU_PLAIN_CALL(gid_t, getgid, (), ())
+VMEMU_PLAIN_CALL(gid_t, getegid, (), ())
 
 // fcntl() and ioctl() take one more argument, an integer or a pointer, read as libc reads it.
 #define VMEMU_VARIADIC_CALL(name, nr)                                                              \
