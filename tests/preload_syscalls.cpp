@@ -4,6 +4,8 @@
 // and a futex, from inside libc. Each case prints its result and a checksum of the bytes the
 // kernel wrote, which run_preloaded.sh compares with a native run's.
 #include <cerrno>
+#include <csetjmp>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -510,6 +513,29 @@ int main(int argc, char** argv)
             std::free(envp);
             std::free(status);
         }
+    }
+    // A handler that leaves by siglongjmp() the blocking read(2) it interrupted: the calls
+    // after it are still the program's, diverted and pinned.
+    {
+        static sigjmp_buf jump;
+        signal(SIGALRM, [](int) { siglongjmp(jump, 1); });
+        int fds[2];
+        pipe(fds);
+        char byte;
+        if (sigsetjmp(jump, 1) == 0) {
+            itimerval once {};
+            once.it_value.tv_usec = 20000;
+            setitimer(ITIMER_REAL, &once, nullptr);
+            read(fds[0], &byte, 1); // nothing comes: the alarm ends it
+        }
+        signal(SIGALRM, SIG_DFL);
+        close(fds[0]);
+        close(fds[1]);
+        char* buffer = fresh(kData);
+        evict();
+        long n = raw_syscall(SYS_pread64, data, (long)buffer, kData, 0);
+        report("after siglongjmp", Way::Inline, n, checksum(buffer, kData));
+        std::free(buffer);
     }
     // Inside libc: stdio's reads into a buffer of the program's, from libc's own code.
     {

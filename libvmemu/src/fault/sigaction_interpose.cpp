@@ -1,10 +1,11 @@
 // vmemu's sigaction() and signal(): the program's calls for SIGSEGV (and SIGBUS, while vmemu
 // handles it; SIGSYS, while Syscall User Dispatch is on) set the handler that vmemu chains to,
-// while vmemu's own handler stays installed. Every other call
+// while vmemu's own handler stays installed. With the boundary on, the program's other handlers
+// run through vmemu's trampoline (program_handlers.hpp). Every other call
 // goes to libc unchanged. Symbols of a shared library linked into the program come before
 // libc's, so these are the ones the program calls.
 #include <csignal>
-#include <cstring>
+#include <vmemu/fault/program_handlers.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
 #include <vmemu/fault/syscall_user_dispatch.hpp>
 #include <vmemu/os/signals.hpp>
@@ -37,13 +38,9 @@ int sigaction(int signal, const struct sigaction* action, struct sigaction* old_
     if (SignalFaultSource::instance().program_sigaction(signal, action, old_action)
         || vmemu::SyscallUserDispatch::program_sigaction(signal, action, old_action))
         return 0;
-    if (!action || !vmemu::SyscallUserDispatch::enabled())
-        return vmemu::os::real_sigaction(signal, action, old_action);
-    // A handler that blocks SIGSYS would be killed by its first system call.
-    struct sigaction installed;
-    std::memcpy(&installed, action, sizeof installed);
-    sigdelset(&installed.sa_mask, SIGSYS);
-    return vmemu::os::real_sigaction(signal, &installed, old_action);
+    if (int result; vmemu::ProgramHandlers::sigaction(signal, action, old_action, &result))
+        return result;
+    return vmemu::os::real_sigaction(signal, action, old_action);
 }
 
 // BSD semantics, as glibc's signal(): the handler stays, its signal is blocked while it runs,

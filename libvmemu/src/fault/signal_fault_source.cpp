@@ -394,12 +394,17 @@ void SignalFaultSource::deliver_to_program(int signal, siginfo_t* info, void* co
     }
     sigdelset(&mask, SIGSEGV);
     sigdelset(&mask, SIGBUS);
+    sigdelset(&mask, SIGSYS);
     sigset_t saved;
     os::thread_sigmask(SIG_SETMASK, &mask, &saved);
-    if (action.sa_flags & SA_SIGINFO)
-        action.sa_sigaction(signal, info, context);
-    else
-        action.sa_handler(signal);
+    {
+        // The handler is the program's code: its system calls are diverted.
+        ProgramSyscalls diverted;
+        if (action.sa_flags & SA_SIGINFO)
+            action.sa_sigaction(signal, info, context);
+        else
+            action.sa_handler(signal);
+    }
     os::thread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 

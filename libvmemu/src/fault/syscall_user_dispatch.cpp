@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <vmemu/fault/program_handlers.hpp>
 #include <vmemu/fault/program_sigmask.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
 #include <vmemu/fault/signal_stack.hpp>
@@ -59,10 +60,6 @@ struct Registration {
 };
 constexpr int kRegistrationKinds = 3;
 thread_local Registration t_registrations[kRegistrationKinds] __attribute__((tls_model("initial-exec"))) = {};
-
-constexpr std::uint64_t bit(int signal) { return std::uint64_t { 1 } << (signal - 1); }
-// Signals no handler of the program may block while vmemu needs them (sigmask_interpose.cpp).
-constexpr std::uint64_t kFaultSignalBits = bit(SIGSEGV) | bit(SIGBUS) | bit(SIGSYS);
 
 long failed(int error) { return -static_cast<long>(error); }
 
@@ -150,6 +147,7 @@ void SyscallUserDispatch::deliver_to_program(int signal, siginfo_t* info, void* 
         os::queue_signal_to_self(SIGSYS, info);
         return;
     }
+    ProgramSyscalls diverted;
     if (s_program_flags.load(std::memory_order_relaxed) & SA_SIGINFO)
         reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(signal, info, context);
     else
@@ -298,15 +296,11 @@ long SyscallUserDispatch::program_rt_sigaction(long* args)
     struct sigaction old {};
     bool kept = SignalFaultSource::instance().program_sigaction(signal, next ? &act : nullptr, &old)
         || program_sigaction(signal, next ? &act : nullptr, &old);
-    if (!kept) {
-        if (next) {
-            // The handler returns through the gate, and never with a fault signal blocked.
-            std::uint64_t mask = next->mask & ~kFaultSignalBits;
-            std::memcpy(&act.sa_mask, &mask, sizeof mask);
-        }
-        if (os::real_sigaction(signal, next ? &act : nullptr, &old) != 0)
-            return failed(errno);
-    }
+    int result = 0;
+    if (!kept && !ProgramHandlers::sigaction(signal, next ? &act : nullptr, &old, &result))
+        result = os::real_sigaction(signal, next ? &act : nullptr, &old);
+    if (result != 0)
+        return failed(errno);
     if (previous) {
         previous->handler = reinterpret_cast<void*>(old.sa_handler);
         previous->flags = static_cast<unsigned long>(old.sa_flags);

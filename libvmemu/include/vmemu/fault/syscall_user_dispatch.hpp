@@ -20,28 +20,35 @@ inline constexpr char kSyscallAllow = 0;
 inline constexpr char kSyscallBlock = 1;
 extern thread_local char t_syscall_selector __attribute__((tls_model("initial-exec")));
 
-// While one lives, the calling thread's system calls reach the kernel undiverted: vmemu's own
-// code running on a program thread (its fault handlers, its interposed functions) holds one.
-// Nests; restores what it found. Async-signal-safe.
-class SyscallsAllowed {
+// The thread's selector at Value while one lives; nests, and restores what it found.
+// Async-signal-safe.
+template<char Value>
+class ScopedSyscallSelector {
 public:
-    SyscallsAllowed() noexcept
+    ScopedSyscallSelector() noexcept
         : m_saved(t_syscall_selector)
     {
-        t_syscall_selector = kSyscallAllow;
+        t_syscall_selector = Value;
         asm volatile("" ::: "memory");
     }
-    ~SyscallsAllowed()
+    ~ScopedSyscallSelector()
     {
         asm volatile("" ::: "memory");
         t_syscall_selector = m_saved;
     }
-    SyscallsAllowed(const SyscallsAllowed&) = delete;
-    SyscallsAllowed& operator=(const SyscallsAllowed&) = delete;
+    ScopedSyscallSelector(const ScopedSyscallSelector&) = delete;
+    ScopedSyscallSelector& operator=(const ScopedSyscallSelector&) = delete;
 
 private:
     char m_saved;
 };
+
+// The calling thread's system calls reach the kernel undiverted: vmemu's own code running on a
+// program thread (its fault handlers, its interposed functions) holds one.
+using SyscallsAllowed = ScopedSyscallSelector<kSyscallAllow>;
+// The calling thread's system calls are diverted: the program's code (its signal handlers,
+// which vmemu calls or the kernel runs through vmemu's trampolines) runs under one.
+using ProgramSyscalls = ScopedSyscallSelector<kSyscallBlock>;
 
 // One per process (a signal disposition is process-wide). The program's threads are armed:
 // the first by enable(), the ones it starts by vmemu's pthread_create() (arm_current_thread()
