@@ -638,10 +638,19 @@ int sigmask_mode()
     if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
         return fail("pthread_sigmask");
     std::vector<int> ok(2, 0);
+    // All three working sets live at once (12 MiB), so that reclaim runs whatever the order
+    // the threads are scheduled in.
+    std::atomic<int> filled { 0 };
+    auto wait_for_all = [&filled] {
+        filled.fetch_add(1);
+        while (filled.load() < 3)
+            std::this_thread::yield();
+    };
     std::vector<std::thread> threads; // made with every signal blocked
     for (int t = 0; t < 2; ++t) {
-        threads.emplace_back([t, &ok] {
+        threads.emplace_back([t, &ok, &wait_for_all] {
             auto blocks = filled_blocks(64, 64 * 1024, 500 + t);
+            wait_for_all();
             bool good = true;
             for (std::size_t i = 0; i < blocks.size(); ++i) {
                 good &= check(blocks[i], 64 * 1024, 500 + t + i * 7919);
@@ -651,6 +660,7 @@ int sigmask_mode()
         });
     }
     auto blocks = filled_blocks(64, 64 * 1024, 900);
+    wait_for_all();
     for (auto& thread : threads)
         thread.join();
     for (std::size_t i = 0; i < blocks.size(); ++i) {
