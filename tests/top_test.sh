@@ -8,7 +8,10 @@ vmemu=$1
 # machine is.
 flag=$(mktemp)
 trap 'rm -f "$flag"' EXIT
-"$vmemu" run --frames 8M -- python3 -c 'import os, sys, time
+# python3 may be a shell script that execs the interpreter (pyenv's shims): the test runs the
+# interpreter itself, so that the process pgrep finds is the one that stays.
+python=$(python3 -c 'import sys; print(sys.executable)')
+"$vmemu" run --frames 8M -- "$python" -c 'import os, sys, time
 data = [bytearray(4096) for _ in range(3000)]
 for _ in range(600):
     if not os.path.exists(sys.argv[1]):
@@ -16,7 +19,7 @@ for _ in range(600):
     time.sleep(0.1)' "$flag" &
 runner=$!
 for _ in $(seq 50); do
-    program=$(pgrep -P "$runner" python3 || true)
+    program=$(pgrep -P "$runner" || true)
     [ -n "$program" ] && [ -e "/dev/shm/vmemu.$program" ] && break
     sleep 0.1
 done
@@ -26,7 +29,7 @@ done
 # half a minute).
 for _ in $(seq 60); do
     out=$("$vmemu" top -n 2 -d 0.2)
-    line=$(grep -E "^ *$program python3 +2048 " <<< "$out" | head -1)
+    line=$(grep -E "^ *$program +[^ ]+ +2048 " <<< "$out" | head -1)
     [ -n "$line" ] || { echo "$out"; echo "FAIL: vmemu top does not list pid $program with 2048 frames"; exit 1; }
     # The first report's rates are since the program's start.
     faults=$(awk '{ print $8 }' <<< "$line")
