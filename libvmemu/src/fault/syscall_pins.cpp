@@ -1,7 +1,11 @@
 #include <algorithm>
 #include <iterator>
 #include <cstring>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <optional>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -19,6 +23,7 @@ constexpr std::size_t kConservativeBytes = kPageSize;
 constexpr std::size_t kMaxStringPages = 32;    // MAX_ARG_STRLEN
 constexpr std::size_t kMaxVectorEntries = 1024; // UIO_MAXIOV
 constexpr std::size_t kMmsghdrBytes = 64;
+constexpr std::size_t kMaxFutexWaiters = 128; // FUTEX_WAITV_MAX
 
 std::size_t length_of(const ArgumentSpec& spec, const long* args)
 {
@@ -27,15 +32,32 @@ std::size_t length_of(const ArgumentSpec& spec, const long* args)
     auto count = static_cast<std::size_t>(args[spec.size_from]);
     std::size_t unit = spec.bytes ? spec.bytes : 1;
     std::size_t bytes;
-    if (__builtin_mul_overflow(count, unit, &bytes))
+    if (__builtin_mul_overflow(count, unit, &bytes) || __builtin_add_overflow(bytes, spec.header, &bytes))
         return ~std::size_t { 0 };
     return bytes;
+}
+
+// The table's description of argument i, or what the call's operation says it points to
+// where the table cannot know (a filter program behind seccomp's, prctl's or setsockopt's
+// pointer).
+ArgumentSpec argument_of(long nr, const long* args, int i, const SyscallSpec* spec)
+{
+    ArgumentSpec filter { UserArgument::SockFprog };
+    if (nr == SYS_seccomp && i == 2 && args[0] == SECCOMP_SET_MODE_FILTER)
+        return filter;
+    if (nr == SYS_prctl && i == 2 && args[0] == PR_SET_SECCOMP && args[1] == SECCOMP_MODE_FILTER)
+        return filter;
+    if (nr == SYS_setsockopt && i == 3 && args[1] == SOL_SOCKET
+        && (args[2] == SO_ATTACH_FILTER || args[2] == SO_ATTACH_REUSEPORT_CBPF))
+        return filter;
+    return spec ? spec->arguments[i] : ArgumentSpec { UserArgument::Unsized };
 }
 
 bool writes(UserArgument kind)
 {
     return kind != UserArgument::In && kind != UserArgument::String && kind != UserArgument::StringVector
-        && kind != UserArgument::IovecIn && kind != UserArgument::MsghdrIn && kind != UserArgument::MmsghdrIn;
+        && kind != UserArgument::IovecIn && kind != UserArgument::MsghdrIn && kind != UserArgument::MmsghdrIn
+        && kind != UserArgument::FutexWaitv && kind != UserArgument::SigsetPair && kind != UserArgument::SockFprog;
 }
 
 } // namespace
@@ -158,6 +180,36 @@ void SyscallPins::pin_msghdr(std::uintptr_t address, bool write) noexcept
     pin(reinterpret_cast<std::uintptr_t>(header.msg_control), header.msg_controllen, write);
 }
 
+void SyscallPins::pin_futex_waitv(std::uintptr_t address, std::size_t count) noexcept
+{
+    count = std::min(count, kMaxFutexWaiters);
+    if (pin(address, count * sizeof(futex_waitv), false) != count * sizeof(futex_waitv))
+        return;
+    for (std::size_t i = 0; i < count; ++i) {
+        futex_waitv waiter;
+        if (!copy_in(address + i * sizeof waiter, &waiter, sizeof waiter))
+            return;
+        pin(static_cast<std::uintptr_t>(waiter.uaddr), sizeof(std::uint32_t), false);
+    }
+}
+
+void SyscallPins::pin_sigset_pair(std::uintptr_t address) noexcept
+{
+    struct {
+        std::uintptr_t set;
+        std::size_t bytes;
+    } pair;
+    if (read_user(address, &pair, sizeof pair))
+        pin(pair.set, std::min(pair.bytes, kPageSize), false);
+}
+
+void SyscallPins::pin_sock_fprog(std::uintptr_t address) noexcept
+{
+    sock_fprog program;
+    if (read_user(address, &program, sizeof program))
+        pin(reinterpret_cast<std::uintptr_t>(program.filter), program.len * sizeof(sock_filter), false);
+}
+
 void SyscallPins::pin_call(long nr, long* args) noexcept
 {
     // Faults and pins take vmemu's locks: no handler of the program may run in between.
@@ -168,7 +220,7 @@ void SyscallPins::pin_call(long nr, long* args) noexcept
     };
     const SyscallSpec* spec = syscall_spec(nr);
     for (int i = 0; i < 6; ++i) {
-        ArgumentSpec argument = spec ? spec->arguments[i] : ArgumentSpec { UserArgument::Unsized };
+        ArgumentSpec argument = argument_of(nr, args, i, spec);
         auto address = static_cast<std::uintptr_t>(args[i]);
         if (argument.kind == UserArgument::None || address == 0)
             continue;
@@ -193,6 +245,18 @@ void SyscallPins::pin_call(long nr, long* args) noexcept
         }
         case UserArgument::String:
             pin_string(address);
+            break;
+        case UserArgument::FutexWaitv:
+        case UserArgument::SigsetPair:
+        case UserArgument::SockFprog:
+            // A structure that may lie outside emulated memory and point into it.
+            block();
+            if (argument.kind == UserArgument::FutexWaitv)
+                pin_futex_waitv(address, argument.size_from < 0 ? argument.bytes : static_cast<std::size_t>(args[argument.size_from]));
+            else if (argument.kind == UserArgument::SigsetPair)
+                pin_sigset_pair(address);
+            else
+                pin_sock_fprog(address);
             break;
         case UserArgument::StringVector:
         case UserArgument::IovecIn:

@@ -31,13 +31,19 @@ constexpr ArgumentSpec mmsg_out(std::int8_t count) { return { K::MmsghdrOut, cou
 constexpr ArgumentSpec socklen_out(std::int8_t length_pointer) { return { K::SocklenOut, length_pointer, 0, false }; }
 constexpr ArgumentSpec ioctl_argument() { return { K::Ioctl, -1, 0, false }; }
 constexpr ArgumentSpec unsized() { return { K::Unsized, -1, 0, false }; }
+// A long (struct msgbuf's mtype) and then the value of argument `from` in bytes.
+constexpr ArgumentSpec msgbuf_in(std::int8_t from) { return { K::In, from, 1, false, 8 }; }
+constexpr ArgumentSpec msgbuf_out(std::int8_t from) { return { K::Out, from, 1, false, 8 }; }
+constexpr ArgumentSpec futex_waitv(std::int8_t count) { return { K::FutexWaitv, count, 0, false }; }
+constexpr ArgumentSpec futex_waitv_fixed(std::uint16_t count) { return { K::FutexWaitv, -1, count, false }; }
+constexpr ArgumentSpec sigset_pair() { return { K::SigsetPair, -1, 0, false }; }
 
 // Sizes of the x86-64 structures.
 constexpr std::uint16_t kStat = 144, kStatx = 256, kStatfs = 120, kTimespec = 16, kTimeval = 16,
                         kTimezone = 8, kItimer = 32, kRusage = 144, kUtsname = 390, kSysinfo = 112,
                         kTms = 32, kRlimit = 16, kSiginfo = 128, kFdSet = 128, kPollfd = 8,
                         kEpollEvent = 12, kTimex = 208, kSigevent = 64, kMqAttr = 64, kIoEvent = 32,
-                        kSembuf = 6, kIovec = 16, kFutexWaitv = 24, kInt = 4, kLong = 8;
+                        kSembuf = 6, kIovec = 16, kInt = 4, kLong = 8;
 
 struct Entry {
     long nr;
@@ -108,8 +114,8 @@ constexpr Entry kEntries[] = {
     { 66, { "semctl", { none(), none(), none(), unsized() } } },
     { 67, { "shmdt" } },
     { 68, { "msgget" } },
-    { 69, { "msgsnd", { none(), unsized() } } },
-    { 70, { "msgrcv", { none(), unsized() } } },
+    { 69, { "msgsnd", { none(), msgbuf_in(2) } } },
+    { 70, { "msgrcv", { none(), msgbuf_out(2) } } },
     { 71, { "msgctl", { none(), none(), unsized() } } },
     { 72, { "fcntl", { none(), none(), unsized() } } },
     { 73, { "flock" } },
@@ -284,7 +290,7 @@ constexpr Entry kEntries[] = {
     { 267, { "readlinkat", { none(), str(), out_n(3) } } },
     { 268, { "fchmodat", { none(), str() } } },
     { 269, { "faccessat", { none(), str() } } },
-    { 270, { "pselect6", { none(), inout(kFdSet), inout(kFdSet), inout(kFdSet), inout(kTimespec), unsized() } } },
+    { 270, { "pselect6", { none(), inout(kFdSet), inout(kFdSet), inout(kFdSet), inout(kTimespec), sigset_pair() } } },
     { 271, { "ppoll", { inout_n(1, kPollfd), none(), inout(kTimespec), in_n(4) } } },
     { 272, { "unshare" } },
     { 273, { "set_robust_list", { unsized() } } },
@@ -347,7 +353,7 @@ constexpr Entry kEntries[] = {
     { 330, { "pkey_alloc" } },
     { 331, { "pkey_free" } },
     { 332, { "statx", { none(), str(), none(), none(), out(kStatx) } } },
-    { 333, { "io_pgetevents", { none(), none(), none(), out_n(2, kIoEvent), in(kTimespec), unsized() } } },
+    { 333, { "io_pgetevents", { none(), none(), none(), out_n(2, kIoEvent), in(kTimespec), sigset_pair() } } },
     { 334, { "rseq", { unsized() } } },
     { 424, { "pidfd_send_signal", { none(), none(), in(kSiginfo) } } },
     { 428, { "open_tree", { none(), str() } } },
@@ -370,14 +376,14 @@ constexpr Entry kEntries[] = {
     { 446, { "landlock_restrict_self" } },
     { 447, { "memfd_secret" } },
     { 448, { "process_mrelease" } },
-    { 449, { "futex_waitv", { in_n(1, kFutexWaitv), none(), none(), in(kTimespec) } } },
+    { 449, { "futex_waitv", { futex_waitv(1), none(), none(), in(kTimespec) } } },
     { 450, { "set_mempolicy_home_node" } },
     { 451, { "cachestat", { none(), in(16), out(32) } } },
     { 452, { "fchmodat2", { none(), str() } } },
     { 453, { "map_shadow_stack" } },
     { 454, { "futex_wake", { inout(kInt) } } },
     { 455, { "futex_wait", { inout(kInt), none(), none(), none(), in(kTimespec) } } },
-    { 456, { "futex_requeue", { in(2 * kFutexWaitv) } } },
+    { 456, { "futex_requeue", { futex_waitv_fixed(2) } } },
     { 462, { "mseal" } },
 };
 

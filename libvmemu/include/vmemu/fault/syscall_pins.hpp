@@ -54,6 +54,12 @@ private:
     // Pins an iovec array and the buffers it names; returns how many entries are whole.
     std::size_t pin_iovecs(std::uintptr_t address, std::size_t count, bool write) noexcept;
     void pin_msghdr(std::uintptr_t address, bool write) noexcept;
+    // Pins count struct futex_waitv and the futex word each names.
+    void pin_futex_waitv(std::uintptr_t address, std::size_t count) noexcept;
+    // Pins a { sigset_t*, size_t } pair and the set it names.
+    void pin_sigset_pair(std::uintptr_t address) noexcept;
+    // Pins a struct sock_fprog and its instructions.
+    void pin_sock_fprog(std::uintptr_t address) noexcept;
     // Copies bytes at address, pinning them first when they are emulated memory.
     bool read_user(std::uintptr_t address, void* into, std::size_t bytes) noexcept;
     // Copies bytes at address, already pinned when they are emulated memory.

@@ -24,15 +24,19 @@ enum class UserArgument : std::uint8_t {
     MmsghdrOut,   // the same for recvmmsg
     SocklenOut,   // written, as long as the socklen_t that argument `size_from` points to
     Ioctl,        // the size and direction that _IOC encodes in argument 1, else conservative
+    FutexWaitv,   // `size_from` (or `bytes`) struct futex_waitv and the futex words they name
+    SigsetPair,   // { const sigset_t*, size_t }, pselect6's and io_pgetevents' last argument
+    SockFprog,    // a struct sock_fprog and its filter (seccomp, SO_ATTACH_FILTER)
     Unsized,      // a pointer the table cannot size: the conservative 4 KiB
 };
 
 struct ArgumentSpec {
     UserArgument kind { UserArgument::None };
     std::int8_t size_from { -1 }; // the argument holding the size or count, or -1
-    std::uint16_t bytes { 0 };    // the fixed size when size_from is -1
+    std::uint16_t bytes { 0 };    // the fixed size when size_from is -1, else the unit
     // Whether the call may be given a shorter length (read, write: a short transfer).
     bool shortenable { false };
+    std::uint8_t header { 0 }; // bytes ahead of the sized part (msgsnd's mtype)
 };
 
 struct SyscallSpec {
