@@ -2,6 +2,7 @@
 // system-call boundary (user_call.hpp): each pins what the syscall table says its system call
 // reads and writes, then calls libc's function undiverted. Each is named with the system call
 // whose table entry describes its arguments.
+#include <cerrno>
 #include <cstdarg>
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <ctime>
 #include <unistd.h>
+#include <vmemu/fault/kept_user_memory.hpp>
 #include "file_mappings.hpp"
 #include "libc_heap.hpp"
 #include "runtime.hpp"
@@ -259,8 +261,17 @@ VMEMU_SAME_CALL(int, getpeername, (int fd, struct sockaddr* address, socklen_t* 
     SYS_getpeername)
 VMEMU_SAME_CALL(int, getsockopt, (int fd, int level, int option, void* value, socklen_t* length),
     (fd, level, option, value, length), SYS_getsockopt)
-VMEMU_SAME_CALL(int, setsockopt, (int fd, int level, int option, const void* value, socklen_t length),
-    (fd, level, option, value, length), SYS_setsockopt)
+int setsockopt(int fd, int level, int option, const void* value, socklen_t length)
+{
+    static auto real = next_symbol<int (*)(int, int, int, const void*, socklen_t)>("setsockopt");
+    long args[6] = { fd, level, option };
+    if (int error = vmemu::refused_for_kept_memory(SYS_setsockopt, args)) {
+        errno = error;
+        return -1;
+    }
+    UserCall call(SYS_setsockopt, fd, level, option, value, length);
+    return real(fd, level, option, value, length);
+}
 VMEMU_SAME_CALL(ssize_t, recvmsg, (int fd, struct msghdr* message, int flags), (fd, message, flags), SYS_recvmsg)
 VMEMU_SAME_CALL(ssize_t, sendmsg, (int fd, const struct msghdr* message, int flags), (fd, message, flags),
     SYS_sendmsg)

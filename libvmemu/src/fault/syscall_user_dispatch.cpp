@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <vmemu/fault/kept_user_memory.hpp>
 #include <vmemu/fault/program_handlers.hpp>
 #include <vmemu/fault/program_sigmask.hpp>
 #include <vmemu/fault/signal_fault_source.hpp>
@@ -208,11 +209,6 @@ long SyscallUserDispatch::dispatch(long nr, long* args, void* context)
     case SYS_clone3:
         // glibc falls back to clone(), which the trampolines handle.
         return failed(ENOSYS);
-    case SYS_io_uring_setup:
-    case SYS_io_setup:
-        // Their buffers are the kernel's to use long after the call returns, past any pin a
-        // call can hold: refused as by a kernel built without them.
-        return failed(ENOSYS);
     case SYS_set_robust_list:
     case SYS_rseq:
     case SYS_set_tid_address:
@@ -220,6 +216,9 @@ long SyscallUserDispatch::dispatch(long nr, long* args, void* context)
     default:
         break;
     }
+    if (int error = refused_for_kept_memory(nr, args))
+        return failed(error);
+    nr = copying_call(nr, args);
     AddressSpace& space = *s_space.load(std::memory_order_acquire);
     SyscallPins pins(space);
     pins.pin_call(nr, args);
