@@ -1,12 +1,18 @@
 // The syscall table and the pins of one system call (fault/syscall_table.hpp,
 // fault/syscall_pins.hpp), on an address space of the library's own.
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/ioctl.h>
+#include <linux/seccomp.h>
+#include <sys/socket.h>
 #include <string>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <vmemu/fault/kept_user_memory.hpp>
 #include <vmemu/fault/syscall_pins.hpp>
 #include <vmemu/fault/syscall_table.hpp>
 #include "test_support.hpp"
@@ -192,6 +198,81 @@ TEST_F(SyscallPinsTest, StringsIovecsAndIoctlsPinWhatTheyName)
         pins.pin_call(SYS_ioctl, args);
         EXPECT_EQ(pins.pinned_pages(), 2u);
     }
+}
+
+TEST_F(SyscallPinsTest, StructuresThatPointFurtherPinWhatTheyPointTo)
+{
+    VirtAddr block = map_anon(*m_space, 16 * kPageSize);
+    auto page = [&](int i) { return block.ptr<char>() + i * kPageSize; };
+    // futex_waitv: the array across pages 0 and 1, and a futex word on each of pages 3 and 5.
+    auto* waiters = reinterpret_cast<futex_waitv*>(page(1) - 8);
+    waiters[0] = { 0, reinterpret_cast<std::uint64_t>(page(3)), 0, 0 };
+    waiters[1] = { 0, reinterpret_cast<std::uint64_t>(page(5) + 8), 0, 0 };
+    {
+        SyscallPins pins(*m_space);
+        long args[6] = { reinterpret_cast<long>(waiters), 2 };
+        pins.pin_call(SYS_futex_waitv, args);
+        EXPECT_EQ(pins.pinned_pages(), 4u);
+    }
+    // pselect6's sigset pair, on page 6, naming a set across pages 7 and 8.
+    auto* pair = reinterpret_cast<long*>(page(6));
+    pair[0] = reinterpret_cast<long>(page(8) - 4);
+    pair[1] = 8;
+    {
+        SyscallPins pins(*m_space);
+        long args[6] = { 0, 0, 0, 0, 0, reinterpret_cast<long>(pair) };
+        pins.pin_call(SYS_pselect6, args);
+        EXPECT_EQ(pins.pinned_pages(), 3u);
+    }
+    // A seccomp filter: the sock_fprog on page 9, 1024 instructions on pages 10 and 11.
+    auto* program = reinterpret_cast<sock_fprog*>(page(9));
+    program->len = 1024;
+    program->filter = reinterpret_cast<sock_filter*>(page(10));
+    for (long operation : { long { SECCOMP_SET_MODE_FILTER }, long { SECCOMP_GET_ACTION_AVAIL } }) {
+        SyscallPins pins(*m_space);
+        long args[6] = { operation, 0, reinterpret_cast<long>(program) };
+        pins.pin_call(SYS_seccomp, args);
+        // The conservative 4 KiB from the pointer, and the filter only for the operation that has one.
+        EXPECT_EQ(pins.pinned_pages(), operation == SECCOMP_SET_MODE_FILTER ? 3u : 1u);
+    }
+    {
+        SyscallPins pins(*m_space);
+        long args[6] = { 0, SOL_SOCKET, SO_ATTACH_FILTER, reinterpret_cast<long>(program), sizeof(sock_fprog) };
+        pins.pin_call(SYS_setsockopt, args);
+        EXPECT_EQ(pins.pinned_pages(), 3u);
+    }
+    // msgsnd: the mtype and then 6000 bytes, from the end of page 12 into page 14.
+    {
+        SyscallPins pins(*m_space);
+        long args[6] = { 0, reinterpret_cast<long>(page(13) - 4), 6000 };
+        pins.pin_call(SYS_msgsnd, args);
+        EXPECT_EQ(pins.pinned_pages(), 3u);
+    }
+}
+
+TEST(KeptUserMemory, CallsThatKeepPagesAreRefusedOrCopy)
+{
+    long zerocopy[6] = { 0, SOL_SOCKET, 60 /* SO_ZEROCOPY */ };
+    EXPECT_EQ(refused_for_kept_memory(SYS_setsockopt, zerocopy), EOPNOTSUPP);
+    long buffer_size[6] = { 0, SOL_SOCKET, SO_SNDBUF };
+    EXPECT_EQ(refused_for_kept_memory(SYS_setsockopt, buffer_size), 0);
+    long none[6] = {};
+    EXPECT_EQ(refused_for_kept_memory(SYS_io_uring_setup, none), ENOSYS);
+    EXPECT_EQ(refused_for_kept_memory(SYS_io_setup, none), ENOSYS);
+    EXPECT_EQ(refused_for_kept_memory(SYS_read, none), 0);
+    // vmsplice into a pipe's write end is a writev; out of its read end it stays.
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    long into[6] = { fds[1], 0, 1, 4 /* SPLICE_F_GIFT */ };
+    EXPECT_EQ(copying_call(SYS_vmsplice, into), SYS_writev);
+    EXPECT_EQ(into[3], 0);
+    long out_of[6] = { fds[0], 0, 1, 0 };
+    EXPECT_EQ(copying_call(SYS_vmsplice, out_of), SYS_vmsplice);
+    long bad[6] = { -1, 0, 1, 0 };
+    EXPECT_EQ(copying_call(SYS_vmsplice, bad), SYS_vmsplice) << "the kernel gives the EBADF";
+    EXPECT_EQ(copying_call(SYS_write, into), SYS_write);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 TEST_F(SyscallPinsTest, UnknownCallsPinConservativelyAndForeignMemoryIsLeftAlone)
