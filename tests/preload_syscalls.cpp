@@ -32,8 +32,13 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include "evict_support.hpp"
 
 namespace {
+
+using vmemu::test::checksum;
+vmemu::test::Evictor* g_evictor;
+void evict() { g_evictor->evict(); }
 
 enum class Way { Libc, Syscall, Inline };
 constexpr const char* kWayNames[] = { "libc", "syscall", "inline" };
@@ -65,26 +70,6 @@ long call(Way way, const std::function<long()>& libc, long nr, long a0 = 0, long
     return result < 0 ? -errno : result;
 }
 
-constexpr std::size_t kEvictBytes = std::size_t { 16 } << 20;
-char* g_evict;
-
-// Writes more memory than vmemu's frames hold, so that the buffers touched before are swapped out.
-void evict()
-{
-    static unsigned char round;
-    ++round;
-    for (std::size_t i = 0; i < kEvictBytes; i += 4096)
-        g_evict[i] = static_cast<char>(round);
-}
-
-std::uint64_t checksum(const void* data, std::size_t bytes)
-{
-    std::uint64_t hash = 1469598103934665603ull;
-    for (std::size_t i = 0; i < bytes; ++i)
-        hash = (hash ^ static_cast<const unsigned char*>(data)[i]) * 1099511628211ull;
-    return hash;
-}
-
 void report(const char* name, Way way, long result, std::uint64_t sum)
 {
     std::printf("%-18s %-8s %8ld %016llx\n", name, kWayNames[static_cast<int>(way)], result,
@@ -110,8 +95,8 @@ int main(int argc, char** argv)
     std::string prefix = argc > 1 ? argv[1] : "/tmp/syscall_boundary";
     std::string data_path = prefix + ".data";
     std::string out_path = prefix + ".out";
-    g_evict = static_cast<char*>(std::malloc(kEvictBytes));
-    std::memset(g_evict, 1, kEvictBytes);
+    vmemu::test::Evictor evictor;
+    g_evictor = &evictor;
     {
         std::string content(kData, '\0');
         for (std::size_t i = 0; i < kData; ++i)
