@@ -544,6 +544,38 @@ int main(int argc, char** argv)
         std::fclose(f);
         std::free(stdio_buffer);
     }
+    // stdio's writes from a buffer of the program's, flushed by fflush() (whose write the fast
+    // entry pins), by fflush(NULL) and by fclose() (whose writes are diverted), each with the
+    // buffer swapped out; and a stream of memory, which has no descriptor to write.
+    {
+        std::string flushed_path = prefix + ".flushed";
+        char* stdio_buffer = fresh(65536);
+        FILE* f = std::fopen(flushed_path.c_str(), "w");
+        setvbuf(f, stdio_buffer, _IOFBF, 65536);
+        for (int round = 0; round < 3; ++round) {
+            for (int i = 0; i < 2000; ++i)
+                std::fprintf(f, "%d:%d ", round, i * 7919);
+            evict();
+            (void)(round == 0 ? std::fflush(f) : round == 1 ? std::fflush(nullptr) : std::fclose(f));
+        }
+        std::free(stdio_buffer);
+        std::string written;
+        char chunk[4096];
+        FILE* back = std::fopen(flushed_path.c_str(), "r");
+        for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, back)) > 0;)
+            written.append(chunk, got);
+        std::fclose(back);
+        report("fflush setvbuf", Way::Libc, static_cast<long>(written.size()), checksum(written.data(), written.size()));
+        unlink(flushed_path.c_str());
+        char* memory = fresh(4096);
+        FILE* m = fmemopen(memory, 4096, "w");
+        std::fprintf(m, "in memory %d", 42);
+        evict();
+        std::fflush(m);
+        report("fflush fmemopen", Way::Libc, static_cast<long>(std::strlen(memory)), checksum(memory, std::strlen(memory)));
+        std::fclose(m);
+        std::free(memory);
+    }
     unlink(data_path.c_str());
     unlink(out_path.c_str());
     return 0;

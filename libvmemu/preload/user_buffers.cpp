@@ -2,6 +2,8 @@
 // system-call boundary (user_call.hpp): each call pins its buffers, up to the pins' limit, and
 // a longer buffer gets a shorter transfer, as read(2) and write(2) may always give.
 // read(2) and write(2) of a file that vmemu maps go by its page cache (file_mappings.hpp).
+#include <cstdio>
+#include <optional>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -16,6 +18,34 @@ using namespace vmemu::preload;
 #define VMEMU_CALLER __builtin_return_address(0)
 
 extern "C" {
+
+// fflush() of a stream on a file descriptor: the write(2) of its pending bytes, which libc
+// makes from inside itself, pinned here instead of diverted. The bytes are in libc's heap or in
+// a buffer the program gave setvbuf(); the stream is locked meanwhile, so that no other thread
+// moves them. fflush(NULL), a stream of memory or of the program's own functions (fmemopen,
+// fopencookie: no descriptor) and pending bytes beyond the pins' limit take the diverted path,
+// which pins each call the flush makes.
+int fflush(FILE* stream)
+{
+    static auto real = next_symbol<int (*)(FILE*)>("fflush");
+    if (!stream)
+        return real(stream);
+    flockfile(stream);
+    std::optional<UserCall> call;
+    int fd = fileno_unlocked(stream);
+    if (fd >= 0) {
+        std::size_t pending = stream->_IO_write_ptr > stream->_IO_write_base
+            ? static_cast<std::size_t>(stream->_IO_write_ptr - stream->_IO_write_base)
+            : 0;
+        call.emplace(SYS_write, fd, stream->_IO_write_base, pending);
+        if (call->length(2) < pending)
+            call.reset();
+    }
+    int result = real(stream);
+    call.reset();
+    funlockfile(stream);
+    return result;
+}
 
 ssize_t read(int fd, void* buffer, std::size_t bytes)
 {
