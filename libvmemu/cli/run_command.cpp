@@ -35,27 +35,53 @@ bool can_write(const std::string& path)
     return access(directory.c_str(), W_OK | X_OK) == 0;
 }
 
-// execvp()'s search, done before anything starts, so that a missing program is bad input.
-bool program_exists(const char* program)
+// What execvp() would fail with, found before anything starts: 0 when program runs; ENOENT
+// when no file has its name (on PATH, when it has no slash); EACCES when there is one but it
+// cannot be run (not executable, a directory), as execvp() reports it when it finds nothing
+// better on the rest of PATH.
+int program_error(const char* program)
 {
-    auto runnable = [](const std::string& path) {
+    auto error_of = [](const std::string& path) {
         struct stat status {};
-        return stat(path.c_str(), &status) == 0 && S_ISREG(status.st_mode) && access(path.c_str(), X_OK) == 0;
+        if (stat(path.c_str(), &status) != 0)
+            return ENOENT;
+        return S_ISREG(status.st_mode) && access(path.c_str(), X_OK) == 0 ? 0 : EACCES;
     };
     if (std::strchr(program, '/'))
-        return runnable(program);
+        return error_of(program);
     const char* search = std::getenv("PATH");
     std::string path = search ? search : "/usr/local/bin:/usr/bin:/bin";
+    int error = ENOENT;
     for (std::size_t start = 0; start <= path.size();) {
         std::size_t end = path.find(':', start);
         if (end == std::string::npos)
             end = path.size();
         std::string directory = end == start ? "." : path.substr(start, end - start);
-        if (runnable(directory + "/" + program))
-            return true;
+        int here = error_of(directory + "/" + program);
+        if (here == 0)
+            return 0;
+        if (here == EACCES)
+            error = EACCES;
         start = end + 1;
     }
-    return false;
+    return error;
+}
+
+// The status of a program that could not be run, as the shells and env(1) give it.
+int cannot_run_status(int error) { return error == ENOENT ? 127 : 126; }
+
+constexpr int kPassedSignals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+// The program's process, for the handlers that pass signals on to it.
+volatile pid_t s_child = 0;
+
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to vmemu run by a process (kill(1), a supervisor)
+// go to the program. Those the terminal sends reach the program anyway, in the same process
+// group: passing them on would deliver them twice.
+void pass_on(int signal, siginfo_t* info, void*)
+{
+    if (info->si_code <= 0 && s_child > 0)
+        kill(s_child, signal);
 }
 
 // The first item of a --trace-events list that names no event, or "".
@@ -136,8 +162,10 @@ int run_command(int argc, char** argv)
     if (program_at < 0 || program_at >= argc)
         return bad_input("no program to run (vmemu run [options] -- PROGRAM [ARGS...])");
     const char* program = argv[program_at];
-    if (!program_exists(program))
-        return bad_input(std::string(program) + ": no such program");
+    if (int error = program_error(program)) {
+        std::fprintf(stderr, "vmemu run: %s: %s\n", program, std::strerror(error));
+        return cannot_run_status(error);
+    }
     const char* shim = std::getenv("VMEMU_PRELOAD");
     if (!shim || !*shim)
         shim = VMEMU_PRELOAD_PATH;
@@ -161,6 +189,12 @@ int run_command(int argc, char** argv)
     std::string preloads = std::string(shim) + (preload && *preload ? std::string(":") + preload : "");
     setenv("LD_PRELOAD", preloads.c_str(), 1);
 
+    // The signals passed on wait, blocked, until the handlers know the program's pid.
+    sigset_t passed, old_mask;
+    sigemptyset(&passed);
+    for (int signal : kPassedSignals)
+        sigaddset(&passed, signal);
+    sigprocmask(SIG_BLOCK, &passed, &old_mask);
     std::fflush(nullptr);
     pid_t child = fork();
     if (child < 0) {
@@ -168,13 +202,21 @@ int run_command(int argc, char** argv)
         return 1;
     }
     if (child == 0) {
+        sigprocmask(SIG_SETMASK, &old_mask, nullptr);
         execvp(program, argv + program_at);
-        std::fprintf(stderr, "vmemu run: %s: %s\n", program, std::strerror(errno));
-        _exit(127);
+        int error = errno;
+        std::fprintf(stderr, "vmemu run: %s: %s\n", program, std::strerror(error));
+        _exit(cannot_run_status(error));
     }
-    // The terminal's ^C and ^\ are for the program; vmemu reports how it ended.
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
+    // The program gets the signals meant for it; vmemu waits and reports how it ended.
+    s_child = child;
+    struct sigaction forward {};
+    forward.sa_sigaction = pass_on;
+    forward.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&forward.sa_mask);
+    for (int signal : kPassedSignals)
+        sigaction(signal, &forward, nullptr);
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     int status = 0;
     while (waitpid(child, &status, 0) < 0) {
         if (errno != EINTR) {
