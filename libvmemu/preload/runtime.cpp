@@ -50,16 +50,25 @@ void fork_child() VM_NO_THREAD_SAFETY_ANALYSIS
 {
     Runtime* state = runtime();
     // The statistics are the program's, which the parent writes at its exit, and a named swap
-    // file is the parent's.
-    state->settings.stats = nullptr;
+    // file is the parent's; with "%p" in its name, the child writes statistics of its own (and
+    // a program it execs traces to a file of its own: this process's trace stops here).
+    if (!names_each_process(state->settings.stats))
+        state->settings.stats = nullptr;
+    if (!names_each_process(state->settings.trace))
+        state->settings.trace = nullptr;
     state->settings.swap_path = nullptr;
-    state->settings.trace = nullptr;
     trace::stop();
     trace::stop_histograms();
     state->pid = getpid();
+    state->trace_file.clear();
     VmResult<void> result;
     {
+        // The Runtime's strings, and the machine's objects, live in libc's heap.
         ScopedLibcAllocations libc_allocations;
+        if (state->settings.stats)
+            state->stats_file = output_file_for(state->settings.stats, state->pid);
+        else
+            state->stats_file.clear();
         result = state->machine->fork_child();
     }
     state->heap.unlock_after_fork();
@@ -86,9 +95,16 @@ void start()
     // of this very process puts them back, see exec_interpose.cpp.)
     state->pid = getpid();
     unsetenv("VMEMU_SWAP");
-    unsetenv("VMEMU_STATS");
-    unsetenv("VMEMU_TRACE");
-    unsetenv("VMEMU_TRACE_EVENTS");
+    if (!names_each_process(state->settings.stats))
+        unsetenv("VMEMU_STATS");
+    if (!names_each_process(state->settings.trace)) {
+        unsetenv("VMEMU_TRACE");
+        unsetenv("VMEMU_TRACE_EVENTS");
+    }
+    if (state->settings.stats)
+        state->stats_file = output_file_for(state->settings.stats, state->pid);
+    if (state->settings.trace)
+        state->trace_file = output_file_for(state->settings.trace, state->pid);
     // Tracing starts first, so that the machine's own start is in the trace. The latency
     // histograms are part of the trace and of the statistics.
     if (state->settings.trace) {
@@ -159,13 +175,13 @@ void close_output(FILE* out)
 void write_trace()
 {
     Runtime* state = runtime();
-    if (!state || !state->settings.trace)
+    if (!state || state->trace_file.empty())
         return;
     ScopedLibcAllocations libc_allocations;
     state->machine->stop_trace_sampling();
     trace::stop();
-    if (FILE* out = open_output(state->settings.trace)) {
-        std::string_view path(state->settings.trace);
+    if (FILE* out = open_output(state->trace_file.c_str())) {
+        std::string_view path(state->trace_file);
         if (path.ends_with(".json"))
             trace::write_chrome_json(out);
         else
@@ -177,13 +193,13 @@ void write_trace()
 void write_stats()
 {
     Runtime* state = runtime();
-    if (!state || !state->settings.stats)
+    if (!state || state->stats_file.empty())
         return;
     ScopedLibcAllocations libc_allocations;
     std::string text = state->machine->vmstat() + state->machine->meminfo() + "\n" + state->machine->buddyinfo()
         + "\n" + state->heap.slabinfo();
     trace::stop_histograms();
-    if (FILE* out = open_output(state->settings.stats)) {
+    if (FILE* out = open_output(state->stats_file.c_str())) {
         std::fputs(text.c_str(), out);
         std::fputs("\n", out);
         trace::write_histograms(out);

@@ -1,4 +1,5 @@
 #pragma once
+#include <string>
 #include <memory>
 #include <sys/types.h>
 #include <vmemu/machine.hpp>
@@ -12,9 +13,14 @@ namespace vmemu::preload {
 // own destructors may still use the heap after the shim's have run.
 struct Runtime {
     // The settings of this process. Its statistics and a named swap file are its own: they
-    // are out of the environment that children see, and a child of fork() has neither.
+    // are out of the environment that children see, and a child of fork() has neither,
+    // unless the statistics' or trace's name has a "%p" in it, which makes a file for each
+    // process (settings.hpp).
     RunSettings settings;
     pid_t pid { 0 };
+    // The files this process writes at its end, "%p" expanded; empty for none.
+    std::string stats_file;
+    std::string trace_file;
     std::unique_ptr<Machine> machine;
     std::unique_ptr<AddressSpace> space;
     Kmalloc heap;

@@ -81,4 +81,32 @@ const char* read_environment(RunSettings& settings, char** environment)
     return nullptr;
 }
 
+std::string output_file_for(const char* pattern, pid_t pid)
+{
+    std::string name;
+    for (const char* at = pattern; *at; ++at) {
+        if (at[0] == '%' && at[1] == 'p') {
+            name += std::to_string(pid);
+            ++at;
+        } else if (at[0] == '%' && at[1] == '%') {
+            name += '%';
+            ++at;
+        } else {
+            name += *at;
+        }
+    }
+    return name;
+}
+
+bool names_each_process(const char* pattern)
+{
+    for (const char* at = pattern; at && *at; ++at) {
+        if (at[0] == '%' && at[1] == 'p')
+            return true;
+        if (at[0] == '%' && at[1] == '%')
+            ++at;
+    }
+    return false;
+}
+
 } // namespace vmemu::preload

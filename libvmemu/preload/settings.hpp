@@ -1,6 +1,8 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <string>
+#include <sys/types.h>
 
 namespace vmemu::preload {
 
@@ -34,6 +36,13 @@ struct RunSettings {
 // Reads the VMEMU_* variables from environ (straight from the array, as mimalloc does).
 // Returns nullptr, or a one-line description of the first bad value.
 const char* read_environment(RunSettings& settings, char** environment);
+
+// A --stats or --trace file name for the process pid: "%p" is its pid, "%%" a '%' (as
+// valgrind's --log-file has them).
+std::string output_file_for(const char* pattern, pid_t pid);
+// Whether each process gets a file of its own from pattern: then processes the program starts
+// keep it in their environment, and write their own.
+bool names_each_process(const char* pattern);
 
 // The checks `vmemu run` makes of its options too: nullptr, or what is wrong.
 const char* set_frames(RunSettings& settings, const char* text);
