@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <optional>
+#include <vmemu/stats/stats_segment.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 #include "run_command.hpp"
 #include "settings.hpp"
@@ -69,6 +71,36 @@ int program_error(const char* program)
 
 // The status of a program that could not be run, as the shells and env(1) give it.
 int cannot_run_status(int error) { return error == ENOENT ? 127 : 126; }
+
+// A program that ended without running the shim's exit handlers (killed by a signal, or
+// after an exec into a program the shim cannot enter) left the counters it last published in
+// its stats segment and wrote no statistics: vmemu run writes those counters to the --stats
+// file, says so, and removes the segment.
+void write_published_stats(const char* stats, pid_t program, int status)
+{
+    std::optional<PublishedStats> published = read_published_stats(program);
+    if (!published)
+        return;
+    remove_published_stats(program);
+    if (!stats)
+        return;
+    std::string path = preload::output_file_for(stats, program);
+    FILE* out = path == "-" ? stderr : std::fopen(path.c_str(), "w");
+    if (!out) {
+        std::fprintf(stderr, "vmemu run: cannot write the stats file %s: %s\n", path.c_str(), std::strerror(errno));
+        return;
+    }
+    std::fputs(vmstat_text(*published).c_str(), out);
+    if (out != stderr)
+        std::fclose(out);
+    std::string how = WIFSIGNALED(status) ? std::string("by signal ") + sigabbrev_np(WTERMSIG(status))
+                                           : "with status " + std::to_string(WEXITSTATUS(status));
+    std::uint64_t now = trace::now_ns();
+    double age_ms = now > published->updated_ns ? static_cast<double>(now - published->updated_ns) / 1e6 : 0;
+    std::fprintf(stderr, "vmemu run: the program ended %s without writing its statistics; %s has the counters it "
+                         "published %.0f ms before its end\n",
+        how.c_str(), path == "-" ? "stderr" : path.c_str(), age_ms);
+}
 
 constexpr int kPassedSignals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
@@ -224,6 +256,7 @@ int run_command(int argc, char** argv)
             return 1;
         }
     }
+    write_published_stats(settings.stats, child, status);
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);

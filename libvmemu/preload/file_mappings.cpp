@@ -158,15 +158,18 @@ int syncfs(int fd)
     return real(fd);
 }
 
-// exit() runs the shim's destructor, which writes the dirty pages back and removes the stats
-// segment of vmemu top; _exit() does not. (A child of vfork() shares the parent's runtime:
-// its pid is not the runtime's, and the segment is the parent's.)
+// exit() runs the shim's destructor, which writes the dirty pages back, the trace and the
+// statistics, and removes the stats segment of vmemu top; _exit() does not, so it does the same
+// here (dash ends that way). (A child of vfork() shares the parent's runtime: its pid is not
+// the runtime's, and the files and the segment are the parent's.)
 void _exit(int status)
 {
     static auto real = next_symbol<void (*)(int)>("_exit");
     write_back_everything(VMEMU_CALLER);
-    if (Runtime* state = runtime(); state && state->pid == getpid())
+    if (Runtime* state = runtime(); state && state->pid == getpid()) {
+        write_outputs();
         state->machine->stop_publishing_stats();
+    }
     real(status);
     __builtin_unreachable();
 }

@@ -214,13 +214,18 @@ __attribute__((destructor(101))) void preload_end()
     // The file pages the program dirtied reach their files, as the kernel's page cache would
     // keep them past the program's end.
     write_back_all_files();
-    write_trace();
-    write_stats();
+    write_outputs();
     if (Runtime* state = runtime())
         state->machine->stop_publishing_stats();
 }
 
 } // namespace
+
+void write_outputs()
+{
+    write_trace();
+    write_stats();
+}
 
 Runtime* runtime() { return __atomic_load_n(&g_runtime, __ATOMIC_ACQUIRE); }
 

@@ -28,6 +28,8 @@ struct Runtime {
 
 // nullptr until the heap is ready.
 Runtime* runtime();
+// Writes this process's trace and statistics files, at its end (exit(), _exit()).
+void write_outputs();
 // The runtime whose emulated memory serves a call made from caller (a return address), or
 // nullptr when libc's heap or the kernel serves it: before the heap is ready, inside vmemu
 // (ScopedLibcAllocations), on vmemu's own threads, and for libc's calls from inside itself.

@@ -48,20 +48,14 @@ std::string Machine::meminfo() const
 
 std::string Machine::vmstat() const
 {
-    std::string out;
-    append_format(out, "nr_free_pages %zu\n", free_frames());
-    append_format(out, "nr_inactive_anon %zu\n", m_lruvec.size(LruList::InactiveAnon));
-    append_format(out, "nr_active_anon %zu\n", m_lruvec.size(LruList::ActiveAnon));
-    append_format(out, "nr_inactive_file %zu\n", m_lruvec.size(LruList::InactiveFile));
-    append_format(out, "nr_active_file %zu\n", m_lruvec.size(LruList::ActiveFile));
-    append_format(out, "nr_unevictable %zu\n", m_lruvec.size(LruList::Unevictable));
-    append_format(out, "nr_swapcached %llu\n",
-        static_cast<unsigned long long>(m_swap ? m_swap->cache().pages() : 0));
-    for (unsigned i = 0; i < VmStat::kItems; ++i) {
-        auto item = static_cast<VmStatItem>(i);
-        append_format(out, "%s %lld\n", VmStat::name(item), static_cast<long long>(m_stat.value(item)));
-    }
-    return out;
+    VmStatSnapshot snapshot;
+    snapshot.free_frames = free_frames();
+    for (unsigned list = 0; list < 5; ++list)
+        snapshot.lru[list] = m_lruvec.size(static_cast<LruList>(list));
+    snapshot.swap_cache = m_swap ? m_swap->cache().pages() : 0;
+    for (unsigned i = 0; i < VmStat::kItems; ++i)
+        snapshot.items[i] = m_stat.value(static_cast<VmStatItem>(i));
+    return format_vmstat(snapshot);
 }
 
 std::string Machine::buddyinfo() const

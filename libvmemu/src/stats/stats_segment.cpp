@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
@@ -16,6 +18,8 @@ namespace {
 constexpr const char* kPrefix = "vmemu.";
 // Whether a publisher of this process image has the segment.
 std::atomic<bool> g_publishing { false };
+
+std::string segment_name(pid_t pid) { return "/" + std::string(kPrefix) + std::to_string(pid); }
 } // namespace
 
 VmResult<std::unique_ptr<StatsPublisher>> StatsPublisher::start(Machine& machine, std::chrono::milliseconds interval)
@@ -25,7 +29,7 @@ VmResult<std::unique_ptr<StatsPublisher>> StatsPublisher::start(Machine& machine
         return vm_fail(EINVAL, "the publishing interval must be above 0 and at most an hour");
     if (g_publishing.exchange(true, std::memory_order_acq_rel))
         return vm_fail(EEXIST, "a machine of this process publishes its counters already");
-    std::string name = "/" + std::string(kPrefix) + std::to_string(getpid());
+    std::string name = segment_name(getpid());
     // A segment of this pid that no publisher here owns is stale: this process before an
     // exec, or a process of the same pid that died without removing it.
     shm_unlink(name.c_str());
@@ -98,6 +102,48 @@ void StatsPublisher::publish()
     segment.sequence.fetch_add(1, std::memory_order_acq_rel);
 }
 
+namespace {
+
+// A whole copy of the segment /NAME, if it has one.
+std::optional<PublishedStats> read_segment(const std::string& name)
+{
+    int fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return std::nullopt;
+    void* memory = mmap(nullptr, sizeof(StatsSegment), PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (memory == MAP_FAILED)
+        return std::nullopt;
+    const auto* segment = static_cast<const StatsSegment*>(memory);
+    PublishedStats copy {};
+    bool whole = false;
+    if (__atomic_load_n(&segment->magic, __ATOMIC_ACQUIRE) == StatsSegment::kMagic
+        && segment->version == StatsSegment::kVersion) {
+        for (int attempt = 0; attempt < 100 && !whole; ++attempt) {
+            std::uint64_t before = segment->sequence.load(std::memory_order_acquire);
+            copy.pid = segment->pid;
+            copy.comm.assign(segment->comm, strnlen(segment->comm, sizeof(segment->comm)));
+            copy.frames = segment->frames;
+            copy.started_ns = segment->started_ns;
+            copy.updated_ns = segment->updated_ns.load(std::memory_order_relaxed);
+            copy.free_frames = segment->free_frames.load(std::memory_order_relaxed);
+            copy.swap_cache = segment->swap_cache.load(std::memory_order_relaxed);
+            for (unsigned list = 0; list < 5; ++list)
+                copy.lru[list] = segment->lru[list].load(std::memory_order_relaxed);
+            for (unsigned item = 0; item < VmStat::kItems; ++item)
+                copy.vmstat[item] = segment->vmstat[item].load(std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            whole = !(before & 1) && segment->sequence.load(std::memory_order_relaxed) == before;
+        }
+    }
+    munmap(memory, sizeof(StatsSegment));
+    if (!whole)
+        return std::nullopt;
+    return copy;
+}
+
+} // namespace
+
 std::vector<PublishedStats> read_published_stats()
 {
     std::vector<PublishedStats> found;
@@ -108,46 +154,32 @@ std::vector<PublishedStats> read_published_stats()
         if (std::strncmp(entry->d_name, kPrefix, std::strlen(kPrefix)) != 0)
             continue;
         std::string name = std::string("/") + entry->d_name;
-        int fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0)
+        std::optional<PublishedStats> copy = read_segment(name);
+        if (!copy)
             continue;
-        void* memory = mmap(nullptr, sizeof(StatsSegment), PROT_READ, MAP_SHARED, fd, 0);
-        ::close(fd);
-        if (memory == MAP_FAILED)
-            continue;
-        const auto* segment = static_cast<const StatsSegment*>(memory);
-        PublishedStats copy {};
-        bool whole = false;
-        if (__atomic_load_n(&segment->magic, __ATOMIC_ACQUIRE) == StatsSegment::kMagic
-            && segment->version == StatsSegment::kVersion) {
-            for (int attempt = 0; attempt < 100 && !whole; ++attempt) {
-                std::uint64_t before = segment->sequence.load(std::memory_order_acquire);
-                copy.pid = segment->pid;
-                copy.comm.assign(segment->comm, strnlen(segment->comm, sizeof(segment->comm)));
-                copy.frames = segment->frames;
-                copy.started_ns = segment->started_ns;
-                copy.updated_ns = segment->updated_ns.load(std::memory_order_relaxed);
-                copy.free_frames = segment->free_frames.load(std::memory_order_relaxed);
-                copy.swap_cache = segment->swap_cache.load(std::memory_order_relaxed);
-                for (unsigned list = 0; list < 5; ++list)
-                    copy.lru[list] = segment->lru[list].load(std::memory_order_relaxed);
-                for (unsigned item = 0; item < VmStat::kItems; ++item)
-                    copy.vmstat[item] = segment->vmstat[item].load(std::memory_order_relaxed);
-                std::atomic_thread_fence(std::memory_order_acquire);
-                whole = !(before & 1) && segment->sequence.load(std::memory_order_relaxed) == before;
-            }
-        }
-        munmap(memory, sizeof(StatsSegment));
         // A process that died without removing its segment: remove it when we may.
-        if (whole && kill(static_cast<pid_t>(copy.pid), 0) != 0 && errno == ESRCH) {
+        if (kill(static_cast<pid_t>(copy->pid), 0) != 0 && errno == ESRCH) {
             shm_unlink(name.c_str());
             continue;
         }
-        if (whole)
-            found.push_back(std::move(copy));
+        found.push_back(std::move(*copy));
     }
     closedir(directory);
     return found;
+}
+
+std::optional<PublishedStats> read_published_stats(pid_t pid) { return read_segment(segment_name(pid)); }
+
+void remove_published_stats(pid_t pid) { shm_unlink(segment_name(pid).c_str()); }
+
+std::string vmstat_text(const PublishedStats& stats)
+{
+    VmStatSnapshot snapshot;
+    snapshot.free_frames = stats.free_frames;
+    std::copy(std::begin(stats.lru), std::end(stats.lru), std::begin(snapshot.lru));
+    snapshot.swap_cache = stats.swap_cache;
+    std::copy(std::begin(stats.vmstat), std::end(stats.vmstat), std::begin(snapshot.items));
+    return format_vmstat(snapshot);
 }
 
 } // namespace vmemu

@@ -1,4 +1,5 @@
 #include <vmemu/stats/vm_stat.hpp>
+#include "text_format.hpp"
 
 namespace vmemu {
 
@@ -60,6 +61,20 @@ const char* VmStat::name(VmStatItem item)
     case VmStatItem::Count: break;
     }
     return "unknown";
+}
+
+std::string format_vmstat(const VmStatSnapshot& snapshot)
+{
+    static constexpr const char* kLruNames[5] = { "nr_inactive_anon", "nr_active_anon", "nr_inactive_file",
+        "nr_active_file", "nr_unevictable" };
+    std::string out;
+    append_format(out, "nr_free_pages %llu\n", static_cast<unsigned long long>(snapshot.free_frames));
+    for (unsigned list = 0; list < 5; ++list)
+        append_format(out, "%s %llu\n", kLruNames[list], static_cast<unsigned long long>(snapshot.lru[list]));
+    append_format(out, "nr_swapcached %llu\n", static_cast<unsigned long long>(snapshot.swap_cache));
+    for (unsigned i = 0; i < VmStat::kItems; ++i)
+        append_format(out, "%s %lld\n", VmStat::name(static_cast<VmStatItem>(i)), static_cast<long long>(snapshot.items[i]));
+    return out;
 }
 
 } // namespace vmemu

@@ -11,6 +11,7 @@
 #include <string>
 #include <optional>
 #include <vmemu/base/periodic_thread.hpp>
+#include <sys/types.h>
 #include <vector>
 #include <vmemu/base/vm_error.hpp>
 #include <vmemu/stats/vm_stat.hpp>
@@ -74,5 +75,11 @@ private:
 // The segments of the running vmemu processes, by pid; a segment whose process is gone is
 // removed when the caller may (it is the owner's).
 std::vector<PublishedStats> read_published_stats();
+// Process pid's segment, whether it runs or not: one that ends by exit() or _exit() removes
+// it, one killed by a signal leaves it.
+std::optional<PublishedStats> read_published_stats(pid_t pid);
+void remove_published_stats(pid_t pid);
+// The counters of a segment in /proc/vmstat's text, as Machine::vmstat() gives them.
+std::string vmstat_text(const PublishedStats& stats);
 
 } // namespace vmemu

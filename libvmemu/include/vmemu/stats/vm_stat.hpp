@@ -1,4 +1,5 @@
 #pragma once
+#include <string>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -79,5 +80,18 @@ private:
     std::atomic<std::int64_t>& slot(VmStatItem item) { return m_values[index(item)]; }
     std::array<std::atomic<std::int64_t>, kItems> m_values {};
 };
+
+// The gauges and counters of one moment, as /proc/vmstat shows them: the free frames, the
+// LRU lists (inactive_anon, active_anon, inactive_file, active_file, unevictable), the swap
+// cache, then every VmStatItem.
+struct VmStatSnapshot {
+    std::uint64_t free_frames { 0 };
+    std::uint64_t lru[5] {};
+    std::uint64_t swap_cache { 0 };
+    std::int64_t items[VmStat::kItems] {};
+};
+
+// /proc/vmstat's text: one "name value" line each.
+std::string format_vmstat(const VmStatSnapshot& snapshot);
 
 } // namespace vmemu
