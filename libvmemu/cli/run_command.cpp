@@ -1,9 +1,12 @@
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,6 +105,23 @@ void write_published_stats(const char* stats, pid_t program, int status)
         how.c_str(), path == "-" ? "stderr" : path.c_str(), age_ms);
 }
 
+// One line on stderr for each VMEMU_* variable in the environment that vmemu does not read (a
+// misspelt setting would otherwise be ignored without a word).
+void warn_of_unknown_variables()
+{
+    for (char** entry = environ; *entry; ++entry) {
+        std::string_view variable(*entry);
+        if (!variable.starts_with("VMEMU_"))
+            continue;
+        variable = variable.substr(0, variable.find('='));
+        bool known = std::any_of(std::begin(preload::kVariables), std::end(preload::kVariables),
+            [&](const char* name) { return variable == name; });
+        if (!known)
+            std::fprintf(stderr, "vmemu run: %.*s in the environment is not a vmemu setting; it is ignored\n",
+                static_cast<int>(variable.size()), variable.data());
+    }
+}
+
 constexpr int kPassedSignals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 // The program's process, for the handlers that pass signals on to it.
@@ -198,6 +218,7 @@ int run_command(int argc, char** argv)
         std::fprintf(stderr, "vmemu run: %s: %s\n", program, std::strerror(error));
         return cannot_run_status(error);
     }
+    warn_of_unknown_variables();
     const char* shim = std::getenv("VMEMU_PRELOAD");
     if (!shim || !*shim)
         shim = VMEMU_PRELOAD_PATH;

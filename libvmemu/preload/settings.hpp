@@ -33,6 +33,11 @@ struct RunSettings {
     }
 };
 
+// Every VMEMU_* variable vmemu reads: the settings above, the shim's path (vmemu run) and the
+// log level (VMEMU_LOG). vmemu run warns of any other.
+inline constexpr const char* kVariables[] = { "VMEMU_FRAMES", "VMEMU_SWAP", "VMEMU_SWAP_SIZE", "VMEMU_BACKEND",
+    "VMEMU_SYSCALL_GUARD", "VMEMU_STATS", "VMEMU_TRACE", "VMEMU_TRACE_EVENTS", "VMEMU_PRELOAD", "VMEMU_LOG" };
+
 // Reads the VMEMU_* variables from environ (straight from the array, as mimalloc does).
 // Returns nullptr, or a one-line description of the first bad value.
 const char* read_environment(RunSettings& settings, char** environment);

@@ -66,8 +66,13 @@ private:
     const char* m_error { nullptr };
 };
 
+// Writes path, or standard output when path is "-".
 bool write_file(const std::string& path, const auto& write)
 {
+    if (path == "-") {
+        write(stdout);
+        return std::fflush(stdout) == 0 && !std::ferror(stdout);
+    }
     std::FILE* out = std::fopen(path.c_str(), "w");
     if (!out)
         return false;
@@ -145,7 +150,9 @@ int report_command(int argc, char** argv)
     if (!output.empty()) {
         if (!write_file(output, [&](std::FILE* out) { write_report(out, data); }))
             return fail("cannot write " + output + ": " + std::strerror(errno), 1);
-        std::printf("vmemu report: %s: %zu events, %zu faults, %zu frames over %.3f s\n", output.c_str(),
+        // The summary goes where the report does not.
+        std::fprintf(output == "-" ? stderr : stdout, "vmemu report: %s: %zu events, %zu faults, %zu frames over %.3f s\n",
+            output == "-" ? "stdout" : output.c_str(),
             static_cast<std::size_t>(data.lines), data.fault_start_ns.size(), data.frames,
             static_cast<double>(data.end_ns - data.start_ns) / 1e9);
     }
