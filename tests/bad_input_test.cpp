@@ -290,11 +290,17 @@ TEST(BadInputMachine, CreateAndItsServices)
 
 TEST(BadInputMachine, ParseSizeAndTraceSettings)
 {
-    for (const char* bad : { "", "abc", "-1", "+1", " 1", "12Q", "1K5", "1KB", "0x10", "99999999999999999999", "17179869184G" })
+    for (const char* bad : { "", "abc", "-1", "+1", " 1", "12Q", "1K5", "1Ki", "1KiBB", "1kb", "1B", "0x10",
+             "99999999999999999999", "17179869184G", "18446744073709551615GB" })
         EXPECT_FALSE(parse_size(bad).has_value()) << "'" << bad << "'";
     EXPECT_FALSE(parse_size(nullptr).has_value());
     EXPECT_EQ(parse_size("4K"), 4096u);
     EXPECT_EQ(parse_size("1m"), test::kMiB);
+    EXPECT_EQ(parse_size("16MiB"), 16 * test::kMiB);
+    EXPECT_EQ(parse_size("2GiB"), std::size_t { 2 } << 30);
+    EXPECT_EQ(parse_size("4KB"), 4000u);
+    EXPECT_EQ(parse_size("16MB"), 16'000'000u);
+    EXPECT_EQ(parse_size("1GB"), 1'000'000'000u);
     EXPECT_EQ(test::error_of(trace::start(0)), EINVAL);
     EXPECT_EQ(test::error_of(trace::start(16, 0)), EINVAL);
     for (const char* bad : { "bogus", "kmem:", ":", "kmem,", ",kmem", "kmem,,vmscan", "kmem:nothing" })

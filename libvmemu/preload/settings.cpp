@@ -8,7 +8,8 @@ const char* set_frames(RunSettings& settings, const char* text)
 {
     auto bytes = parse_size(text);
     if (!bytes || *bytes % 4096 != 0)
-        return "malformed size for the frames (bytes with K, M or G, a multiple of 4K)";
+        return "malformed size for the frames (bytes with K, M or G (KiB, MiB, GiB), a multiple of 4K; "
+               "MB is 1000000 bytes)";
     if (*bytes < RunSettings::kMinFrames)
         return "frames too small to run a program (at least 4M)";
     settings.frames_bytes = *bytes;
@@ -19,7 +20,8 @@ const char* set_swap_size(RunSettings& settings, const char* text)
 {
     auto bytes = parse_size(text);
     if (!bytes || *bytes % 4096 != 0 || *bytes < 2 * 4096)
-        return "malformed swap size (bytes with K, M or G, a multiple of 4K, at least 8K)";
+        return "malformed swap size (bytes with K, M or G (KiB, MiB, GiB), a multiple of 4K, at least 8K; "
+               "MB is 1000000 bytes)";
     settings.swap_bytes = *bytes;
     return nullptr;
 }

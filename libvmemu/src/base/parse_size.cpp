@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <vmemu/base/parse_size.hpp>
 
@@ -13,18 +14,25 @@ std::optional<std::size_t> parse_size(const char* text) noexcept
     unsigned long long value = std::strtoull(text, &end, 10);
     if (errno || end == text)
         return std::nullopt;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
+    // K, M, G and KiB, MiB, GiB: powers of 1024; KB, MB, GB: powers of 1000 (as dd(1) has them).
+    unsigned long long unit = 1;
+    int power = *end == 'K' || *end == 'k' ? 1 : *end == 'M' || *end == 'm' ? 2 : *end == 'G' || *end == 'g' ? 3 : 0;
+    if (power) {
         ++end;
-    if (*end != '\0' || value > (~0ull >> shift))
+        unsigned long long base = 1024;
+        if (end[0] == 'i' && end[1] == 'B') {
+            end += 2;
+        } else if (end[0] == 'B') {
+            base = 1000;
+            ++end;
+        }
+        for (int i = 0; i < power; ++i)
+            unit *= base;
+    }
+    unsigned long long bytes;
+    if (*end != '\0' || __builtin_mul_overflow(value, unit, &bytes) || bytes > SIZE_MAX)
         return std::nullopt;
-    return static_cast<std::size_t>(value << shift);
+    return static_cast<std::size_t>(bytes);
 }
 
 } // namespace vmemu
