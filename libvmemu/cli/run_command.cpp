@@ -5,12 +5,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <optional>
 #include <vmemu/stats/stats_segment.hpp>
 #include <vmemu/trace/tracepoint.hpp>
 #include "run_command.hpp"
