@@ -1,5 +1,7 @@
 // The stats segment `vmemu top` reads: what a machine publishes, one publisher per process,
 // and segments of dead processes cleaned up.
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include "test_support.hpp"
 
@@ -72,6 +74,25 @@ TEST(StatsSegment, ASegmentWhoseProcessDiedIsRemoved)
     ASSERT_EQ(stat(segment_path(child).c_str(), &status), 0);
     EXPECT_EQ(find(read_published_stats(), child), nullptr);
     EXPECT_NE(stat(segment_path(child).c_str(), &status), 0);
+}
+
+TEST(StatsSegment, AShortSegmentIsNeverReadAndADeadProcesssIsRemoved)
+{
+    // A process killed between shm_open() and ftruncate() leaves a segment of no bytes; a
+    // reader that mapped it whole would die of SIGBUS.
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0)
+        _exit(0);
+    EXPECT_EQ(test::exit_status(child), 0);
+    std::string name = "/vmemu." + std::to_string(child);
+    int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    EXPECT_FALSE(read_published_stats(child).has_value());
+    EXPECT_EQ(find(read_published_stats(), child), nullptr);
+    struct stat status {};
+    EXPECT_NE(stat(segment_path(child).c_str(), &status), 0) << "the dead process's short segment stays";
 }
 
 } // namespace

@@ -82,10 +82,8 @@ int cannot_run_status(int error) { return error == ENOENT ? 127 : 126; }
 void write_published_stats(const char* stats, pid_t program, int status)
 {
     std::optional<PublishedStats> published = read_published_stats(program);
-    if (!published)
-        return;
-    remove_published_stats(program);
-    if (!stats)
+    remove_published_stats(program); // whole or not: the program is gone
+    if (!published || !stats)
         return;
     std::string path = preload::output_file_for(stats, program);
     FILE* out = path == "-" ? stderr : std::fopen(path.c_str(), "w");

@@ -2,11 +2,13 @@
 #include <cerrno>
 #include <iterator>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vmemu/machine.hpp>
 #include <vmemu/stats/stats_segment.hpp>
@@ -110,6 +112,13 @@ std::optional<PublishedStats> read_segment(const std::string& name)
     int fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return std::nullopt;
+    // A segment still being made, or left by a process killed while it made it, may be shorter
+    // than the layout: reading past its end would be SIGBUS.
+    struct stat status {};
+    if (fstat(fd, &status) != 0 || static_cast<std::size_t>(status.st_size) < sizeof(StatsSegment)) {
+        ::close(fd);
+        return std::nullopt;
+    }
     void* memory = mmap(nullptr, sizeof(StatsSegment), PROT_READ, MAP_SHARED, fd, 0);
     ::close(fd);
     if (memory == MAP_FAILED)
@@ -154,15 +163,14 @@ std::vector<PublishedStats> read_published_stats()
         if (std::strncmp(entry->d_name, kPrefix, std::strlen(kPrefix)) != 0)
             continue;
         std::string name = std::string("/") + entry->d_name;
-        std::optional<PublishedStats> copy = read_segment(name);
-        if (!copy)
-            continue;
-        // A process that died without removing its segment: remove it when we may.
-        if (kill(static_cast<pid_t>(copy->pid), 0) != 0 && errno == ESRCH) {
+        auto pid = static_cast<pid_t>(std::strtol(entry->d_name + std::strlen(kPrefix), nullptr, 10));
+        // A process that died without removing its segment, whole or not: remove it when we may.
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
             shm_unlink(name.c_str());
             continue;
         }
-        found.push_back(std::move(*copy));
+        if (std::optional<PublishedStats> copy = read_segment(name))
+            found.push_back(std::move(*copy));
     }
     closedir(directory);
     return found;
